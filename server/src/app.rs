@@ -1,0 +1,264 @@
+//! Building the server: shared state (built once, outside actix's per-worker closure), the HTTP
+//! listener, and running until stopped. `main` and the tests use this same code path.
+
+use crate::auth::{Subject, TokenKind, Tokens, load_or_create_secret};
+use crate::config::{LimitsConfig, ServeConfig, StoreConfig, TokenConfig};
+use crate::domain::roster::{Name, Participant};
+use crate::events::{EventDirectory, EventEntry, system_sender};
+use crate::hub::Hub;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use crate::transport;
+use anyhow::Context;
+use makeroom_protocol::Role;
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Everything a request handler or connection needs, shared by every worker.
+pub struct AppState {
+    pub tokens: Tokens,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub events: EventDirectory,
+    pub limits: LimitsConfig,
+    pub history_limit: u64,
+    pub heartbeat_interval: Duration,
+    pub client_timeout: Duration,
+    pub hello_timeout: Duration,
+    pub token_warning: Duration,
+    pub public_url: String,
+    pub next_connection: AtomicU64,
+    /// Flips to true when the server begins to shut down; connections then close with 1001.
+    pub shutdown: watch::Receiver<bool>,
+    _data_lock: DataDirLock,
+}
+
+/// Holds the data folder for this process: two servers on one embedded store would corrupt nothing
+/// (SQLite locks) but would each believe their in-memory state is the whole truth.
+pub struct DataDirLock {
+    _file: File,
+}
+
+impl DataDirLock {
+    pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the data folder {}", dir.display()))?;
+        let path = dir.join("makeroom.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.try_lock().map_err(|_| {
+            anyhow::anyhow!(
+                "another Makeroom process is using the data folder {}; stop it or choose another --data",
+                dir.display()
+            )
+        })?;
+        Ok(DataDirLock { _file: file })
+    }
+}
+
+/// The embedded store, the hub it feeds and the events read back from it.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub events: EventDirectory,
+    pub tokens: Tokens,
+    lock: DataDirLock,
+}
+
+impl Backend {
+    pub async fn open(
+        store_config: &StoreConfig,
+        token_config: &TokenConfig,
+    ) -> anyhow::Result<Self> {
+        let lock = DataDirLock::acquire(&store_config.data_dir)?;
+        let hub = Arc::new(Hub::new());
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&store_config.data_dir, hub.clone())?);
+        let events = EventDirectory::load(store.clone()).await?;
+        let secret =
+            load_or_create_secret(token_config.jwt_secret.as_deref(), &store_config.data_dir)?;
+        let tokens = Tokens::new(
+            &secret,
+            token_config.access_token_ttl_secs,
+            token_config.refresh_token_ttl_secs,
+        );
+        Ok(Backend {
+            store,
+            hub,
+            events,
+            tokens,
+            lock,
+        })
+    }
+}
+
+/// The links that open an event: printed at start-up and by `makeroom event create`.
+#[derive(Debug, serde::Serialize)]
+pub struct EventLinks {
+    pub event_id: String,
+    pub event_name: String,
+    pub join_code: String,
+    pub join_link: String,
+    pub organiser_link: String,
+    pub display_link: String,
+}
+
+/// Links for an event, with fresh refresh tokens for its first organiser and display (created if
+/// missing). Tokens go in the fragment (`#`), which browsers never send to a server or proxy.
+pub async fn event_links(
+    events: &EventDirectory,
+    tokens: &Tokens,
+    event: &EventEntry,
+    public_url: &str,
+) -> anyhow::Result<EventLinks> {
+    let first_with_role = |role: Role| -> Option<Participant> {
+        let roster = event.roster();
+        let mut people: Vec<_> = roster
+            .participants
+            .values()
+            .filter(|p| p.role == role && !p.removed)
+            .collect();
+        people.sort_by(|a, b| a.id.cmp(&b.id));
+        people.first().map(|p| (*p).clone())
+    };
+    let ensure = async |role: Role, name: &str| -> anyhow::Result<Participant> {
+        if let Some(existing) = first_with_role(role) {
+            return Ok(existing);
+        }
+        let name = Name::try_from(name.to_string())?;
+        Ok(events
+            .add_participant(event, &system_sender(), name, role, vec![], None)
+            .await?)
+    };
+    let organiser = ensure(Role::Organiser, "Organiser").await?;
+    let display = ensure(Role::Display, "Main room display").await?;
+    let refresh_link = |person: &Participant, page: &str| -> anyhow::Result<String> {
+        let subject = Subject {
+            participant: &person.id,
+            event: &event.info.id,
+            role: person.role,
+            name: person.name.as_str(),
+        };
+        let (token, _) = tokens.issue(&subject, TokenKind::Refresh)?;
+        Ok(format!("{public_url}/{page}#refresh={token}"))
+    };
+    Ok(EventLinks {
+        event_id: event.info.id.clone(),
+        event_name: event.info.name.as_str().to_string(),
+        join_code: event.info.join_code.clone(),
+        join_link: format!("{public_url}/join?code={}", event.info.join_code),
+        organiser_link: refresh_link(&organiser, "organiser")?,
+        display_link: refresh_link(&display, "display")?,
+    })
+}
+
+/// The demo event a new user sees on first start, modelled on Lambeth's Good for Nothing weekend.
+pub async fn create_demo_event(events: &EventDirectory) -> anyhow::Result<Arc<EventEntry>> {
+    let event = events
+        .create_event(Name::try_from("Made in Lambeth (demo)".to_string())?)
+        .await?;
+    for team in [
+        "Co-operative council website",
+        "Healthwatch Lambeth",
+        "Love Your Space",
+    ] {
+        events
+            .create_team(&event, &system_sender(), Name::try_from(team.to_string())?)
+            .await?;
+    }
+    Ok(event)
+}
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    shutdown: watch::Sender<bool>,
+    pub state: Arc<AppState>,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one) and prepares the server without running it.
+    pub fn build(config: &ServeConfig, backend: Backend) -> anyhow::Result<Self> {
+        let listener =
+            TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
+        let address = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(AppState {
+            tokens: backend.tokens,
+            store: backend.store,
+            hub: backend.hub,
+            events: backend.events,
+            limits: config.limits.clone(),
+            history_limit: config.store.history_limit,
+            heartbeat_interval: config.heartbeat_interval(),
+            client_timeout: config.client_timeout(),
+            hello_timeout: config.hello_timeout(),
+            token_warning: config.token_warning(),
+            public_url,
+            next_connection: AtomicU64::new(1),
+            shutdown: shutdown_rx,
+            _data_lock: backend.lock,
+        });
+        let server = transport::http::server(state.clone(), listener, config.workers)?;
+        Ok(Application {
+            port: address.port(),
+            server,
+            shutdown: shutdown_tx,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until SIGINT or SIGTERM, then tells every connection to reconnect elsewhere and stops.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.shutdown;
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: closing connections with 1001 (going away)");
+            let _ = shutdown.send(true);
+            // Give connections a moment to send their close frames, then stop the listener.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            handle.stop(true).await;
+        });
+        self.server.await.context("the HTTP server failed")
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

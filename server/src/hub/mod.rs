@@ -1,0 +1,410 @@
+//! The hub: which connection listens to which channel, fan-out of committed publications, presence.
+//!
+//! It knows nothing of briefs, boards or tokens, and never awaits: a publication is serialized once
+//! and the same bytes are `try_send`-ed into every subscriber's bounded outbox. A subscriber whose
+//! outbox is full is a slow consumer: it is told to go (its connection closes with a reason) and it
+//! recovers from history when it comes back. So one stalled phone never holds up a room.
+
+use crate::store::{ChannelKey, PublicationSink};
+use bytestring::ByteString;
+use makeroom_protocol::{Member, PresenceAction, PresenceChange, Publication, ServerFrame};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{Notify, mpsc};
+
+pub type ConnId = u64;
+
+/// One committed publication, serialized once and shared by every receiver.
+#[derive(Debug)]
+pub struct Delivery {
+    pub key: Arc<str>,
+    pub offset: u64,
+    pub frame: ByteString,
+}
+
+/// What a connection's outbox carries.
+#[derive(Debug)]
+pub enum Outgoing {
+    Publication(Arc<Delivery>),
+    /// A frame without an offset (presence changes).
+    Frame(ByteString),
+}
+
+/// Set when an outbox overflowed; the connection waits on it and closes itself.
+#[derive(Debug, Default)]
+pub struct Overflow {
+    tripped: AtomicBool,
+    notify: Notify,
+}
+
+impl Overflow {
+    fn trip(&self) {
+        if !self.tripped.swap(true, Ordering::AcqRel) {
+            self.notify.notify_one();
+        }
+    }
+
+    pub async fn wait(&self) {
+        if !self.tripped.load(Ordering::Acquire) {
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// The sending half of a connection's bounded outbox.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    overflow: Arc<Overflow>,
+}
+
+impl Outbox {
+    pub fn new(capacity: usize) -> (Outbox, mpsc::Receiver<Outgoing>, Arc<Overflow>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let overflow = Arc::new(Overflow::default());
+        (
+            Outbox {
+                tx,
+                overflow: overflow.clone(),
+            },
+            rx,
+            overflow,
+        )
+    }
+
+    fn push(&self, item: Outgoing) {
+        match self.tx.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.overflow.trip(),
+            // The connection is going away; it unsubscribes itself.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+struct Subscriber {
+    conn: ConnId,
+    member: Member,
+    outbox: Outbox,
+    wants_presence: bool,
+}
+
+#[derive(Default)]
+struct ChannelSubscribers {
+    subscribers: Vec<Subscriber>,
+    /// Participant id -> (member, number of their connections on this channel).
+    present: BTreeMap<String, (Member, u32)>,
+}
+
+impl ChannelSubscribers {
+    fn push_presence(
+        &self,
+        channel: &str,
+        action: PresenceAction,
+        member: &Member,
+        except: ConnId,
+    ) {
+        if !self
+            .subscribers
+            .iter()
+            .any(|s| s.wants_presence && s.conn != except)
+        {
+            return;
+        }
+        let frame = ServerFrame::Presence(PresenceChange {
+            channel: channel.to_string(),
+            action,
+            member: member.clone(),
+        });
+        let Ok(text) = serde_json::to_string(&frame) else {
+            return;
+        };
+        let frame = ByteString::from(text);
+        for subscriber in self
+            .subscribers
+            .iter()
+            .filter(|s| s.wants_presence && s.conn != except)
+        {
+            subscriber.outbox.push(Outgoing::Frame(frame.clone()));
+        }
+    }
+
+    fn members(&self) -> Vec<Member> {
+        self.present
+            .values()
+            .map(|(member, _)| member.clone())
+            .collect()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct HubStats {
+    pub publications: AtomicU64,
+    pub deliveries: AtomicU64,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    channels: RwLock<HashMap<Arc<str>, Arc<Mutex<ChannelSubscribers>>>>,
+    pub stats: HubStats,
+}
+
+/// Locks ignore poisoning: a panic elsewhere must not take every room down with it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts delivering `key` to this connection. Returns the presence list if it asked for presence.
+    /// Call before reading history: whatever is committed from now on reaches the outbox.
+    pub fn subscribe(
+        &self,
+        key: &ChannelKey,
+        conn: ConnId,
+        member: Member,
+        outbox: Outbox,
+        wants_presence: bool,
+    ) -> Option<Vec<Member>> {
+        // The map's read lock is held while adding the subscriber, so an unsubscribe that empties the
+        // channel cannot drop its entry in between (which would orphan this subscriber).
+        let channels = self.channels.read().unwrap_or_else(|p| p.into_inner());
+        let channel = match channels.get(key.as_str()) {
+            Some(channel) => channel.clone(),
+            None => {
+                drop(channels);
+                let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
+                let channel = channels.entry(key.shared()).or_default().clone();
+                let mut state = lock(&channel);
+                return Self::add(&mut state, key, conn, member, outbox, wants_presence);
+            }
+        };
+        let mut state = lock(&channel);
+        Self::add(&mut state, key, conn, member, outbox, wants_presence)
+    }
+
+    fn add(
+        state: &mut ChannelSubscribers,
+        key: &ChannelKey,
+        conn: ConnId,
+        member: Member,
+        outbox: Outbox,
+        wants_presence: bool,
+    ) -> Option<Vec<Member>> {
+        if let Some(existing) = state.subscribers.iter_mut().find(|s| s.conn == conn) {
+            // Subscribing again (say, to recover) keeps the one presence count this connection holds.
+            existing.outbox = outbox;
+            existing.wants_presence = wants_presence;
+            return wants_presence.then(|| state.members());
+        }
+        let entry = state
+            .present
+            .entry(member.id.clone())
+            .or_insert_with(|| (member.clone(), 0));
+        entry.1 += 1;
+        if entry.1 == 1 {
+            state.push_presence(key.name(), PresenceAction::Join, &member, conn);
+        }
+        state.subscribers.push(Subscriber {
+            conn,
+            member,
+            outbox,
+            wants_presence,
+        });
+        wants_presence.then(|| state.members())
+    }
+
+    pub fn unsubscribe(&self, key: &ChannelKey, conn: ConnId) {
+        let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
+        let Some(channel) = channels.get(key.as_str()).cloned() else {
+            return;
+        };
+        let mut state = lock(&channel);
+        let Some(index) = state.subscribers.iter().position(|s| s.conn == conn) else {
+            return;
+        };
+        let subscriber = state.subscribers.swap_remove(index);
+        let id = subscriber.member.id.clone();
+        let gone = match state.present.get_mut(&id) {
+            Some(entry) => {
+                entry.1 -= 1;
+                entry.1 == 0
+            }
+            None => false,
+        };
+        if gone {
+            state.present.remove(&id);
+            state.push_presence(key.name(), PresenceAction::Leave, &subscriber.member, conn);
+        }
+        if state.subscribers.is_empty() {
+            drop(state);
+            channels.remove(key.as_str());
+        }
+    }
+
+    pub fn presence(&self, key: &ChannelKey) -> Vec<Member> {
+        let channel = self
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key.as_str())
+            .cloned();
+        channel
+            .map(|channel| lock(&channel).members())
+            .unwrap_or_default()
+    }
+
+    /// How many connections listen to `key` on this instance.
+    pub fn subscriber_count(&self, key: &ChannelKey) -> usize {
+        let channel = self
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key.as_str())
+            .cloned();
+        channel
+            .map(|channel| lock(&channel).subscribers.len())
+            .unwrap_or(0)
+    }
+}
+
+impl PublicationSink for Hub {
+    fn deliver(&self, key: &ChannelKey, publication: Publication) {
+        self.stats.publications.fetch_add(1, Ordering::Relaxed);
+        let channel = self
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key.as_str())
+            .cloned();
+        let Some(channel) = channel else { return };
+        let offset = publication.offset;
+        let frame = match serde_json::to_string(&ServerFrame::Pub(publication)) {
+            Ok(text) => ByteString::from(text),
+            Err(err) => {
+                tracing::error!(%key, offset, error = %err, "could not serialize a publication");
+                return;
+            }
+        };
+        let delivery = Arc::new(Delivery {
+            key: key.shared(),
+            offset,
+            frame,
+        });
+        let state = lock(&channel);
+        for subscriber in &state.subscribers {
+            subscriber
+                .outbox
+                .push(Outgoing::Publication(delivery.clone()));
+        }
+        self.stats
+            .deliveries
+            .fetch_add(state.subscribers.len() as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use makeroom_protocol::{Role, Sender};
+    use serde_json::value::RawValue;
+
+    fn member(id: &str) -> Member {
+        Member {
+            id: id.into(),
+            name: id.to_uppercase(),
+            role: Role::Participant,
+        }
+    }
+
+    fn publication(offset: u64) -> Publication {
+        Publication {
+            channel: "lobby".into(),
+            epoch: "e".into(),
+            offset,
+            ts: 0,
+            from: Sender {
+                id: "a".into(),
+                name: "A".into(),
+                role: Role::Participant,
+            },
+            data: RawValue::from_string("{}".into()).expect("raw"),
+        }
+    }
+
+    #[test]
+    fn a_publication_is_serialized_once_and_shared_by_every_subscriber() {
+        let hub = Hub::new();
+        let key = ChannelKey::new("ev", "lobby");
+        let (a, mut a_rx, _) = Outbox::new(8);
+        let (b, mut b_rx, _) = Outbox::new(8);
+        hub.subscribe(&key, 1, member("a"), a, false);
+        hub.subscribe(&key, 2, member("b"), b, false);
+        hub.deliver(&key, publication(1));
+        let (Ok(Outgoing::Publication(x)), Ok(Outgoing::Publication(y))) =
+            (a_rx.try_recv(), b_rx.try_recv())
+        else {
+            panic!("both subscribers get the publication")
+        };
+        assert!(Arc::ptr_eq(&x, &y));
+        assert_eq!(x.offset, 1);
+        assert!(x.frame.contains(r#""type":"pub""#));
+    }
+
+    #[test]
+    fn a_full_outbox_trips_overflow_without_blocking_others() {
+        let hub = Hub::new();
+        let key = ChannelKey::new("ev", "lobby");
+        let (slow, _slow_rx, slow_overflow) = Outbox::new(1);
+        let (fast, mut fast_rx, fast_overflow) = Outbox::new(8);
+        hub.subscribe(&key, 1, member("slow"), slow, false);
+        hub.subscribe(&key, 2, member("fast"), fast, false);
+        for offset in 1..=3 {
+            hub.deliver(&key, publication(offset));
+        }
+        assert!(slow_overflow.tripped.load(Ordering::Acquire));
+        assert!(!fast_overflow.tripped.load(Ordering::Acquire));
+        let mut got = 0;
+        while fast_rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 3);
+    }
+
+    #[test]
+    fn presence_counts_people_not_connections() {
+        let hub = Hub::new();
+        let key = ChannelKey::new("ev", "team:t1");
+        let (watcher, mut watcher_rx, _) = Outbox::new(8);
+        hub.subscribe(&key, 1, member("w"), watcher, true);
+        let (phone, _, _) = Outbox::new(8);
+        let (laptop, _, _) = Outbox::new(8);
+        hub.subscribe(&key, 2, member("ada"), phone, false);
+        hub.subscribe(&key, 3, member("ada"), laptop, false);
+        let joins: Vec<_> = std::iter::from_fn(|| watcher_rx.try_recv().ok()).collect();
+        assert_eq!(joins.len(), 1, "one join for two connections of one person");
+        assert_eq!(hub.presence(&key).len(), 2);
+        hub.unsubscribe(&key, 2);
+        assert!(
+            watcher_rx.try_recv().is_err(),
+            "ada is still here on her laptop"
+        );
+        hub.unsubscribe(&key, 3);
+        match watcher_rx.try_recv() {
+            Ok(Outgoing::Frame(frame)) => assert!(frame.contains(r#""action":"leave""#), "{frame}"),
+            other => panic!("expected a leave, got {other:?}"),
+        }
+        hub.unsubscribe(&key, 1);
+        assert_eq!(hub.subscriber_count(&key), 0);
+        assert!(
+            hub.channels.read().expect("lock").is_empty(),
+            "empty channels are dropped"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! The backend boundary: durable, ordered channel logs and the delivery of what was committed.
+//!
+//! A store assigns every appended message the next offset of its channel (1, 2, 3, ... without gaps),
+//! makes it durable, and only then reports it: to the appender as `Appended` and to every instance's
+//! hub through the `PublicationSink`, in offset order. It knows nothing of WebSockets, tokens, teams or
+//! boards. The embedded SQLite store lives in `sqlite.rs`; a Redis store plugs in behind the same trait.
+
+pub mod sqlite;
+
+use makeroom_protocol::{Publication, Sender};
+use serde_json::value::RawValue;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A channel's name in the store: `{scope}/{name}`, where the scope is an event id (or `_` for
+/// server-wide logs) and the name is what clients see (`lobby`, `team:t_x`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelKey(Arc<str>);
+
+impl ChannelKey {
+    pub fn new(scope: &str, name: &str) -> Self {
+        ChannelKey(format!("{scope}/{name}").into())
+    }
+
+    /// Rebuilds a key from its stored form; `None` if it has no scope.
+    pub fn parse(stored: &str) -> Option<Self> {
+        stored.contains('/').then(|| ChannelKey(stored.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn shared(&self) -> Arc<str> {
+        self.0.clone()
+    }
+
+    /// The part clients see.
+    pub fn name(&self) -> &str {
+        self.0
+            .split_once('/')
+            .map(|(_, name)| name)
+            .unwrap_or(&self.0)
+    }
+
+    pub fn scope(&self) -> &str {
+        self.0.split_once('/').map(|(scope, _)| scope).unwrap_or("")
+    }
+}
+
+impl std::fmt::Display for ChannelKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct AppendRequest {
+    pub key: ChannelKey,
+    pub data: Box<RawValue>,
+    pub from: Sender,
+    /// A client-chosen key: appending the same key to the same channel again stores nothing and
+    /// returns the original offset, for as long as that message is in history.
+    pub idempotency_key: Option<String>,
+    /// Compare-and-append: refuse with `Conflict` unless the channel's newest offset is this.
+    pub expected_offset: Option<u64>,
+    /// Keep only this many newest messages of the channel; `None` keeps everything.
+    pub retain: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub epoch: Arc<str>,
+    pub offset: u64,
+    /// The idempotency key was already stored; nothing new was appended.
+    pub duplicate: bool,
+}
+
+/// A slice of a channel's log and where the log stands.
+#[derive(Debug)]
+pub struct ChannelSlice {
+    pub epoch: Arc<str>,
+    /// The newest offset (0 for a channel never written).
+    pub top: u64,
+    /// The oldest offset history still holds (`top + 1` when history holds nothing).
+    pub first: u64,
+    pub publications: Vec<Publication>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the channel moved on: its newest offset is {top}")]
+    Conflict { top: u64 },
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Receives every committed publication, per channel in offset order. The hub implements it.
+pub trait PublicationSink: Send + Sync {
+    fn deliver(&self, key: &ChannelKey, publication: Publication);
+}
+
+pub trait Store: Send + Sync {
+    /// Durably appends one message and returns its offset. The sink sees it before this returns.
+    fn append(&self, request: AppendRequest) -> StoreFuture<'_, Appended>;
+
+    /// Up to `limit` messages with offsets above `after`, oldest first.
+    fn read_after<'a>(
+        &'a self,
+        key: &'a ChannelKey,
+        after: u64,
+        limit: u64,
+    ) -> StoreFuture<'a, ChannelSlice>;
+
+    /// Up to `limit` messages with offsets below `before` (or the newest ones), oldest first.
+    fn read_before<'a>(
+        &'a self,
+        key: &'a ChannelKey,
+        before: Option<u64>,
+        limit: u64,
+    ) -> StoreFuture<'a, ChannelSlice>;
+
+    /// Whether the store can take writes now (for `/readyz`).
+    fn check_ready(&self) -> StoreFuture<'_, ()>;
+}

@@ -1,0 +1,329 @@
+//! HTTP: joining with a code, trading refresh tokens, display tokens, health, readiness, pages.
+//! Handlers stay thin: parse, call the event directory or token service, answer.
+
+use crate::app::AppState;
+use crate::auth::{Claims, Subject, TokenKind};
+use crate::domain::roster::{Name, parse_skills};
+use crate::error::AppError;
+use crate::transport::{pages, ws};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use makeroom_protocol::{ErrorCode, Member, Role, Sender};
+use serde::{Deserialize, Serialize};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+type State = web::Data<Arc<AppState>>;
+
+pub fn server(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    workers: usize,
+) -> anyhow::Result<actix_web::dev::Server> {
+    let data = web::Data::new(state);
+    let json_limit = 16 * 1024;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(json_limit)
+                    .error_handler(|err, _| {
+                        let message = err.to_string();
+                        AppError::refused(ErrorCode::BadRequest, message).into()
+                    }),
+            )
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/ws", web::get().to(ws::upgrade))
+            .route("/api/join/{code}", web::get().to(join_info))
+            .route("/api/join", web::post().to(join))
+            .route("/api/token", web::post().to(refresh))
+            .route(
+                "/api/events/{event}/displays",
+                web::post().to(create_display),
+            )
+            .configure(pages::routes)
+    })
+    // Signals are handled by `Application::run_until_stopped`, which closes WebSockets first.
+    .disable_signals()
+    .shutdown_timeout(5);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when the store takes reads and its writer runs, and the server is not shutting down.
+async fn readyz(state: State) -> HttpResponse {
+    if *state.shutdown.borrow() {
+        return HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "shutting_down" }));
+    }
+    match state.store.check_ready().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Err(err) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "not_ready", "reason": err.to_string() })),
+    }
+}
+
+#[derive(Serialize)]
+struct TeamSummary {
+    id: String,
+    name: String,
+    members: usize,
+}
+
+#[derive(Serialize)]
+struct JoinInfo {
+    event: EventSummary,
+    teams: Vec<TeamSummary>,
+}
+
+#[derive(Serialize)]
+struct EventSummary {
+    id: String,
+    name: String,
+}
+
+/// What the join page shows before someone joins: the event's name and its teams.
+async fn join_info(state: State, code: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let event = state
+        .events
+        .by_join_code(&code)
+        .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no event has this join code"))?;
+    let roster = event.roster();
+    let teams = roster
+        .teams
+        .values()
+        .map(|team| TeamSummary {
+            id: team.id.clone(),
+            name: team.name.as_str().to_string(),
+            members: roster
+                .participants
+                .values()
+                .filter(|p| !p.removed && p.team.as_deref() == Some(&team.id))
+                .count(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(JoinInfo {
+        event: EventSummary {
+            id: event.info.id.clone(),
+            name: event.info.name.as_str().to_string(),
+        },
+        teams,
+    }))
+}
+
+#[derive(Deserialize)]
+struct JoinRequest {
+    code: String,
+    name: String,
+    #[serde(default)]
+    skills: Vec<String>,
+    #[serde(default)]
+    team: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Credentials {
+    token: String,
+    token_expires_at: u64,
+    refresh_token: String,
+    refresh_expires_at: u64,
+    participant: Member,
+    event: EventSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<String>,
+}
+
+fn credentials(
+    state: &AppState,
+    event_id: &str,
+    event_name: &str,
+    who: Member,
+    team: Option<String>,
+) -> Result<Credentials, AppError> {
+    let subject = Subject {
+        participant: &who.id,
+        event: event_id,
+        role: who.role,
+        name: &who.name,
+    };
+    let (token, token_expires_at) = state.tokens.issue(&subject, TokenKind::Access)?;
+    let (refresh_token, refresh_expires_at) = state.tokens.issue(&subject, TokenKind::Refresh)?;
+    Ok(Credentials {
+        token,
+        token_expires_at,
+        refresh_token,
+        refresh_expires_at,
+        participant: who,
+        event: EventSummary {
+            id: event_id.to_string(),
+            name: event_name.to_string(),
+        },
+        team,
+    })
+}
+
+/// A participant joins with the event's code, a name and skills, and gets their tokens. No account.
+async fn join(state: State, body: web::Json<JoinRequest>) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let event = state
+        .events
+        .by_join_code(&body.code)
+        .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no event has this join code"))?;
+    let name = Name::try_from(body.name)?;
+    let skills = parse_skills(body.skills)?;
+    let by = Sender {
+        id: "join".into(),
+        name: name.as_str().to_string(),
+        role: Role::Participant,
+    };
+    let participant = state
+        .events
+        .add_participant(&event, &by, name, Role::Participant, skills, body.team)
+        .await?;
+    let team = participant.team.clone();
+    let credentials = credentials(
+        &state,
+        &event.info.id,
+        event.info.name.as_str(),
+        participant.member(),
+        team,
+    )?;
+    Ok(HttpResponse::Ok().json(credentials))
+}
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Serialize)]
+struct AccessToken {
+    token: String,
+    token_expires_at: u64,
+    participant: Member,
+    event: EventSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<String>,
+}
+
+/// Trades a refresh token for a fresh access token, if its holder is still part of the event.
+async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpResponse, AppError> {
+    let claims = state
+        .tokens
+        .verify(&body.refresh_token, TokenKind::Refresh)?;
+    let event = state.events.get(&claims.evt).ok_or_else(|| {
+        AppError::refused(ErrorCode::Unauthorized, "the token's event does not exist")
+    })?;
+    let (member, team) = {
+        let roster = event.roster();
+        let participant = roster.active(&claims.sub).ok_or_else(|| {
+            AppError::refused(ErrorCode::Forbidden, "you are no longer part of this event")
+        })?;
+        (participant.member(), participant.team.clone())
+    };
+    let subject = Subject {
+        participant: &member.id,
+        event: &event.info.id,
+        role: member.role,
+        name: &member.name,
+    };
+    let (token, token_expires_at) = state.tokens.issue(&subject, TokenKind::Access)?;
+    Ok(HttpResponse::Ok().json(AccessToken {
+        token,
+        token_expires_at,
+        participant: member,
+        event: EventSummary {
+            id: event.info.id.clone(),
+            name: event.info.name.as_str().to_string(),
+        },
+        team,
+    }))
+}
+
+/// The caller's access token from `Authorization: Bearer ...`.
+fn bearer(state: &AppState, request: &HttpRequest) -> Result<Claims, AppError> {
+    let header = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    Ok(state.tokens.verify(header.trim(), TokenKind::Access)?)
+}
+
+#[derive(Deserialize)]
+struct DisplayRequest {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DisplayCredentials {
+    link: String,
+    refresh_token: String,
+    refresh_expires_at: u64,
+    display: Member,
+}
+
+/// An organiser adds a projector display to their event and gets the link to open on it.
+async fn create_display(
+    state: State,
+    request: HttpRequest,
+    event_id: web::Path<String>,
+    body: web::Json<DisplayRequest>,
+) -> Result<HttpResponse, AppError> {
+    let claims = bearer(&state, &request)?;
+    if claims.evt != *event_id {
+        return Err(AppError::refused(
+            ErrorCode::Forbidden,
+            "your token is for another event",
+        ));
+    }
+    if claims.role != Role::Organiser {
+        return Err(AppError::refused(
+            ErrorCode::Forbidden,
+            "only organisers add displays",
+        ));
+    }
+    let event = state
+        .events
+        .get(&event_id)
+        .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no such event"))?;
+    if event.roster().active(&claims.sub).is_none() {
+        return Err(AppError::refused(
+            ErrorCode::Forbidden,
+            "you are no longer part of this event",
+        ));
+    }
+    let name = Name::try_from(body.into_inner().name.unwrap_or_else(|| "Display".into()))?;
+    let by = Sender {
+        id: claims.sub.clone(),
+        name: claims.name.clone(),
+        role: claims.role,
+    };
+    let display = state
+        .events
+        .add_participant(&event, &by, name, Role::Display, vec![], None)
+        .await?;
+    let member = display.member();
+    let subject = Subject {
+        participant: &member.id,
+        event: &event.info.id,
+        role: Role::Display,
+        name: &member.name,
+    };
+    let (refresh_token, refresh_expires_at) = state.tokens.issue(&subject, TokenKind::Refresh)?;
+    Ok(HttpResponse::Ok().json(DisplayCredentials {
+        link: format!("{}/display#refresh={refresh_token}", state.public_url),
+        refresh_token,
+        refresh_expires_at,
+        display: member,
+    }))
+}

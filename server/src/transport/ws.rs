@@ -1,0 +1,777 @@
+//! One WebSocket connection: one task, one `select!` loop over the client's frames, its bounded outbox,
+//! the heartbeat, its token's expiry and the server's shutdown. It always ends by saying why it closes.
+//!
+//! Requests are handled one at a time, in order, so replies come back in the order asked. Publications
+//! arrive from the hub already serialized; the connection only checks their offsets (dropping any it
+//! already delivered during recovery, filling any gap from history) and writes the shared bytes.
+
+use crate::app::AppState;
+use crate::auth::{Claims, TokenKind};
+use crate::clock::now_millis;
+use crate::domain::channel::{self, Channel, Reader};
+use crate::domain::chat;
+use crate::error::AppError;
+use crate::events::EventEntry;
+use crate::hub::{ConnId, Outbox, Outgoing};
+use crate::store::ChannelKey;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use futures_util::StreamExt;
+use makeroom_protocol::{
+    ClientFrame, Closing, ErrorCode, EventRef, HelloResult, HistoryResult, Limits, Member,
+    PROTOCOL_VERSION, PresenceResult, PublishResult, RefreshResult, Reply, Request, Reset,
+    ServerFrame, SubscribeResult, TimeResult, TokenExpiring, close, parse_client_frame,
+    peek_request_id,
+};
+use serde::Serialize;
+use serde_json::value::{RawValue, to_raw_value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::time::sleep_until;
+
+const MAX_KEY_CHARS: usize = 128;
+const DEFAULT_HISTORY: u32 = 50;
+const MAX_HISTORY: u32 = 500;
+
+pub async fn upgrade(
+    request: HttpRequest,
+    body: web::Payload,
+    state: web::Data<Arc<AppState>>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, session, stream) = actix_ws::handle(&request, body)?;
+    let state = state.get_ref().clone();
+    let max_frame = state.limits.max_frame_bytes;
+    let stream = stream
+        .max_frame_size(max_frame)
+        .aggregate_continuations()
+        .max_continuation_size(max_frame);
+    actix_web::rt::spawn(async move {
+        let (connection, outbox, overflow) = Connection::new(state, session);
+        connection.run(stream, outbox, overflow).await;
+    });
+    Ok(response)
+}
+
+/// How a connection ends.
+struct Close {
+    code: u16,
+    reason: &'static str,
+}
+
+impl Close {
+    const fn new(code: u16, reason: &'static str) -> Self {
+        Close { code, reason }
+    }
+}
+
+/// The person behind a connection after a good `hello`.
+struct Authenticated {
+    claims: Claims,
+    event: Arc<EventEntry>,
+    member: Member,
+    expires_at: tokio::time::Instant,
+    warned: bool,
+}
+
+struct Subscription {
+    key: ChannelKey,
+    /// The newest offset this connection has delivered on the channel.
+    last: u64,
+}
+
+/// A token bucket: `rate` requests a second sustained, `burst` at once.
+struct RateLimiter {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    fn new(rate: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        RateLimiter {
+            tokens: burst,
+            rate: f64::from(rate.max(1)),
+            burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token, or says how long until one is there.
+    fn take(&mut self) -> Result<(), Duration> {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
+}
+
+struct Connection {
+    state: Arc<AppState>,
+    session: Session,
+    id: ConnId,
+    auth: Option<Authenticated>,
+    subscriptions: HashMap<Arc<str>, Subscription>,
+    outbox: Outbox,
+    limiter: RateLimiter,
+    last_heard: Instant,
+}
+
+/// What handling one request led to: the reply's result, and whether the connection must now close.
+type Handled = Result<Box<RawValue>, AppError>;
+
+fn result<T: Serialize>(value: &T) -> Handled {
+    to_raw_value(value).map_err(|err| AppError::Unexpected(err.into()))
+}
+
+impl Connection {
+    fn new(
+        state: Arc<AppState>,
+        session: Session,
+    ) -> (
+        Self,
+        tokio::sync::mpsc::Receiver<Outgoing>,
+        Arc<crate::hub::Overflow>,
+    ) {
+        let id = state.next_connection.fetch_add(1, Ordering::Relaxed);
+        let (outbox, outbox_rx, overflow) = Outbox::new(state.limits.outbox_capacity);
+        let limiter =
+            RateLimiter::new(state.limits.requests_per_second, state.limits.request_burst);
+        (
+            Connection {
+                state,
+                session,
+                id,
+                auth: None,
+                subscriptions: HashMap::new(),
+                outbox,
+                limiter,
+                last_heard: Instant::now(),
+            },
+            outbox_rx,
+            overflow,
+        )
+    }
+}
+
+impl Connection {
+    async fn run(
+        mut self,
+        mut stream: actix_ws::AggregatedMessageStream,
+        mut outbox: tokio::sync::mpsc::Receiver<Outgoing>,
+        overflow: Arc<crate::hub::Overflow>,
+    ) {
+        let mut shutdown = self.state.shutdown.clone();
+        let mut heartbeat = tokio::time::interval(self.state.heartbeat_interval);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let hello_deadline = tokio::time::Instant::now() + self.state.hello_timeout;
+        let far_future = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+
+        let close = loop {
+            let (warn_at, expires_at) = match &self.auth {
+                Some(auth) if !auth.warned => (
+                    auth.expires_at
+                        .checked_sub(self.state.token_warning)
+                        .unwrap_or(auth.expires_at),
+                    auth.expires_at,
+                ),
+                Some(auth) => (far_future, auth.expires_at),
+                None => (far_future, far_future),
+            };
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => {
+                    break Some(Close::new(close::GOING_AWAY, "the server is restarting; reconnect"));
+                }
+                _ = overflow.wait() => {
+                    break Some(Close::new(close::SLOW_CONSUMER, "too slow to keep up; reconnect and recover"));
+                }
+                message = stream.next() => {
+                    self.last_heard = Instant::now();
+                    match message {
+                        Some(Ok(AggregatedMessage::Text(text))) => {
+                            if let Some(close) = self.on_text(&text).await {
+                                break Some(close);
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Binary(_))) => {
+                            let error = AppError::refused(ErrorCode::BadRequest, "binary frames are not supported; send JSON text");
+                            if self.reply(None, Err(error)).await.is_err() {
+                                break None;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                            if self.session.pong(&bytes).await.is_err() {
+                                break None;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Ok(AggregatedMessage::Close(_))) | None => break None,
+                        Some(Err(ProtocolError::Overflow)) => {
+                            break Some(Close::new(close::TOO_BIG, "frame over the size limit"));
+                        }
+                        Some(Err(err)) => {
+                            tracing::debug!(connection = self.id, error = %err, "WebSocket protocol error");
+                            let reason = if err.to_string().contains("maximum continuation size") {
+                                Close::new(close::TOO_BIG, "message over the size limit")
+                            } else {
+                                Close::new(1002, "WebSocket protocol error")
+                            };
+                            break Some(reason);
+                        }
+                    }
+                }
+                Some(item) = outbox.recv() => {
+                    if self.deliver(item).await.is_err() {
+                        break None;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if self.last_heard.elapsed() > self.state.client_timeout {
+                        break Some(Close::new(close::HEARTBEAT_TIMEOUT, "no answer to heartbeats"));
+                    }
+                    if self.session.ping(b"").await.is_err() {
+                        break None;
+                    }
+                }
+                _ = sleep_until(hello_deadline), if self.auth.is_none() => {
+                    break Some(Close::new(close::HELLO_TIMEOUT, "no hello in time"));
+                }
+                _ = sleep_until(warn_at), if self.auth.as_ref().is_some_and(|a| !a.warned) => {
+                    if let Some(auth) = self.auth.as_mut() {
+                        auth.warned = true;
+                        let expires_at = auth.claims.exp as i64 * 1000;
+                        let frame = ServerFrame::TokenExpiring(TokenExpiring { expires_at });
+                        if self.send(&frame).await.is_err() {
+                            break None;
+                        }
+                    }
+                }
+                _ = sleep_until(expires_at), if self.auth.is_some() => {
+                    break Some(Close::new(close::TOKEN_EXPIRED, "token expired; get a fresh one and reconnect"));
+                }
+            }
+        };
+        self.finish(close).await;
+    }
+
+    /// Leaves every channel and, if the server chose to close, says why before closing.
+    async fn finish(mut self, close: Option<Close>) {
+        for (_, subscription) in self.subscriptions.drain() {
+            self.state.hub.unsubscribe(&subscription.key, self.id);
+        }
+        let Some(close) = close else {
+            let _ = self.session.close(None).await;
+            return;
+        };
+        tracing::debug!(
+            connection = self.id,
+            code = close.code,
+            reason = close.reason,
+            "closing connection"
+        );
+        let frame = ServerFrame::Closing(Closing {
+            code: close.code,
+            reason: close.reason.to_string(),
+            reconnect: close::should_reconnect(close.code),
+        });
+        let _ = self.send(&frame).await;
+        let reason = CloseReason {
+            code: CloseCode::from(close.code),
+            description: Some(close.reason.to_string()),
+        };
+        let _ = self.session.close(Some(reason)).await;
+    }
+
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), actix_ws::Closed> {
+        match serde_json::to_string(frame) {
+            Ok(text) => self.session.text(text).await,
+            Err(err) => {
+                tracing::error!(error = %err, "could not serialize a frame");
+                Ok(())
+            }
+        }
+    }
+
+    async fn reply(&mut self, id: Option<u64>, outcome: Handled) -> Result<(), actix_ws::Closed> {
+        let frame = match outcome {
+            Ok(result) => Reply {
+                id,
+                result: Some(result),
+                error: None,
+            },
+            Err(err) => {
+                err.log_if_internal("ws");
+                Reply {
+                    id,
+                    result: None,
+                    error: Some(err.body()),
+                }
+            }
+        };
+        self.send(&ServerFrame::Reply(frame)).await
+    }
+
+    /// Handles one text frame; returns a reason to close if the connection must end.
+    async fn on_text(&mut self, text: &str) -> Option<Close> {
+        if text.len() > self.state.limits.max_message_bytes {
+            let error = AppError::refused(
+                ErrorCode::TooLarge,
+                format!(
+                    "frames are limited to {} bytes",
+                    self.state.limits.max_message_bytes
+                ),
+            );
+            return self
+                .reply(peek_request_id(text), Err(error))
+                .await
+                .err()
+                .map(|_| Close::new(1000, ""));
+        }
+        let frame = match parse_client_frame(text) {
+            Ok(frame) => frame,
+            Err(bad) => {
+                let error = AppError::refused(bad.error.code, bad.error.message);
+                return self
+                    .reply(bad.id, Err(error))
+                    .await
+                    .err()
+                    .map(|_| Close::new(1000, ""));
+            }
+        };
+        if let Err(wait) = self.limiter.take() {
+            let error = AppError::Refused {
+                code: ErrorCode::RateLimited,
+                message: "too many requests; slow down".into(),
+                retry_after_ms: Some(wait.as_millis() as u64 + 1),
+            };
+            return self
+                .reply(Some(frame.id), Err(error))
+                .await
+                .err()
+                .map(|_| Close::new(1000, ""));
+        }
+        let ClientFrame { id, request } = frame;
+        let mut close_after = None;
+        let outcome = match request {
+            Request::Hello(hello) => self.hello(hello, &mut close_after).await,
+            Request::Time => result(&TimeResult {
+                server_time: now_millis(),
+            }),
+            other => match self.auth.is_some() {
+                false => Err(AppError::refused(
+                    ErrorCode::Unauthorized,
+                    "send `hello` with a token first",
+                )),
+                true => self.handle(other).await,
+            },
+        };
+        if self.reply(Some(id), outcome).await.is_err() {
+            return Some(Close::new(1000, ""));
+        }
+        close_after
+    }
+
+    async fn handle(&mut self, request: Request) -> Handled {
+        match request {
+            Request::Refresh(refresh) => self.refresh(&refresh.token),
+            Request::Subscribe(subscribe) => self.subscribe(subscribe).await,
+            Request::Unsubscribe(unsubscribe) => {
+                let (key, _) = self.channel(&unsubscribe.channel)?;
+                if self.subscriptions.remove(key.as_str()).is_some() {
+                    self.state.hub.unsubscribe(&key, self.id);
+                }
+                result(&serde_json::json!({}))
+            }
+            Request::Publish(publish) => self.publish(publish).await,
+            Request::History(history) => self.history(history).await,
+            Request::Presence(query) => {
+                let (key, channel) = self.channel(&query.channel)?;
+                self.check_read(&channel)?;
+                result(&PresenceResult {
+                    channel: query.channel,
+                    members: self.state.hub.presence(&key),
+                })
+            }
+            Request::Hello(_) => Err(AppError::refused(
+                ErrorCode::BadRequest,
+                "`hello` was already sent",
+            )),
+            Request::Time => result(&TimeResult {
+                server_time: now_millis(),
+            }),
+        }
+    }
+
+    /// Authenticates the connection. Sets `close_after` when the refusal is final for this connection.
+    async fn hello(
+        &mut self,
+        hello: makeroom_protocol::Hello,
+        close_after: &mut Option<Close>,
+    ) -> Handled {
+        if self.auth.is_some() {
+            return Err(AppError::refused(
+                ErrorCode::BadRequest,
+                "`hello` was already sent",
+            ));
+        }
+        if hello.version != PROTOCOL_VERSION {
+            *close_after = Some(Close::new(
+                close::UNSUPPORTED_VERSION,
+                "unsupported protocol version",
+            ));
+            return Err(AppError::refused(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "this server speaks protocol version {PROTOCOL_VERSION}, not {}",
+                    hello.version
+                ),
+            ));
+        }
+        let claims = self.state.tokens.verify(&hello.token, TokenKind::Access)?;
+        if let Some(event) = &hello.event
+            && *event != claims.evt
+        {
+            return Err(AppError::refused(
+                ErrorCode::Forbidden,
+                "this token is for another event",
+            ));
+        }
+        let event = self.state.events.get(&claims.evt).ok_or_else(|| {
+            AppError::refused(ErrorCode::Unauthorized, "the token's event does not exist")
+        })?;
+        let (member, team) = {
+            let roster = event.roster();
+            let participant = match roster.participants.get(&claims.sub) {
+                None => {
+                    return Err(AppError::refused(
+                        ErrorCode::Unauthorized,
+                        "the token names nobody at this event",
+                    ));
+                }
+                Some(p) if p.removed => {
+                    *close_after = Some(Close::new(close::REVOKED, "removed from the event"));
+                    return Err(AppError::refused(
+                        ErrorCode::Forbidden,
+                        "you are no longer part of this event",
+                    ));
+                }
+                Some(p) => p,
+            };
+            (participant.member(), participant.team.clone())
+        };
+        let hello_result = HelloResult {
+            connection: self.id,
+            version: PROTOCOL_VERSION,
+            participant: member.clone(),
+            event: EventRef {
+                id: event.info.id.clone(),
+                name: event.info.name.as_str().to_string(),
+            },
+            team,
+            server_time: now_millis(),
+            token_expires_at: claims.exp as i64 * 1000,
+            heartbeat_ms: self.state.heartbeat_interval.as_millis() as u64,
+            limits: Limits {
+                max_frame_bytes: self.state.limits.max_message_bytes,
+                max_data_bytes: self.state.limits.max_data_bytes,
+                max_subscriptions: self.state.limits.max_subscriptions,
+                requests_per_second: self.state.limits.requests_per_second,
+                request_burst: self.state.limits.request_burst,
+            },
+        };
+        let expires_at = expiry_instant(claims.exp);
+        self.auth = Some(Authenticated {
+            claims,
+            event,
+            member,
+            expires_at,
+            warned: false,
+        });
+        result(&hello_result)
+    }
+
+    fn refresh(&mut self, token: &str) -> Handled {
+        let claims = self.state.tokens.verify(token, TokenKind::Access)?;
+        let auth = self
+            .auth
+            .as_mut()
+            .ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "send `hello` first"))?;
+        if claims.sub != auth.claims.sub || claims.evt != auth.claims.evt {
+            return Err(AppError::refused(
+                ErrorCode::Forbidden,
+                "a refresh must be for the same person and event",
+            ));
+        }
+        auth.expires_at = expiry_instant(claims.exp);
+        auth.warned = false;
+        let token_expires_at = claims.exp as i64 * 1000;
+        auth.claims = claims;
+        result(&RefreshResult { token_expires_at })
+    }
+
+    fn auth(&self) -> Result<&Authenticated, AppError> {
+        self.auth
+            .as_ref()
+            .ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "send `hello` first"))
+    }
+
+    /// The store key and domain channel for a name the client gave.
+    fn channel(&self, name: &str) -> Result<(ChannelKey, Channel), AppError> {
+        let auth = self.auth()?;
+        let channel = Channel::parse(name)?;
+        Ok((auth.event.channel_key(&channel.to_string()), channel))
+    }
+
+    /// Checks the caller against the channel's rules with their team as it is now.
+    fn check_read(&self, channel: &Channel) -> Result<(), AppError> {
+        let auth = self.auth()?;
+        let roster = auth.event.roster();
+        let reader = Reader {
+            role: auth.claims.role,
+            team: roster.team_of(&auth.claims.sub),
+        };
+        Ok(channel::may_read(reader, channel)?)
+    }
+
+    async fn subscribe(&mut self, subscribe: makeroom_protocol::Subscribe) -> Handled {
+        let (key, channel) = self.channel(&subscribe.channel)?;
+        self.check_read(&channel)?;
+        let already = self.subscriptions.contains_key(key.as_str());
+        if !already && self.subscriptions.len() >= self.state.limits.max_subscriptions {
+            return Err(AppError::refused(
+                ErrorCode::BadRequest,
+                format!(
+                    "at most {} subscriptions per connection",
+                    self.state.limits.max_subscriptions
+                ),
+            ));
+        }
+        let member = self.auth()?.member.clone();
+        // Join the hub before reading history: anything committed after this point reaches the outbox,
+        // anything before it is in the read below, and offsets weed out what is in both.
+        let presence = self.state.hub.subscribe(
+            &key,
+            self.id,
+            member,
+            self.outbox.clone(),
+            subscribe.presence,
+        );
+        let outcome = self
+            .read_for_subscribe(&key, subscribe.since.as_ref())
+            .await;
+        let (epoch, last, recovered, publications) = match outcome {
+            Ok(read) => read,
+            Err(err) => {
+                if !already {
+                    self.state.hub.unsubscribe(&key, self.id);
+                }
+                return Err(err);
+            }
+        };
+        self.subscriptions
+            .insert(key.shared(), Subscription { key, last });
+        result(&SubscribeResult {
+            channel: subscribe.channel,
+            epoch,
+            offset: last,
+            recovered,
+            publications,
+            presence,
+        })
+    }
+
+    /// Reads what a subscription starts from: with `since`, exactly the missed messages or `recovered:
+    /// false`; without, just where the channel stands.
+    async fn read_for_subscribe(
+        &self,
+        key: &ChannelKey,
+        since: Option<&makeroom_protocol::Position>,
+    ) -> Result<
+        (
+            String,
+            u64,
+            Option<bool>,
+            Vec<makeroom_protocol::Publication>,
+        ),
+        AppError,
+    > {
+        let Some(since) = since else {
+            let slice = self.state.store.read_before(key, None, 0).await?;
+            return Ok((slice.epoch.to_string(), slice.top, None, Vec::new()));
+        };
+        let max = self.state.limits.max_recovery;
+        let slice = self
+            .state
+            .store
+            .read_after(key, since.offset, max.saturating_add(1))
+            .await?;
+        let last = slice
+            .publications
+            .last()
+            .map(|p| p.offset)
+            .unwrap_or(slice.top)
+            .max(slice.top);
+        let complete = *slice.epoch == *since.epoch
+            && since.offset <= slice.top
+            && since.offset + 1 >= slice.first
+            && slice.publications.len() as u64 == last - since.offset
+            && (slice.publications.len() as u64) <= max;
+        if complete {
+            Ok((
+                slice.epoch.to_string(),
+                last,
+                Some(true),
+                slice.publications,
+            ))
+        } else {
+            Ok((slice.epoch.to_string(), last, Some(false), Vec::new()))
+        }
+    }
+
+    async fn publish(&mut self, publish: makeroom_protocol::Publish) -> Handled {
+        let (key, channel) = self.channel(&publish.channel)?;
+        let auth = self.auth()?;
+        {
+            let roster = auth.event.roster();
+            let writer = Reader {
+                role: auth.claims.role,
+                team: roster.team_of(&auth.claims.sub),
+            };
+            channel::may_publish(writer, &channel)?;
+        }
+        if publish.data.get().len() > self.state.limits.max_data_bytes {
+            return Err(AppError::refused(
+                ErrorCode::TooLarge,
+                format!(
+                    "`data` is limited to {} bytes",
+                    self.state.limits.max_data_bytes
+                ),
+            ));
+        }
+        chat::check_message(publish.data.get())?;
+        if let Some(idempotency_key) = &publish.key
+            && (idempotency_key.is_empty() || idempotency_key.chars().count() > MAX_KEY_CHARS)
+        {
+            return Err(AppError::refused(
+                ErrorCode::BadRequest,
+                format!("`key` holds 1 to {MAX_KEY_CHARS} characters"),
+            ));
+        }
+        let appended = self
+            .state
+            .store
+            .append(crate::store::AppendRequest {
+                key,
+                data: publish.data,
+                from: makeroom_protocol::Sender {
+                    id: auth.member.id.clone(),
+                    name: auth.member.name.clone(),
+                    role: auth.member.role,
+                },
+                idempotency_key: publish.key,
+                expected_offset: None,
+                retain: channel.is_chat().then_some(self.state.history_limit),
+            })
+            .await?;
+        result(&PublishResult {
+            epoch: appended.epoch.to_string(),
+            offset: appended.offset,
+            duplicate: appended.duplicate,
+        })
+    }
+
+    async fn history(&self, history: makeroom_protocol::History) -> Handled {
+        let (key, channel) = self.channel(&history.channel)?;
+        self.check_read(&channel)?;
+        let limit = history
+            .limit
+            .unwrap_or(DEFAULT_HISTORY)
+            .clamp(1, MAX_HISTORY);
+        let slice = self
+            .state
+            .store
+            .read_before(&key, history.before, u64::from(limit))
+            .await?;
+        result(&HistoryResult {
+            channel: history.channel,
+            epoch: slice.epoch.to_string(),
+            offset: slice.top,
+            first: slice.first.min(slice.top),
+            publications: slice.publications,
+        })
+    }
+
+    /// Writes one outbox item, keeping each channel's offsets in order, once, without gaps.
+    async fn deliver(&mut self, item: Outgoing) -> Result<(), actix_ws::Closed> {
+        let delivery = match item {
+            Outgoing::Frame(frame) => return self.session.text(frame).await,
+            Outgoing::Publication(delivery) => delivery,
+        };
+        let Some(subscription) = self.subscriptions.get(&*delivery.key) else {
+            return Ok(());
+        };
+        if delivery.offset <= subscription.last {
+            return Ok(());
+        }
+        if delivery.offset > subscription.last + 1 {
+            self.fill_gap(delivery.key.clone(), delivery.offset - 1)
+                .await?;
+        }
+        self.session.text(delivery.frame.clone()).await?;
+        if let Some(subscription) = self.subscriptions.get_mut(&*delivery.key) {
+            subscription.last = delivery.offset;
+        }
+        Ok(())
+    }
+
+    /// Sends what history holds between the last delivered offset and `up_to`; if it no longer holds
+    /// all of it, tells the client to resync the channel.
+    async fn fill_gap(&mut self, key: Arc<str>, up_to: u64) -> Result<(), actix_ws::Closed> {
+        let Some(subscription) = self.subscriptions.get(&*key) else {
+            return Ok(());
+        };
+        let (store_key, after) = (subscription.key.clone(), subscription.last);
+        let missing = up_to - after;
+        let slice = self
+            .state
+            .store
+            .read_after(&store_key, after, missing)
+            .await;
+        let complete = matches!(&slice, Ok(s) if s.publications.len() as u64 == missing
+            && s.publications.first().is_some_and(|p| p.offset == after + 1));
+        match slice {
+            Ok(slice) if complete => {
+                for publication in slice.publications {
+                    self.send(&ServerFrame::Pub(publication)).await?;
+                }
+            }
+            _ => {
+                let frame = ServerFrame::Reset(Reset {
+                    channel: store_key.name().to_string(),
+                    reason: "messages were missed and history no longer holds them; resync".into(),
+                });
+                self.send(&frame).await?;
+            }
+        }
+        if let Some(subscription) = self.subscriptions.get_mut(&*key) {
+            subscription.last = up_to;
+        }
+        Ok(())
+    }
+}
+
+/// A token's `exp` (seconds since the epoch) as a tokio deadline.
+fn expiry_instant(exp: u64) -> tokio::time::Instant {
+    let remaining_ms = (exp as i64 * 1000 - now_millis()).max(0) as u64;
+    tokio::time::Instant::now() + Duration::from_millis(remaining_ms)
+}
