@@ -71,10 +71,14 @@ pub struct TokenConfig {
     #[arg(long, env = "MAKEROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// Lifetime of access tokens (the ones a connection presents), in seconds.
-    #[arg(long, env = "MAKEROOM_ACCESS_TOKEN_TTL", default_value_t = 3600)]
+    #[arg(
+        long = "access-token-ttl",
+        env = "MAKEROOM_ACCESS_TOKEN_TTL",
+        default_value_t = 3600
+    )]
     pub access_token_ttl_secs: u64,
     /// Lifetime of refresh tokens (kept by a phone or in a link, traded for access tokens), in seconds.
-    #[arg(long, env = "MAKEROOM_REFRESH_TOKEN_TTL", default_value_t = 7 * 24 * 3600)]
+    #[arg(long = "refresh-token-ttl", env = "MAKEROOM_REFRESH_TOKEN_TTL", default_value_t = 7 * 24 * 3600)]
     pub refresh_token_ttl_secs: u64,
 }
 
@@ -93,16 +97,32 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub limits: LimitsConfig,
     /// Seconds between server pings. A connection silent for `client_timeout` is dropped.
-    #[arg(long, env = "MAKEROOM_HEARTBEAT_INTERVAL", default_value_t = 15.0)]
+    #[arg(
+        long = "heartbeat-interval",
+        env = "MAKEROOM_HEARTBEAT_INTERVAL",
+        default_value_t = 15.0
+    )]
     pub heartbeat_interval_secs: f64,
     /// Seconds without any frame or pong after which a connection is considered dead.
-    #[arg(long, env = "MAKEROOM_CLIENT_TIMEOUT", default_value_t = 45.0)]
+    #[arg(
+        long = "client-timeout",
+        env = "MAKEROOM_CLIENT_TIMEOUT",
+        default_value_t = 45.0
+    )]
     pub client_timeout_secs: f64,
     /// Seconds a new connection has to send `hello`.
-    #[arg(long, env = "MAKEROOM_HELLO_TIMEOUT", default_value_t = 10.0)]
+    #[arg(
+        long = "hello-timeout",
+        env = "MAKEROOM_HELLO_TIMEOUT",
+        default_value_t = 10.0
+    )]
     pub hello_timeout_secs: f64,
     /// Seconds before a token expires at which the connection is told to refresh it.
-    #[arg(long, env = "MAKEROOM_TOKEN_WARNING", default_value_t = 60.0)]
+    #[arg(
+        long = "token-warning",
+        env = "MAKEROOM_TOKEN_WARNING",
+        default_value_t = 60.0
+    )]
     pub token_warning_secs: f64,
     /// HTTP worker threads (each runs its own connections; state is shared). 0 means one per core.
     #[arg(long, env = "MAKEROOM_WORKERS", default_value_t = 0)]

@@ -1,0 +1,183 @@
+//! Bad input gets a typed error; the connection, the server and everyone else carry on.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Client, TestServer, error_code};
+use serde_json::json;
+
+/// The connection still answers a request, so the bad frame did not break it.
+async fn still_works(client: &mut Client) {
+    let reply = client.request(json!({"op": "time"})).await;
+    assert!(reply["result"]["server_time"].is_i64(), "{reply}");
+}
+
+#[tokio::test]
+async fn malformed_frames_get_typed_errors_and_the_connection_carries_on() {
+    let server = TestServer::start().await;
+    let (mut ada, _) = server.participant("Ada", None).await;
+
+    ada.send_text("{this is not json").await;
+    let reply = ada.next_frame().await.unwrap();
+    assert_eq!(
+        (reply["type"].as_str(), reply["id"].is_null()),
+        (Some("reply"), true)
+    );
+    assert_eq!(error_code(&reply), "bad_request");
+    still_works(&mut ada).await;
+
+    let reply = ada.request(json!({"op": "teleport"})).await;
+    assert_eq!(error_code(&reply), "unknown_op");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("teleport")
+    );
+
+    let reply = ada
+        .request(json!({"op": "publish", "channel": "lobby"}))
+        .await;
+    assert_eq!(error_code(&reply), "bad_request", "missing data: {reply}");
+    let reply = ada.request(json!({"op": "subscribe", "channel": 7})).await;
+    assert_eq!(error_code(&reply), "bad_request", "wrong type: {reply}");
+    ada.send_text(r#"{"op":"time"}"#).await;
+    let reply = ada.next_frame().await.unwrap();
+    assert_eq!(error_code(&reply), "bad_request", "no id");
+
+    ada.send_binary(vec![0, 159, 146, 150]).await;
+    let reply = ada.next_frame().await.unwrap();
+    assert_eq!(error_code(&reply), "bad_request");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("binary")
+    );
+
+    let reply = ada
+        .request(json!({"op": "publish", "channel": "lobby", "data": {"text": "   "}}))
+        .await;
+    assert_eq!(error_code(&reply), "bad_request", "a blank message");
+    let reply = ada
+        .request(json!({"op": "publish", "channel": "lobby", "data": "just a string"}))
+        .await;
+    assert_eq!(error_code(&reply), "bad_request");
+    let reply = ada
+        .request(json!({"op": "publish", "channel": "team:", "data": {"text": "x"}}))
+        .await;
+    assert_eq!(error_code(&reply), "not_found");
+    still_works(&mut ada).await;
+}
+
+#[tokio::test]
+async fn oversized_frames_and_payloads_are_refused_by_size() {
+    let server = TestServer::start_with(&[
+        "--max-message-bytes",
+        "4096",
+        "--max-data-bytes",
+        "1024",
+        "--max-frame-bytes",
+        "65536",
+    ])
+    .await;
+    let (mut ada, _) = server.participant("Ada", None).await;
+    let (mut bo, _) = server.participant("Bo", None).await;
+    bo.request(json!({"op": "subscribe", "channel": "lobby"}))
+        .await;
+
+    // Over the data limit but under the frame limit.
+    let reply = ada.say("lobby", &"a".repeat(1500), None).await;
+    assert_eq!(error_code(&reply), "too_large");
+
+    // Over the message limit: refused with the request's id, connection kept.
+    let big = json!({"id": 77, "op": "publish", "channel": "lobby", "data": {"text": "b".repeat(10_000)}});
+    ada.send_text(big.to_string()).await;
+    let reply = ada.next_frame().await.unwrap();
+    assert_eq!(
+        (error_code(&reply), reply["id"].as_u64()),
+        ("too_large", Some(77))
+    );
+    still_works(&mut ada).await;
+
+    // Over the hard frame limit: the connection is closed with 1009 and a reason.
+    ada.send_text(json!({"id": 78, "op": "time", "pad": "c".repeat(100_000)}).to_string())
+        .await;
+    let closed = ada.closed().await;
+    assert_eq!(closed.close.unwrap().code, 1009u16.into());
+    assert_eq!(closed.closing.unwrap()["reconnect"], true);
+
+    // Nobody else noticed: Bo's connection and the server carry on, and nothing was stored.
+    still_works(&mut bo).await;
+    let history = bo
+        .request(json!({"op": "history", "channel": "lobby"}))
+        .await;
+    assert_eq!(history["result"]["publications"], json!([]));
+    assert_eq!(server.http("GET", "/healthz", None, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_with_a_time_to_retry() {
+    let server =
+        TestServer::start_with(&["--requests-per-second", "5", "--request-burst", "5"]).await;
+    let (mut ada, _) = server.participant("Ada", None).await;
+    let mut limited = None;
+    for _ in 0..30 {
+        let reply = ada.request(json!({"op": "time"})).await;
+        if error_code(&reply) == "rate_limited" {
+            limited = Some(reply);
+            break;
+        }
+    }
+    let limited = limited.expect("a flood meets the rate limit");
+    assert!(limited["error"]["retry_after_ms"].as_u64().unwrap() > 0);
+    tokio::time::sleep(std::time::Duration::from_millis(
+        limited["error"]["retry_after_ms"].as_u64().unwrap() + 50,
+    ))
+    .await;
+    still_works(&mut ada).await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_says_hello_is_closed_with_a_reason() {
+    let server = TestServer::start_with(&["--hello-timeout", "0.5"]).await;
+    let mut silent = Client::connect(server.port).await;
+    let closed = silent.closed().await;
+    assert_eq!(closed.close.unwrap().code, 4002u16.into());
+    assert_eq!(closed.closing.unwrap()["reason"], "no hello in time");
+}
+
+#[tokio::test]
+async fn malformed_http_bodies_get_typed_errors() {
+    let server = TestServer::start().await;
+    let (status, body) = server
+        .http("POST", "/api/join", None, Some(json!({"name": "no code"})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let (status, body) = server
+        .http(
+            "POST",
+            "/api/token",
+            None,
+            Some(json!({"refresh_token": "garbage"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let skills: Vec<String> = (0..50).map(|i| format!("skill {i}")).collect();
+    let (status, _) = server
+        .http(
+            "POST",
+            "/api/join",
+            None,
+            Some(json!({"code": server.join_code, "name": "Ada", "skills": skills})),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
