@@ -212,7 +212,12 @@ impl Application {
             shutdown: shutdown_rx,
             _data_lock: backend.lock,
         });
-        let server = transport::http::server(state.clone(), listener, config.workers)?;
+        let server = transport::http::server(
+            state.clone(),
+            listener,
+            config.workers,
+            config.web_dir.clone(),
+        )?;
         Ok(Application {
             port: address.port(),
             server,

@@ -127,6 +127,10 @@ pub struct ServeConfig {
     /// HTTP worker threads (each runs its own connections; state is shared). 0 means one per core.
     #[arg(long, env = "MAKEROOM_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// Serve the web pages from this folder, read on every request (for working on them), instead of
+    /// the copies built into the binary.
+    #[arg(long, env = "MAKEROOM_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
     /// Do not create the demo event on an empty data folder.
     #[arg(long, env = "MAKEROOM_NO_DEMO")]
     pub no_demo: bool,

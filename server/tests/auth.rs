@@ -9,7 +9,6 @@ use jsonwebtoken::{EncodingKey, Header};
 use makeroom_protocol::Role;
 use makeroom_server::auth::{Claims, Subject, TokenKind, Tokens};
 use serde_json::json;
-use std::time::Duration;
 
 fn mint(claims: &Claims, secret: &str) -> String {
     jsonwebtoken::encode(

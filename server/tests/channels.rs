@@ -185,14 +185,7 @@ async fn recovery_is_exact_while_others_keep_publishing() {
 async fn recovery_reports_when_it_cannot_be_exact() {
     let server = TestServer::start_with(&["--history-limit", "5"]).await;
     let (mut speaker, _) = server.participant("Speaker", None).await;
-    let mut listener = server
-        .client(
-            &server.join("Listener", None).await["token"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        )
-        .await;
+    let (mut listener, _) = server.participant("Listener", None).await;
     for i in 1..=20 {
         speaker.say("lobby", &format!("m{i}"), None).await;
     }

@@ -18,6 +18,7 @@ pub fn server(
     state: Arc<AppState>,
     listener: TcpListener,
     workers: usize,
+    web_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<actix_web::dev::Server> {
     let data = web::Data::new(state);
     let json_limit = 16 * 1024;
@@ -42,7 +43,7 @@ pub fn server(
                 "/api/events/{event}/displays",
                 web::post().to(create_display),
             )
-            .configure(pages::routes)
+            .configure(|config| pages::routes(config, web_dir.clone()))
     })
     // Signals are handled by `Application::run_until_stopped`, which closes WebSockets first.
     .disable_signals()

@@ -1,25 +1,58 @@
 //! The web client's files, built into the binary so that one file is all a deployment needs.
+//! With `--web-dir` (for working on the pages) they are read from that folder on every request instead.
 
 use actix_web::{HttpResponse, web};
+use std::path::PathBuf;
 
-/// (path, content type, contents) of every file served from `web-client/`.
-const FILES: &[(&str, &str, &str)] = &[(
-    "/",
-    "text/html; charset=utf-8",
-    include_str!("../../../web-client/index.html"),
-)];
+/// (URL path, file in `web-client/`, content type, contents built in).
+type Page = (&'static str, &'static str, &'static str, &'static str);
 
-pub fn routes(config: &mut web::ServiceConfig) {
-    for (path, content_type, body) in FILES {
+macro_rules! page {
+    ($url:expr, $file:expr, $content_type:expr) => {
+        (
+            $url,
+            $file,
+            $content_type,
+            include_str!(concat!("../../../web-client/", $file)),
+        )
+    };
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+const PAGES: &[Page] = &[page!("/", "index.html", HTML)];
+
+pub fn routes(config: &mut web::ServiceConfig, web_dir: Option<PathBuf>) {
+    for &(url, file, content_type, built_in) in PAGES {
+        let web_dir = web_dir.clone();
         config.route(
-            path,
-            web::get().to(move || async move {
-                HttpResponse::Ok()
-                    .content_type(*content_type)
-                    .insert_header(("cache-control", "no-cache"))
-                    .insert_header(("x-content-type-options", "nosniff"))
-                    .body(*body)
+            url,
+            web::get().to(move || {
+                let from_disk = web_dir.as_ref().map(|dir| dir.join(file));
+                async move {
+                    let body = match from_disk {
+                        Some(path) => match tokio::fs::read_to_string(&path).await {
+                            Ok(text) => text,
+                            Err(err) => {
+                                return HttpResponse::NotFound()
+                                    .body(format!("{}: {err}", path.display()));
+                            }
+                        },
+                        None => built_in.to_string(),
+                    };
+                    HttpResponse::Ok()
+                        .content_type(content_type)
+                        .insert_header(("cache-control", "no-cache"))
+                        .insert_header(("x-content-type-options", "nosniff"))
+                        .insert_header(("referrer-policy", "no-referrer"))
+                        .body(body)
+                }
             }),
         );
     }
 }
+
+#[allow(dead_code)]
+const _KNOWN_TYPES: [&str; 2] = [JS, CSS];
