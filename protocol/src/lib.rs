@@ -410,7 +410,8 @@ pub struct EventRef {
 /// Limits the server enforces, told to the client so it can stay inside them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Limits {
-    pub max_frame_bytes: usize,
+    /// Largest request frame answered normally; larger ones get `too_large`.
+    pub max_message_bytes: usize,
     pub max_data_bytes: usize,
     pub max_subscriptions: usize,
     pub requests_per_second: u32,
@@ -483,6 +484,8 @@ pub mod close {
     pub const HELLO_TIMEOUT: u16 = 4002;
     /// The participant was removed from the event or the token revoked. Do not reconnect.
     pub const REVOKED: u16 = 4003;
+    /// The client broke the WebSocket protocol itself (not ours): reconnect.
+    pub const PROTOCOL_ERROR: u16 = 1002;
     /// The connection could not keep up with its channels. Reconnect and recover with `since`.
     pub const SLOW_CONSUMER: u16 = 4009;
     /// The client did not answer heartbeats in time.

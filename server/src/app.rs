@@ -136,7 +136,7 @@ pub async fn event_links(
         }
         let name = Name::try_from(name.to_string())?;
         Ok(events
-            .add_participant(event, &system_sender(), name, role, vec![], None)
+            .add_participant(event, Some(&system_sender()), name, role, vec![], None)
             .await?)
     };
     let organiser = ensure(Role::Organiser, "Organiser").await?;

@@ -9,7 +9,7 @@ use crate::clock::now_secs;
 use crate::ids::new_secret_hex;
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
-use makeroom_protocol::{ErrorCode, Role};
+use makeroom_protocol::{ErrorCode, Millis, Role};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -85,8 +85,9 @@ impl Tokens {
         }
     }
 
-    /// Signs a token of `kind` for `subject`; returns it with its expiry (seconds since the epoch).
-    pub fn issue(&self, subject: &Subject, kind: TokenKind) -> anyhow::Result<(String, u64)> {
+    /// Signs a token of `kind` for `subject`; returns it with its expiry in milliseconds since the
+    /// epoch (the protocol's unit; the JWT itself holds seconds).
+    pub fn issue(&self, subject: &Subject, kind: TokenKind) -> anyhow::Result<(String, Millis)> {
         let now = now_secs();
         let ttl = match kind {
             TokenKind::Access => self.access_ttl_secs,
@@ -103,7 +104,7 @@ impl Tokens {
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .context("signing a token")?;
-        Ok((token, claims.exp))
+        Ok((token, claims.exp as Millis * 1000))
     }
 
     pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Claims, TokenError> {
@@ -184,7 +185,11 @@ mod tests {
         let (access, exp) = tokens.issue(&subject(), TokenKind::Access).expect("issue");
         let claims = tokens.verify(&access, TokenKind::Access).expect("verifies");
         assert_eq!(
-            (claims.sub.as_str(), claims.evt.as_str(), claims.exp),
+            (
+                claims.sub.as_str(),
+                claims.evt.as_str(),
+                claims.exp as Millis * 1000
+            ),
             ("p_1", "e_1", exp)
         );
         assert!(matches!(

@@ -254,11 +254,12 @@ impl EventDirectory {
         Ok(())
     }
 
-    /// Adds someone to an event and returns them as recorded.
+    /// Adds someone to an event (`by` someone else, or `None` when they join themselves) and returns
+    /// them as recorded.
     pub async fn add_participant(
         &self,
         event: &EventEntry,
-        by: &Sender,
+        by: Option<&Sender>,
         name: Name,
         role: Role,
         skills: Vec<String>,
@@ -276,7 +277,13 @@ impl EventDirectory {
             skills: skills.clone(),
             team: team.clone(),
         };
-        self.record(event, by, |roster| roster::decide_join(roster, new()))
+        // Someone joining by themselves is the sender of their own join.
+        let by = by.cloned().unwrap_or_else(|| Sender {
+            id: id.clone(),
+            name: name.as_str().to_string(),
+            role,
+        });
+        self.record(event, &by, |roster| roster::decide_join(roster, new()))
             .await?;
         event
             .roster()

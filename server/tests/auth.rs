@@ -57,7 +57,7 @@ async fn hello_with_a_good_token_says_who_and_where() {
     assert_eq!(result["event"]["id"], server.event_id.as_str());
     assert_eq!(result["team"], teams[0].0.as_str());
     assert_eq!(result["version"], 1);
-    assert!(result["limits"]["max_frame_bytes"].as_u64().unwrap() > 0);
+    assert!(result["limits"]["max_message_bytes"].as_u64().unwrap() > 0);
 }
 
 #[tokio::test]
@@ -202,6 +202,14 @@ async fn channel_access_follows_role_and_team() {
             .request(json!({"op": "subscribe", "channel": theirs}))
             .await["result"]
             .is_object()
+    );
+    let reply = organiser
+        .request(json!({"op": "subscribe", "channel": "team:t_nosuchteam"}))
+        .await;
+    assert_eq!(
+        error_code(&reply),
+        "not_found",
+        "team rooms exist only for real teams"
     );
 
     // A display only reads, and not team rooms.

@@ -170,6 +170,19 @@ async fn malformed_http_bodies_get_typed_errors() {
         (status, body["error"]["code"].as_str()),
         (401, Some("unauthorized"))
     );
+    let huge = "x".repeat(20_000);
+    let (status, body) = server
+        .http(
+            "POST",
+            "/api/join",
+            None,
+            Some(json!({"code": server.join_code, "name": huge})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large"))
+    );
     let skills: Vec<String> = (0..50).map(|i| format!("skill {i}")).collect();
     let (status, _) = server
         .http(

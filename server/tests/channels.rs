@@ -258,8 +258,18 @@ async fn a_retried_publish_with_the_same_key_is_stored_once_even_across_a_restar
     assert_eq!(first["result"]["offset"], retry["result"]["offset"]);
     let next = ada.say("lobby", "another", Some("ada-msg-2")).await;
     assert_eq!(next["result"]["offset"], 2);
-    let seen = watcher.publications("lobby", 2).await;
-    assert_eq!(offsets(&seen), vec![1, 2]);
+    // Keys belong to their sender: somebody else picking the same key is a new message.
+    let (mut bo, _) = server.participant("Bo", None).await;
+    let bos = bo.say("lobby", "mine", Some("ada-msg-1")).await;
+    assert_eq!(
+        (
+            bos["result"]["offset"].as_u64(),
+            bos["result"]["duplicate"].as_bool()
+        ),
+        (Some(3), Some(false))
+    );
+    let seen = watcher.publications("lobby", 3).await;
+    assert_eq!(offsets(&seen), vec![1, 2, 3]);
     assert!(
         watcher
             .maybe_push(Duration::from_millis(300))

@@ -15,6 +15,12 @@ struct ChatMessage<'a> {
 /// A chat message is a JSON object with a non-blank `text` of at most 2000 characters (other fields,
 /// such as a client's local id or a reply-to, are kept as sent).
 pub fn check_message(data: &str) -> Result<(), DomainError> {
+    // serde would also fill the struct from an array (`["hi"]`); only an object is a message.
+    if !data.trim_start().starts_with('{') {
+        return Err(DomainError::Invalid(
+            "a message is an object with a `text` string".into(),
+        ));
+    }
     let message: ChatMessage = serde_json::from_str(data)
         .map_err(|_| DomainError::Invalid("a message is an object with a `text` string".into()))?;
     let text = message.text.trim();
@@ -40,6 +46,7 @@ mod tests {
         assert!(check_message(r#"{"text":"   "}"#).is_err());
         assert!(check_message(r#"{"body":"hi"}"#).is_err());
         assert!(check_message(r#""just a string""#).is_err());
+        assert!(check_message(r#"["hi"]"#).is_err());
         let long = format!(r#"{{"text":"{}"}}"#, "a".repeat(MAX_TEXT_CHARS + 1));
         assert!(check_message(&long).is_err());
     }

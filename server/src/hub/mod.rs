@@ -27,8 +27,11 @@ pub struct Delivery {
 #[derive(Debug)]
 pub enum Outgoing {
     Publication(Arc<Delivery>),
-    /// A frame without an offset (presence changes).
-    Frame(ByteString),
+    /// A presence change on the channel `key` (no offset: presence is not stored).
+    Presence {
+        key: Arc<str>,
+        frame: ByteString,
+    },
 }
 
 /// Set when an outbox overflowed; the connection waits on it and closes itself.
@@ -100,7 +103,7 @@ struct ChannelSubscribers {
 impl ChannelSubscribers {
     fn push_presence(
         &self,
-        channel: &str,
+        key: &ChannelKey,
         action: PresenceAction,
         member: &Member,
         except: ConnId,
@@ -113,7 +116,7 @@ impl ChannelSubscribers {
             return;
         }
         let frame = ServerFrame::Presence(PresenceChange {
-            channel: channel.to_string(),
+            channel: key.name().to_string(),
             action,
             member: member.clone(),
         });
@@ -121,12 +124,16 @@ impl ChannelSubscribers {
             return;
         };
         let frame = ByteString::from(text);
+        let key = key.shared();
         for subscriber in self
             .subscribers
             .iter()
             .filter(|s| s.wants_presence && s.conn != except)
         {
-            subscriber.outbox.push(Outgoing::Frame(frame.clone()));
+            subscriber.outbox.push(Outgoing::Presence {
+                key: key.clone(),
+                frame: frame.clone(),
+            });
         }
     }
 
@@ -209,7 +216,7 @@ impl Hub {
             .or_insert_with(|| (member.clone(), 0));
         entry.1 += 1;
         if entry.1 == 1 {
-            state.push_presence(key.name(), PresenceAction::Join, &member, conn);
+            state.push_presence(key, PresenceAction::Join, &member, conn);
         }
         state.subscribers.push(Subscriber {
             conn,
@@ -240,7 +247,7 @@ impl Hub {
         };
         if gone {
             state.present.remove(&id);
-            state.push_presence(key.name(), PresenceAction::Leave, &subscriber.member, conn);
+            state.push_presence(key, PresenceAction::Leave, &subscriber.member, conn);
         }
         if state.subscribers.is_empty() {
             drop(state);
@@ -397,7 +404,9 @@ mod tests {
         );
         hub.unsubscribe(&key, 3);
         match watcher_rx.try_recv() {
-            Ok(Outgoing::Frame(frame)) => assert!(frame.contains(r#""action":"leave""#), "{frame}"),
+            Ok(Outgoing::Presence { frame, .. }) => {
+                assert!(frame.contains(r#""action":"leave""#), "{frame}")
+            }
             other => panic!("expected a leave, got {other:?}"),
         }
         hub.unsubscribe(&key, 1);

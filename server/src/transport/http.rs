@@ -6,8 +6,9 @@ use crate::auth::{Claims, Subject, TokenKind};
 use crate::domain::roster::{Name, parse_skills};
 use crate::error::AppError;
 use crate::transport::{pages, ws};
+use actix_web::error::JsonPayloadError;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use makeroom_protocol::{ErrorCode, Member, Role, Sender};
+use makeroom_protocol::{ErrorCode, Member, Millis, Role, Sender};
 use serde::{Deserialize, Serialize};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -29,8 +30,12 @@ pub fn server(
                 web::JsonConfig::default()
                     .limit(json_limit)
                     .error_handler(|err, _| {
-                        let message = err.to_string();
-                        AppError::refused(ErrorCode::BadRequest, message).into()
+                        let code = match err {
+                            JsonPayloadError::Overflow { .. }
+                            | JsonPayloadError::OverflowKnownLength { .. } => ErrorCode::TooLarge,
+                            _ => ErrorCode::BadRequest,
+                        };
+                        AppError::refused(code, err.to_string()).into()
                     }),
             )
             .route("/healthz", web::get().to(healthz))
@@ -132,9 +137,9 @@ struct JoinRequest {
 #[derive(Serialize)]
 struct Credentials {
     token: String,
-    token_expires_at: u64,
+    token_expires_at: Millis,
     refresh_token: String,
-    refresh_expires_at: u64,
+    refresh_expires_at: Millis,
     participant: Member,
     event: EventSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,14 +184,9 @@ async fn join(state: State, body: web::Json<JoinRequest>) -> Result<HttpResponse
         .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no event has this join code"))?;
     let name = Name::try_from(body.name)?;
     let skills = parse_skills(body.skills)?;
-    let by = Sender {
-        id: "join".into(),
-        name: name.as_str().to_string(),
-        role: Role::Participant,
-    };
     let participant = state
         .events
-        .add_participant(&event, &by, name, Role::Participant, skills, body.team)
+        .add_participant(&event, None, name, Role::Participant, skills, body.team)
         .await?;
     let team = participant.team.clone();
     let credentials = credentials(
@@ -207,7 +207,7 @@ struct RefreshRequest {
 #[derive(Serialize)]
 struct AccessToken {
     token: String,
-    token_expires_at: u64,
+    token_expires_at: Millis,
     participant: Member,
     event: EventSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -269,7 +269,7 @@ struct DisplayRequest {
 struct DisplayCredentials {
     link: String,
     refresh_token: String,
-    refresh_expires_at: u64,
+    refresh_expires_at: Millis,
     display: Member,
 }
 
@@ -311,7 +311,7 @@ async fn create_display(
     };
     let display = state
         .events
-        .add_participant(&event, &by, name, Role::Display, vec![], None)
+        .add_participant(&event, Some(&by), name, Role::Display, vec![], None)
         .await?;
     let member = display.member();
     let subject = Subject {

@@ -22,7 +22,20 @@ const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-const PAGES: &[Page] = &[page!("/", "index.html", HTML)];
+const PAGES: &[Page] = &[
+    page!("/", "index.html", HTML),
+    page!("/join", "join.html", HTML),
+    page!("/room", "room.html", HTML),
+    page!("/organiser", "organiser.html", HTML),
+    page!("/display", "display.html", HTML),
+    page!("/style.css", "style.css", CSS),
+    page!("/makeroom.js", "makeroom.js", JS),
+    page!("/ui.js", "ui.js", JS),
+    page!("/join.js", "join.js", JS),
+    page!("/room.js", "room.js", JS),
+    page!("/organiser.js", "organiser.js", JS),
+    page!("/display.js", "display.js", JS),
+];
 
 pub fn routes(config: &mut web::ServiceConfig, web_dir: Option<PathBuf>) {
     for &(url, file, content_type, built_in) in PAGES {
@@ -53,6 +66,3 @@ pub fn routes(config: &mut web::ServiceConfig, web_dir: Option<PathBuf>) {
         );
     }
 }
-
-#[allow(dead_code)]
-const _KNOWN_TYPES: [&str; 2] = [JS, CSS];

@@ -9,7 +9,7 @@ use crate::app::AppState;
 use crate::auth::{Claims, TokenKind};
 use crate::clock::now_millis;
 use crate::domain::channel::{self, Channel, Reader};
-use crate::domain::chat;
+use crate::domain::{DomainError, chat};
 use crate::error::AppError;
 use crate::events::EventEntry;
 use crate::hub::{ConnId, Outbox, Outgoing};
@@ -65,6 +65,9 @@ impl Close {
         Close { code, reason }
     }
 }
+
+/// The socket is closed; nothing more can be sent on it.
+struct Gone;
 
 /// The person behind a connection after a good `hello`.
 struct Authenticated {
@@ -198,13 +201,15 @@ impl Connection {
                 message = stream.next() => {
                     self.last_heard = Instant::now();
                     match message {
-                        Some(Ok(AggregatedMessage::Text(text))) => {
-                            if let Some(close) = self.on_text(&text).await {
-                                break Some(close);
-                            }
-                        }
+                        Some(Ok(AggregatedMessage::Text(text))) => match self.on_text(&text).await {
+                            Ok(None) => {}
+                            Ok(Some(close)) => break Some(close),
+                            Err(Gone) => break None,
+                        },
                         Some(Ok(AggregatedMessage::Binary(_))) => {
-                            let error = AppError::refused(ErrorCode::BadRequest, "binary frames are not supported; send JSON text");
+                            let error = self.rate_limit().err().unwrap_or_else(|| {
+                                AppError::refused(ErrorCode::BadRequest, "binary frames are not supported; send JSON text")
+                            });
                             if self.reply(None, Err(error)).await.is_err() {
                                 break None;
                             }
@@ -224,7 +229,7 @@ impl Connection {
                             let reason = if err.to_string().contains("maximum continuation size") {
                                 Close::new(close::TOO_BIG, "message over the size limit")
                             } else {
-                                Close::new(1002, "WebSocket protocol error")
+                                Close::new(close::PROTOCOL_ERROR, "WebSocket protocol error")
                             };
                             break Some(reason);
                         }
@@ -302,7 +307,7 @@ impl Connection {
         }
     }
 
-    async fn reply(&mut self, id: Option<u64>, outcome: Handled) -> Result<(), actix_ws::Closed> {
+    async fn reply(&mut self, id: Option<u64>, outcome: Handled) -> Result<(), Gone> {
         let frame = match outcome {
             Ok(result) => Reply {
                 id,
@@ -318,48 +323,45 @@ impl Connection {
                 }
             }
         };
-        self.send(&ServerFrame::Reply(frame)).await
+        self.send(&ServerFrame::Reply(frame))
+            .await
+            .map_err(|_| Gone)
     }
 
-    /// Handles one text frame; returns a reason to close if the connection must end.
-    async fn on_text(&mut self, text: &str) -> Option<Close> {
+    /// Takes one request's worth from the rate limit, or builds the `rate_limited` refusal.
+    fn rate_limit(&mut self) -> Result<(), AppError> {
+        self.limiter.take().map_err(|wait| AppError::Refused {
+            code: ErrorCode::RateLimited,
+            message: "too many requests; slow down".into(),
+            retry_after_ms: Some(wait.as_millis() as u64 + 1),
+        })
+    }
+
+    /// Handles one text frame. `Ok(Some(close))` when the connection must now end; `Err(Gone)` when
+    /// the socket is already gone.
+    async fn on_text(&mut self, text: &str) -> Result<Option<Close>, Gone> {
+        // Every frame counts against the limit, malformed ones too, so garbage cannot flood either.
+        if let Err(limited) = self.rate_limit() {
+            self.reply(peek_request_id(text), Err(limited)).await?;
+            return Ok(None);
+        }
         if text.len() > self.state.limits.max_message_bytes {
+            let limit = self.state.limits.max_message_bytes;
             let error = AppError::refused(
                 ErrorCode::TooLarge,
-                format!(
-                    "frames are limited to {} bytes",
-                    self.state.limits.max_message_bytes
-                ),
+                format!("frames are limited to {limit} bytes"),
             );
-            return self
-                .reply(peek_request_id(text), Err(error))
-                .await
-                .err()
-                .map(|_| Close::new(1000, ""));
+            self.reply(peek_request_id(text), Err(error)).await?;
+            return Ok(None);
         }
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
             Err(bad) => {
                 let error = AppError::refused(bad.error.code, bad.error.message);
-                return self
-                    .reply(bad.id, Err(error))
-                    .await
-                    .err()
-                    .map(|_| Close::new(1000, ""));
+                self.reply(bad.id, Err(error)).await?;
+                return Ok(None);
             }
         };
-        if let Err(wait) = self.limiter.take() {
-            let error = AppError::Refused {
-                code: ErrorCode::RateLimited,
-                message: "too many requests; slow down".into(),
-                retry_after_ms: Some(wait.as_millis() as u64 + 1),
-            };
-            return self
-                .reply(Some(frame.id), Err(error))
-                .await
-                .err()
-                .map(|_| Close::new(1000, ""));
-        }
         let ClientFrame { id, request } = frame;
         let mut close_after = None;
         let outcome = match request {
@@ -375,10 +377,8 @@ impl Connection {
                 true => self.handle(other).await,
             },
         };
-        if self.reply(Some(id), outcome).await.is_err() {
-            return Some(Close::new(1000, ""));
-        }
-        close_after
+        self.reply(Some(id), outcome).await?;
+        Ok(close_after)
     }
 
     async fn handle(&mut self, request: Request) -> Handled {
@@ -482,7 +482,7 @@ impl Connection {
             token_expires_at: claims.exp as i64 * 1000,
             heartbeat_ms: self.state.heartbeat_interval.as_millis() as u64,
             limits: Limits {
-                max_frame_bytes: self.state.limits.max_message_bytes,
+                max_message_bytes: self.state.limits.max_message_bytes,
                 max_data_bytes: self.state.limits.max_data_bytes,
                 max_subscriptions: self.state.limits.max_subscriptions,
                 requests_per_second: self.state.limits.requests_per_second,
@@ -512,6 +512,12 @@ impl Connection {
                 "a refresh must be for the same person and event",
             ));
         }
+        if auth.event.roster().active(&claims.sub).is_none() {
+            return Err(AppError::refused(
+                ErrorCode::Forbidden,
+                "you are no longer part of this event",
+            ));
+        }
         auth.expires_at = expiry_instant(claims.exp);
         auth.warned = false;
         let token_expires_at = claims.exp as i64 * 1000;
@@ -529,6 +535,11 @@ impl Connection {
     fn channel(&self, name: &str) -> Result<(ChannelKey, Channel), AppError> {
         let auth = self.auth()?;
         let channel = Channel::parse(name)?;
+        if let Channel::Team(team) = &channel
+            && !auth.event.roster().teams.contains_key(team)
+        {
+            return Err(DomainError::NotFound(format!("team `{team}`")).into());
+        }
         Ok((auth.event.channel_key(&channel.to_string()), channel))
     }
 
@@ -678,7 +689,8 @@ impl Connection {
                     name: auth.member.name.clone(),
                     role: auth.member.role,
                 },
-                idempotency_key: publish.key,
+                // Keys are the sender's own: two phones that happen to pick the same key never collide.
+                idempotency_key: publish.key.map(|key| format!("{}:{key}", auth.member.id)),
                 expected_offset: None,
                 retain: channel.is_chat().then_some(self.state.history_limit),
             })
@@ -714,7 +726,13 @@ impl Connection {
     /// Writes one outbox item, keeping each channel's offsets in order, once, without gaps.
     async fn deliver(&mut self, item: Outgoing) -> Result<(), actix_ws::Closed> {
         let delivery = match item {
-            Outgoing::Frame(frame) => return self.session.text(frame).await,
+            Outgoing::Presence { key, frame } => {
+                // A change queued before an unsubscribe is no longer this connection's business.
+                if !self.subscriptions.contains_key(&*key) {
+                    return Ok(());
+                }
+                return self.session.text(frame).await;
+            }
             Outgoing::Publication(delivery) => delivery,
         };
         let Some(subscription) = self.subscriptions.get(&*delivery.key) else {
