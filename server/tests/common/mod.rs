@@ -53,6 +53,16 @@ impl TestServer {
         server
     }
 
+    /// A server on an existing data folder (which the caller keeps).
+    pub async fn start_in(data: &Path) -> Self {
+        Self::spawn(data, &[]).await
+    }
+
+    /// Waits for the server process to exit.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().await.unwrap()
+    }
+
     async fn spawn(data: &Path, args: &[String]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_makeroom"));
         command
