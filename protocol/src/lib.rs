@@ -43,6 +43,7 @@ pub enum Request {
     Publish(Publish),
     History(History),
     Presence(PresenceQuery),
+    Command(Command),
     Time,
 }
 
@@ -71,6 +72,20 @@ pub struct Subscribe {
     /// Ask for the channel's presence list in the reply and for join/leave pushes.
     #[serde(default)]
     pub presence: bool,
+    /// On a state channel (`roster`, `briefs`, `board:{team}`): if `since` cannot be recovered (or is
+    /// absent), include the channel's current state, so a late joiner need not replay the whole log.
+    #[serde(default)]
+    pub snapshot: bool,
+}
+
+/// Ask the event to change: a domain command (`card.move`, `brief.edit`, `team.join`, ...) on the state
+/// channel it belongs to. The command's own fields are documented in PROTOCOL.md.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Command {
+    pub channel: String,
+    pub command: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +129,7 @@ impl Request {
             Request::Publish(_) => "publish",
             Request::History(_) => "history",
             Request::Presence(_) => "presence",
+            Request::Command(_) => "command",
             Request::Time => "time",
         }
     }
@@ -171,6 +187,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         "publish" => fields(text, "publish").map(Request::Publish),
         "history" => fields(text, "history").map(Request::History),
         "presence" => fields(text, "presence").map(Request::Presence),
+        "command" => fields(text, "command").map(Request::Command),
         "time" => Ok(Request::Time),
         other => return Err(fail(ErrorCode::UnknownOp, format!("unknown op `{other}`"))),
     };
@@ -318,6 +335,14 @@ pub enum ServerFrame {
     TokenExpiring(TokenExpiring),
     /// Sent just before the server closes the connection.
     Closing(Closing),
+    /// The server ended a subscription (the person left the team, the team was archived).
+    Unsubscribed(Unsubscribed),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsubscribed {
+    pub channel: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -370,6 +395,7 @@ pub fn parse_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error> 
         "reset" => ServerFrame::Reset(serde_json::from_str(text)?),
         "token_expiring" => ServerFrame::TokenExpiring(serde_json::from_str(text)?),
         "closing" => ServerFrame::Closing(serde_json::from_str(text)?),
+        "unsubscribed" => ServerFrame::Unsubscribed(serde_json::from_str(text)?),
         other => {
             return Err(serde::de::Error::unknown_variant(
                 other,
@@ -438,6 +464,15 @@ pub struct SubscribeResult {
     pub publications: Vec<Publication>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<Vec<Member>>,
+    /// With `snapshot`: the state at `snapshot.offset`; `publications` then hold what came after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub offset: u64,
+    pub state: Box<RawValue>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -513,6 +548,7 @@ mod tests {
                 channel,
                 since,
                 presence,
+                ..
             }) => {
                 assert_eq!(channel, "team:t1");
                 assert_eq!(

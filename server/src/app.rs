@@ -161,23 +161,6 @@ pub async fn event_links(
     })
 }
 
-/// The demo event a new user sees on first start, modelled on Lambeth's Good for Nothing weekend.
-pub async fn create_demo_event(events: &EventDirectory) -> anyhow::Result<Arc<EventEntry>> {
-    let event = events
-        .create_event(Name::try_from("Made in Lambeth (demo)".to_string())?)
-        .await?;
-    for team in [
-        "Co-operative council website",
-        "Healthwatch Lambeth",
-        "Love Your Space",
-    ] {
-        events
-            .create_team(&event, &system_sender(), Name::try_from(team.to_string())?)
-            .await?;
-    }
-    Ok(event)
-}
-
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,

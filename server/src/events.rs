@@ -1,22 +1,28 @@
-//! The events this instance serves and their rosters, kept in memory and recorded in channel logs.
+//! The events this instance serves, each with its roster, briefs and boards, kept in memory and
+//! recorded in channel logs.
 //!
-//! `_/events` logs every event created; `{event}/roster` logs who joined which team. At start-up both
-//! are read back and folded, so a restart keeps every event, join code and participant (and a removed
-//! participant stays removed). Changes go through `record`: the domain decides, the store appends with
-//! compare-and-append on the log's offset, and only then does the in-memory roster move.
+//! `_/events` logs every event created. Each event then has one log per stateful part: `roster`,
+//! `briefs` and `board:{team}`. At start-up the logs are read back and folded, so a restart keeps
+//! every event, join code, participant, brief revision and card (and a removed participant stays
+//! removed). A change goes through `StateLog::record`: the domain decides against the state, the store
+//! appends with compare-and-append on the log's offset, and only then does the state in memory move.
+//! If another writer moved the log on meanwhile, the state catches up and the domain decides again.
 
 use crate::clock::now_millis;
-use crate::domain::DomainError;
+use crate::domain::board::Board;
+use crate::domain::brief::Briefs;
 use crate::domain::roster::{
-    self, EventInfo, Name, NewParticipant, Participant, Roster, RosterEvent,
+    self, EventInfo, Name, NewParticipant, Participant, Roster, RosterCommand,
 };
+use crate::domain::{Actor, Context, Domain, DomainError, Recorded};
 use crate::error::AppError;
 use crate::ids::{new_id, new_join_code};
-use crate::store::{AppendRequest, ChannelKey, Store, StoreError};
-use anyhow::Context;
-use makeroom_protocol::{Role, Sender};
+use crate::store::{AppendRequest, Appended, ChannelKey, Store, StoreError};
+use anyhow::Context as _;
+use makeroom_protocol::{Publication, Role, Sender};
 use serde_json::value::to_raw_value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ops::Deref;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 const PAGE: u64 = 1000;
@@ -36,36 +42,13 @@ pub fn system_sender() -> Sender {
     }
 }
 
-pub struct EventEntry {
-    pub info: EventInfo,
-    roster_key: ChannelKey,
-    roster: RwLock<Roster>,
-    /// Serializes this instance's changes to the roster so they do not race each other's offsets.
-    writing: tokio::sync::Mutex<()>,
-}
-
-impl EventEntry {
-    pub fn roster(&self) -> RwLockReadGuard<'_, Roster> {
-        self.roster.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn channel_key(&self, name: &str) -> ChannelKey {
-        ChannelKey::new(&self.info.id, name)
-    }
-}
-
-pub struct EventDirectory {
-    store: Arc<dyn Store>,
-    events: RwLock<HashMap<String, Arc<EventEntry>>>,
-    registry: tokio::sync::Mutex<u64>,
-}
-
 async fn read_all(
     store: &dyn Store,
     key: &ChannelKey,
-) -> Result<Vec<makeroom_protocol::Publication>, StoreError> {
+    after: u64,
+) -> Result<Vec<Publication>, StoreError> {
     let mut all = Vec::new();
-    let mut after = 0;
+    let mut after = after;
     loop {
         let slice = store.read_after(key, after, PAGE).await?;
         let done = slice.publications.len() < PAGE as usize;
@@ -79,36 +62,278 @@ async fn read_all(
     }
 }
 
+/// A state and the log offset it reflects.
+pub struct Versioned<D> {
+    pub state: D,
+    pub offset: u64,
+}
+
+/// Read access to a log's state.
+pub struct StateGuard<'a, D>(RwLockReadGuard<'a, Versioned<D>>);
+
+impl<D> Deref for StateGuard<'_, D> {
+    type Target = D;
+    fn deref(&self) -> &D {
+        &self.0.state
+    }
+}
+
+impl<D> StateGuard<'_, D> {
+    pub fn offset(&self) -> u64 {
+        self.0.offset
+    }
+}
+
+/// The result of recording a command.
+pub struct Outcome<E> {
+    pub appended: Appended,
+    /// The event recorded now; `None` if the idempotency key had already been used.
+    pub event: Option<E>,
+}
+
+/// One stateful part of an event and the log it is folded from.
+pub struct StateLog<D: Domain> {
+    key: ChannelKey,
+    inner: RwLock<Versioned<D>>,
+    /// Serializes this instance's writes to the log so they do not race each other's offsets.
+    writing: tokio::sync::Mutex<()>,
+}
+
+impl<D: Domain> StateLog<D> {
+    /// Folds the whole log of `key` into `initial`.
+    pub async fn load(store: &dyn Store, key: ChannelKey, initial: D) -> anyhow::Result<Self> {
+        let log = StateLog {
+            key,
+            inner: RwLock::new(Versioned {
+                state: initial,
+                offset: 0,
+            }),
+            writing: Default::default(),
+        };
+        log.catch_up(store).await?;
+        Ok(log)
+    }
+
+    pub fn key(&self) -> &ChannelKey {
+        &self.key
+    }
+
+    pub fn state(&self) -> StateGuard<'_, D> {
+        StateGuard(self.inner.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Applies whatever the log holds beyond the state.
+    async fn catch_up(&self, store: &dyn Store) -> anyhow::Result<()> {
+        let after = self.state().offset();
+        let publications = read_all(store, &self.key, after).await?;
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        for publication in publications {
+            if publication.offset != inner.offset + 1 {
+                continue;
+            }
+            let event: D::Event =
+                serde_json::from_str(publication.data.get()).with_context(|| {
+                    format!("{} record {} is unreadable", self.key, publication.offset)
+                })?;
+            let recorded = Recorded {
+                offset: publication.offset,
+                ts: publication.ts,
+                by: &publication.from.id,
+            };
+            inner.state.apply(&event, recorded);
+            inner.offset = publication.offset;
+        }
+        Ok(())
+    }
+
+    /// Decides one event against the latest state and records it. With an idempotency key that was
+    /// already used on this log, records nothing and returns the original offset.
+    pub async fn record(
+        &self,
+        store: &dyn Store,
+        by: &Sender,
+        idempotency_key: Option<String>,
+        decide: impl Fn(&D) -> Result<D::Event, DomainError>,
+    ) -> Result<Outcome<D::Event>, AppError> {
+        let _writing = self.writing.lock().await;
+        // A retry after a lost reply must get the original answer, not a refusal of the repeat
+        // (say, deleting a card that its first try already deleted).
+        if let Some(idempotency_key) = &idempotency_key
+            && let Some(appended) = store.find_key(&self.key, idempotency_key).await?
+        {
+            return Ok(Outcome {
+                appended,
+                event: None,
+            });
+        }
+        for _ in 0..ATTEMPTS {
+            let (event, expected) = {
+                let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+                (decide(&inner.state)?, inner.offset)
+            };
+            let appended = store
+                .append(AppendRequest {
+                    key: self.key.clone(),
+                    data: to_raw_value(&event).context("encoding an event")?,
+                    from: by.clone(),
+                    idempotency_key: idempotency_key.clone(),
+                    expected_offset: Some(expected),
+                    retain: None,
+                })
+                .await;
+            match appended {
+                Ok(appended) if appended.duplicate => {
+                    return Ok(Outcome {
+                        appended,
+                        event: None,
+                    });
+                }
+                Ok(appended) => {
+                    let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+                    inner.state.apply(
+                        &event,
+                        Recorded {
+                            offset: appended.offset,
+                            ts: appended.ts,
+                            by: &by.id,
+                        },
+                    );
+                    inner.offset = appended.offset;
+                    return Ok(Outcome {
+                        appended,
+                        event: Some(event),
+                    });
+                }
+                Err(StoreError::Conflict { .. }) => self.catch_up(store).await?,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(AppError::Domain(DomainError::Conflict(format!(
+            "{} is changing too fast; try again",
+            self.key.name()
+        ))))
+    }
+}
+
+pub struct EventEntry {
+    pub info: EventInfo,
+    pub roster: StateLog<Roster>,
+    pub briefs: StateLog<Briefs>,
+    boards: tokio::sync::Mutex<HashMap<String, Arc<StateLog<Board>>>>,
+}
+
+impl EventEntry {
+    async fn load(store: &dyn Store, info: EventInfo) -> anyhow::Result<Self> {
+        let roster = StateLog::load(
+            store,
+            ChannelKey::new(&info.id, "roster"),
+            Roster::new(info.name.clone()),
+        )
+        .await?;
+        let briefs = StateLog::load(
+            store,
+            ChannelKey::new(&info.id, "briefs"),
+            Briefs::default(),
+        )
+        .await?;
+        Ok(EventEntry {
+            info,
+            roster,
+            briefs,
+            boards: Default::default(),
+        })
+    }
+
+    pub fn roster(&self) -> StateGuard<'_, Roster> {
+        self.roster.state()
+    }
+
+    pub fn channel_key(&self, name: &str) -> ChannelKey {
+        ChannelKey::new(&self.info.id, name)
+    }
+
+    /// A team's board, read from its log the first time it is needed.
+    pub async fn board(
+        &self,
+        store: &dyn Store,
+        team: &str,
+    ) -> Result<Arc<StateLog<Board>>, AppError> {
+        if !self.roster().teams.contains_key(team) {
+            return Err(DomainError::NotFound(format!("team `{team}`")).into());
+        }
+        let mut boards = self.boards.lock().await;
+        if let Some(board) = boards.get(team) {
+            return Ok(board.clone());
+        }
+        let key = self.channel_key(&format!("board:{team}"));
+        let board = Arc::new(StateLog::load(store, key, Board::new(team)).await?);
+        boards.insert(team.to_string(), board.clone());
+        Ok(board)
+    }
+
+    /// Decides and records `command` on `log` as `who`, with the facts about the event the rules need.
+    pub async fn command<D: Domain>(
+        &self,
+        store: &dyn Store,
+        log: &StateLog<D>,
+        who: &Sender,
+        command: D::Command,
+        idempotency_key: Option<String>,
+    ) -> Result<Outcome<D::Event>, AppError>
+    where
+        D::Command: Clone,
+    {
+        // Taken before deciding (not inside it) so no lock is taken twice when `log` is the roster.
+        let (team, people) = {
+            let roster = self.roster();
+            let people: HashSet<String> = roster
+                .participants
+                .values()
+                .filter(|p| !p.removed)
+                .map(|p| p.id.clone())
+                .collect();
+            (roster.team_of(&who.id).map(str::to_string), people)
+        };
+        let briefs: HashSet<String> = self.briefs.state().briefs.keys().cloned().collect();
+        log.record(store, who, idempotency_key, |state| {
+            let actor = Actor {
+                id: &who.id,
+                role: who.role,
+                team: team.as_deref(),
+            };
+            let is_participant = |id: &str| people.contains(id);
+            let is_brief = |id: &str| briefs.contains(id);
+            let mut fresh_id = |prefix: &str| new_id(prefix);
+            let mut context = Context {
+                actor,
+                is_participant: &is_participant,
+                is_brief: &is_brief,
+                fresh_id: &mut fresh_id,
+            };
+            state.decide(command.clone(), &mut context)
+        })
+        .await
+    }
+}
+
+pub struct EventDirectory {
+    store: Arc<dyn Store>,
+    events: RwLock<HashMap<String, Arc<EventEntry>>>,
+    registry: tokio::sync::Mutex<u64>,
+}
+
 impl EventDirectory {
-    /// Reads every event and roster back from the store.
+    /// Reads every event and its logs back from the store.
     pub async fn load(store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let mut events = HashMap::new();
-        let created = read_all(store.as_ref(), &registry_key())
+        let created = read_all(store.as_ref(), &registry_key(), 0)
             .await
             .context("reading the event registry")?;
         let registry_offset = created.last().map(|p| p.offset).unwrap_or(0);
         for publication in created {
             let info: EventInfo = serde_json::from_str(publication.data.get())
                 .with_context(|| format!("event record {} is unreadable", publication.offset))?;
-            let roster_key = ChannelKey::new(&info.id, "roster");
-            let mut roster = Roster::default();
-            for entry in read_all(store.as_ref(), &roster_key)
-                .await
-                .context("reading a roster")?
-            {
-                let event: RosterEvent =
-                    serde_json::from_str(entry.data.get()).with_context(|| {
-                        format!("{roster_key} record {} is unreadable", entry.offset)
-                    })?;
-                roster.apply(&event);
-                roster.offset = entry.offset;
-            }
-            let entry = EventEntry {
-                info,
-                roster_key,
-                roster: RwLock::new(roster),
-                writing: Default::default(),
-            };
+            let entry = EventEntry::load(store.as_ref(), info).await?;
             events.insert(entry.info.id.clone(), Arc::new(entry));
         }
         Ok(EventDirectory {
@@ -116,6 +341,10 @@ impl EventDirectory {
             events: RwLock::new(events),
             registry: tokio::sync::Mutex::new(registry_offset),
         })
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<EventEntry>> {
@@ -169,12 +398,7 @@ impl EventDirectory {
             })
             .await?;
         *registry = appended.offset;
-        let entry = Arc::new(EventEntry {
-            roster_key: ChannelKey::new(&info.id, "roster"),
-            info,
-            roster: RwLock::new(Roster::default()),
-            writing: Default::default(),
-        });
+        let entry = Arc::new(EventEntry::load(self.store.as_ref(), info).await?);
         self.events
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -189,69 +413,6 @@ impl EventDirectory {
                 return code;
             }
         }
-    }
-
-    /// Decides and records a roster change. `decide` sees the latest roster; if another writer moved
-    /// the log on meanwhile, the roster catches up and `decide` runs again on the new state.
-    pub async fn record(
-        &self,
-        event: &EventEntry,
-        by: &Sender,
-        decide: impl Fn(&Roster) -> Result<Vec<RosterEvent>, DomainError>,
-    ) -> Result<(), AppError> {
-        let _writing = event.writing.lock().await;
-        'attempt: for _ in 0..ATTEMPTS {
-            let changes = decide(&event.roster())?;
-            for change in changes {
-                let expected = event.roster().offset;
-                let appended = self
-                    .store
-                    .append(AppendRequest {
-                        key: event.roster_key.clone(),
-                        data: to_raw_value(&change).context("encoding a roster change")?,
-                        from: by.clone(),
-                        idempotency_key: None,
-                        expected_offset: Some(expected),
-                        retain: None,
-                    })
-                    .await;
-                match appended {
-                    Ok(appended) => {
-                        let mut roster = event.roster.write().unwrap_or_else(|p| p.into_inner());
-                        roster.apply(&change);
-                        roster.offset = appended.offset;
-                    }
-                    Err(StoreError::Conflict { .. }) => {
-                        self.catch_up(event).await?;
-                        continue 'attempt;
-                    }
-                    Err(err) => return Err(err.into()),
-                }
-            }
-            return Ok(());
-        }
-        Err(AppError::Domain(DomainError::Conflict(
-            "the roster is changing too fast; try again".into(),
-        )))
-    }
-
-    async fn catch_up(&self, event: &EventEntry) -> Result<(), AppError> {
-        let after = event.roster().offset;
-        let slice = self
-            .store
-            .read_after(&event.roster_key, after, u64::MAX >> 1)
-            .await?;
-        let mut roster = event.roster.write().unwrap_or_else(|p| p.into_inner());
-        for publication in slice.publications {
-            if publication.offset != roster.offset + 1 {
-                continue;
-            }
-            let change: RosterEvent = serde_json::from_str(publication.data.get())
-                .context("a roster record is unreadable")?;
-            roster.apply(&change);
-            roster.offset = publication.offset;
-        }
-        Ok(())
     }
 
     /// Adds someone to an event (`by` someone else, or `None` when they join themselves) and returns
@@ -270,20 +431,26 @@ impl EventDirectory {
             Role::Participant => "p",
             Role::Display => "d",
         });
-        let new = || NewParticipant {
-            id: id.clone(),
-            name: name.clone(),
-            role,
-            skills: skills.clone(),
-            team: team.clone(),
-        };
         // Someone joining by themselves is the sender of their own join.
         let by = by.cloned().unwrap_or_else(|| Sender {
             id: id.clone(),
             name: name.as_str().to_string(),
             role,
         });
-        self.record(event, &by, |roster| roster::decide_join(roster, new()))
+        event
+            .roster
+            .record(self.store(), &by, None, |roster| {
+                roster::decide_join(
+                    roster,
+                    NewParticipant {
+                        id: id.clone(),
+                        name: name.clone(),
+                        role,
+                        skills: skills.clone(),
+                        team: team.clone(),
+                    },
+                )
+            })
             .await?;
         event
             .roster()
@@ -293,17 +460,27 @@ impl EventDirectory {
             .map_err(Into::into)
     }
 
+    /// Creates a team as the server (for the demo event); returns its id.
     pub async fn create_team(
         &self,
         event: &EventEntry,
-        by: &Sender,
-        name: Name,
+        name: &str,
+        brief: Option<String>,
+        needs: Vec<String>,
     ) -> Result<String, AppError> {
-        let id = new_id("t");
-        self.record(event, by, |roster| {
-            roster::decide_create_team(roster, id.clone(), name.clone())
-        })
-        .await?;
-        Ok(id)
+        let command = RosterCommand::CreateTeam {
+            name: name.to_string(),
+            brief,
+            needs,
+        };
+        let outcome = event
+            .command(self.store(), &event.roster, &system_sender(), command, None)
+            .await?;
+        match outcome.event {
+            Some(roster::RosterEvent::TeamCreated { team }) => Ok(team.id),
+            _ => Err(AppError::Unexpected(anyhow::anyhow!(
+                "creating a team recorded something else"
+            ))),
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! `makeroom`: parse the command line, then hand over to the library. Nothing else lives here.
 
 use clap::Parser;
-use makeroom_server::app::{Application, Backend, EventLinks, create_demo_event, event_links};
+use makeroom_server::app::{Application, Backend, EventLinks, event_links};
 use makeroom_server::config::{Cli, Command, CreateEventArgs, EventCommand, ServeConfig};
+use makeroom_server::demo::create_demo_event;
 use makeroom_server::domain::roster::Name;
 use std::process::ExitCode;
 

@@ -15,6 +15,10 @@ pub enum Channel {
     Roster,
     /// A team's room: its members and the organisers read and talk.
     Team(String),
+    /// The event's briefs and their revisions; changed by `brief.*` commands.
+    Briefs,
+    /// A team's task board; everyone reads it, its team changes it with `column.*` and `card.*`.
+    Board(String),
 }
 
 impl Channel {
@@ -23,21 +27,48 @@ impl Channel {
             "lobby" => Ok(Channel::Lobby),
             "announcements" => Ok(Channel::Announcements),
             "roster" => Ok(Channel::Roster),
-            _ => match name.strip_prefix("team:") {
-                Some(team) if !team.is_empty() && team.len() <= 64 => {
-                    Ok(Channel::Team(team.to_string()))
+            "briefs" => Ok(Channel::Briefs),
+            _ => {
+                let unknown = || {
+                    DomainError::NotFound(format!(
+                        "channel `{}`",
+                        name.chars().take(80).collect::<String>()
+                    ))
+                };
+                let team = |id: &str| {
+                    if !id.is_empty() && id.len() <= 64 {
+                        Ok(id.to_string())
+                    } else {
+                        Err(unknown())
+                    }
+                };
+                if let Some(id) = name.strip_prefix("team:") {
+                    team(id).map(Channel::Team)
+                } else if let Some(id) = name.strip_prefix("board:") {
+                    team(id).map(Channel::Board)
+                } else {
+                    Err(unknown())
                 }
-                _ => Err(DomainError::NotFound(format!(
-                    "channel `{}`",
-                    name.chars().take(80).collect::<String>()
-                ))),
-            },
+            }
         }
     }
 
     /// Whether messages on it are chat (kept up to the history limit) rather than a state log kept whole.
     pub fn is_chat(&self) -> bool {
         matches!(self, Channel::Lobby | Channel::Team(_))
+    }
+
+    /// Whether it is a state log changed only by commands (and so has snapshots).
+    pub fn is_state(&self) -> bool {
+        matches!(self, Channel::Roster | Channel::Briefs | Channel::Board(_))
+    }
+
+    /// The team whose room or board this is.
+    pub fn team(&self) -> Option<&str> {
+        match self {
+            Channel::Team(team) | Channel::Board(team) => Some(team),
+            _ => None,
+        }
     }
 }
 
@@ -48,6 +79,8 @@ impl fmt::Display for Channel {
             Channel::Announcements => f.write_str("announcements"),
             Channel::Roster => f.write_str("roster"),
             Channel::Team(team) => write!(f, "team:{team}"),
+            Channel::Briefs => f.write_str("briefs"),
+            Channel::Board(team) => write!(f, "board:{team}"),
         }
     }
 }
@@ -62,7 +95,15 @@ pub struct Reader<'a> {
 
 pub fn may_read(reader: Reader, channel: &Channel) -> Result<(), DomainError> {
     match (channel, reader.role) {
-        (Channel::Lobby | Channel::Announcements | Channel::Roster, _) => Ok(()),
+        // Co-production: everyone at the event sees every brief and every team's board.
+        (
+            Channel::Lobby
+            | Channel::Announcements
+            | Channel::Roster
+            | Channel::Briefs
+            | Channel::Board(_),
+            _,
+        ) => Ok(()),
         (Channel::Team(_), Role::Organiser) => Ok(()),
         (Channel::Team(team), Role::Participant) if reader.team == Some(team.as_str()) => Ok(()),
         (Channel::Team(_), Role::Participant) => Err(DomainError::Forbidden(
@@ -77,8 +118,8 @@ pub fn may_read(reader: Reader, channel: &Channel) -> Result<(), DomainError> {
 pub fn may_publish(writer: Reader, channel: &Channel) -> Result<(), DomainError> {
     match (channel, writer.role) {
         (_, Role::Display) => Err(DomainError::Forbidden("a display only reads".into())),
-        (Channel::Roster, _) => Err(DomainError::Forbidden(
-            "the roster changes through join and team operations, not publish".into(),
+        (Channel::Roster | Channel::Briefs | Channel::Board(_), _) => Err(DomainError::Forbidden(
+            format!("`{channel}` changes through `command`, not `publish`"),
         )),
         (Channel::Announcements, Role::Organiser) => Ok(()),
         (Channel::Announcements, _) => {
@@ -99,11 +140,22 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_unknown_names_are_not_found() {
-        for name in ["lobby", "announcements", "roster", "team:t_abc"] {
+        for name in [
+            "lobby",
+            "announcements",
+            "roster",
+            "team:t_abc",
+            "briefs",
+            "board:t_abc",
+        ] {
             assert_eq!(Channel::parse(name).expect(name).to_string(), name);
         }
         assert!(matches!(
             Channel::parse("team:"),
+            Err(DomainError::NotFound(_))
+        ));
+        assert!(matches!(
+            Channel::parse("board:"),
             Err(DomainError::NotFound(_))
         ));
         assert!(matches!(

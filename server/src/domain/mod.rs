@@ -1,10 +1,21 @@
-//! The event itself, as pure rules: what a channel is, who is in the event and which team, what a chat
-//! message may hold. No async, no sockets, no storage: every rule here is a function of state and input,
-//! unit-tested alone. Transport calls these rules; stores only keep what they return.
+//! The event itself, as pure rules: channels and who may use them, chat messages, the roster (people
+//! and teams), briefs and task boards. No async, no sockets, no storage: every rule is a function of
+//! state and input, unit-tested alone. Transport calls these rules; stores only keep what they return.
+//!
+//! Each stateful part follows one pattern (`Domain`): `decide(state, command)` checks a command and
+//! returns the one event to record, or a `DomainError` that changes nothing; `apply(state, event)`
+//! folds a recorded event in and never fails. Every replica that applies the same log in the same
+//! order holds the same state, which is what makes concurrent edits from many phones converge.
 
+pub mod board;
+pub mod brief;
 pub mod channel;
 pub mod chat;
 pub mod roster;
+
+use makeroom_protocol::Role;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Why the domain refused an operation. Mapped to protocol error codes at the transport boundary.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,4 +28,85 @@ pub enum DomainError {
     Conflict(String),
     #[error("{0}")]
     Forbidden(String),
+}
+
+/// Who is acting, as far as the rules care.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub id: &'a str,
+    pub role: Role,
+    /// Their team now.
+    pub team: Option<&'a str>,
+}
+
+impl Actor<'_> {
+    pub fn is_organiser(&self) -> bool {
+        self.role == Role::Organiser
+    }
+}
+
+/// What a decision may need besides the state itself.
+pub struct Context<'a> {
+    pub actor: Actor<'a>,
+    /// Whether `id` is someone active at this event (for assignees and brief owners).
+    pub is_participant: &'a dyn Fn(&str) -> bool,
+    /// Whether `id` is a brief of this event (for teams formed around one).
+    pub is_brief: &'a dyn Fn(&str) -> bool,
+    /// Makes a fresh id with a prefix, for what a command creates (random in the server).
+    pub fresh_id: &'a mut dyn FnMut(&str) -> String,
+}
+
+/// Where and by whom an event was recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded<'a> {
+    pub offset: u64,
+    pub ts: i64,
+    pub by: &'a str,
+}
+
+/// A stateful part of an event, kept as a log of its events.
+pub trait Domain: Clone + Serialize + Send + Sync + 'static {
+    type Event: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync;
+    type Command: DeserializeOwned;
+
+    fn decide(
+        &self,
+        command: Self::Command,
+        context: &mut Context,
+    ) -> Result<Self::Event, DomainError>;
+
+    fn apply(&mut self, event: &Self::Event, recorded: Recorded);
+}
+
+/// A trimmed text of `min..=max` characters without control characters (newlines allowed if `multiline`).
+pub fn text(
+    value: &str,
+    what: &str,
+    min: usize,
+    max: usize,
+    multiline: bool,
+) -> Result<String, DomainError> {
+    let trimmed = value.trim();
+    let length = trimmed.chars().count();
+    if length < min {
+        return Err(DomainError::Invalid(if min == 1 {
+            format!("{what} cannot be empty")
+        } else {
+            format!("{what} needs at least {min} characters")
+        }));
+    }
+    if length > max {
+        return Err(DomainError::Invalid(format!(
+            "{what} holds at most {max} characters"
+        )));
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
+    {
+        return Err(DomainError::Invalid(format!(
+            "{what} cannot hold control characters"
+        )));
+    }
+    Ok(trimmed.to_string())
 }

@@ -1,10 +1,11 @@
-//! Who is at an event: the event's own facts, its people (with role, skills and team) and its teams.
+//! Who is at an event: the event's details, its people (role, skills, team) and its teams (the brief
+//! they formed around, the skills they need and which of those nobody in the team has yet).
 //!
-//! State is a fold over recorded `RosterEvent`s; operations are `decide_*` functions that check the
-//! rules against current state and return the events to record, or a `DomainError` that changes nothing.
-//! The log of these events is the truth; the state is rebuilt from it at start-up.
+//! The log of `RosterEvent`s is the truth; the `Roster` is its fold. Teams carry two derived fields,
+//! `members` and `missing`, recomputed on every change: the room-wide "who is where, who is missing
+//! what" view that tells a newcomer at a glance where they would be useful.
 
-use super::DomainError;
+use super::{Context, Domain, DomainError, Recorded, text};
 use makeroom_protocol::{Member, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +14,7 @@ pub const MAX_NAME_CHARS: usize = 60;
 pub const MAX_SKILLS: usize = 12;
 pub const MAX_SKILL_CHARS: usize = 30;
 
-/// A person's or team's name: trimmed, 1 to 60 characters, no control characters.
+/// A person's, team's or event's name: trimmed, 1 to 60 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Name(String);
@@ -21,21 +22,7 @@ pub struct Name(String);
 impl TryFrom<String> for Name {
     type Error = DomainError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Err(DomainError::Invalid("a name cannot be empty".into()));
-        }
-        if trimmed.chars().count() > MAX_NAME_CHARS {
-            return Err(DomainError::Invalid(format!(
-                "a name holds at most {MAX_NAME_CHARS} characters"
-            )));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(DomainError::Invalid(
-                "a name cannot hold control characters".into(),
-            ));
-        }
-        Ok(Name(trimmed.to_string()))
+        text(&value, "a name", 1, MAX_NAME_CHARS, false).map(Name)
     }
 }
 
@@ -51,21 +38,19 @@ impl Name {
     }
 }
 
-/// What a person can do, as they put it: up to 12 distinct skills of up to 30 characters.
+/// Skills as people put them: up to 12 distinct (ignoring case) of up to 30 characters; blanks dropped.
 pub fn parse_skills(raw: Vec<String>) -> Result<Vec<String>, DomainError> {
     let mut skills: Vec<String> = Vec::new();
     for skill in raw {
-        let skill = skill.trim();
-        if skill.is_empty() {
+        if skill.trim().is_empty() {
             continue;
         }
-        if skill.chars().count() > MAX_SKILL_CHARS {
-            return Err(DomainError::Invalid(format!(
-                "a skill holds at most {MAX_SKILL_CHARS} characters"
-            )));
-        }
-        if !skills.iter().any(|known| known.eq_ignore_ascii_case(skill)) {
-            skills.push(skill.to_string());
+        let skill = text(&skill, "a skill", 1, MAX_SKILL_CHARS, false)?;
+        if !skills
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(&skill))
+        {
+            skills.push(skill);
         }
     }
     if skills.len() > MAX_SKILLS {
@@ -74,12 +59,23 @@ pub fn parse_skills(raw: Vec<String>) -> Result<Vec<String>, DomainError> {
     Ok(skills)
 }
 
+/// An event as the server-wide registry records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventInfo {
     pub id: String,
     pub name: Name,
     pub join_code: String,
     pub created_at: i64,
+}
+
+/// What organisers can change about an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventDetails {
+    pub name: Name,
+    #[serde(default)]
+    pub starts_at: Option<i64>,
+    #[serde(default)]
+    pub ends_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,18 +101,51 @@ impl Participant {
     }
 }
 
+/// A team as recorded when created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTeam {
+    pub id: String,
+    pub name: Name,
+    #[serde(default)]
+    pub brief: Option<String>,
+    #[serde(default)]
+    pub needs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Team {
     pub id: String,
     pub name: Name,
+    pub brief: Option<String>,
+    pub needs: Vec<String>,
+    pub archived: bool,
+    /// Derived: ids of its active members.
+    pub members: Vec<String>,
+    /// Derived: the needed skills no member has.
+    pub missing: Vec<String>,
 }
 
 /// Everything recorded on an event's roster log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum RosterEvent {
+    EventUpdated {
+        details: EventDetails,
+    },
     TeamCreated {
-        team: Team,
+        team: NewTeam,
+    },
+    TeamRenamed {
+        team: String,
+        name: Name,
+    },
+    TeamNeeds {
+        team: String,
+        needs: Vec<String>,
+    },
+    /// The team is closed; its members become teamless.
+    TeamArchived {
+        team: String,
     },
     Joined {
         participant: Participant,
@@ -125,41 +154,70 @@ pub enum RosterEvent {
         participant: String,
         team: Option<String>,
     },
+    SkillsChanged {
+        participant: String,
+        skills: Vec<String>,
+    },
     Removed {
         participant: String,
     },
 }
 
-/// The roster of one event, as of `offset` on its log.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What people ask of the roster over the protocol (`command` on the `roster` channel).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type")]
+pub enum RosterCommand {
+    #[serde(rename = "event.update")]
+    UpdateEvent {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        starts_at: Option<i64>,
+        #[serde(default)]
+        ends_at: Option<i64>,
+    },
+    #[serde(rename = "team.create")]
+    CreateTeam {
+        name: String,
+        #[serde(default)]
+        brief: Option<String>,
+        #[serde(default)]
+        needs: Vec<String>,
+    },
+    #[serde(rename = "team.rename")]
+    RenameTeam { team: String, name: String },
+    #[serde(rename = "team.needs")]
+    SetNeeds { team: String, needs: Vec<String> },
+    #[serde(rename = "team.archive")]
+    ArchiveTeam { team: String },
+    #[serde(rename = "team.join")]
+    JoinTeam { team: String },
+    #[serde(rename = "team.leave")]
+    LeaveTeam {},
+    #[serde(rename = "skills.set")]
+    SetSkills { skills: Vec<String> },
+    #[serde(rename = "participant.remove")]
+    RemoveParticipant { participant: String },
+}
+
+/// The roster of one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Roster {
-    pub offset: u64,
+    pub event: EventDetails,
     pub participants: HashMap<String, Participant>,
     pub teams: BTreeMap<String, Team>,
 }
 
 impl Roster {
-    /// Applies one recorded event. Recorded events were checked when decided, so applying never fails;
-    /// an event naming someone unknown (impossible unless the log was edited) is ignored.
-    pub fn apply(&mut self, event: &RosterEvent) {
-        match event {
-            RosterEvent::TeamCreated { team } => {
-                self.teams.insert(team.id.clone(), team.clone());
-            }
-            RosterEvent::Joined { participant } => {
-                self.participants
-                    .insert(participant.id.clone(), participant.clone());
-            }
-            RosterEvent::Moved { participant, team } => {
-                if let Some(p) = self.participants.get_mut(participant) {
-                    p.team = team.clone();
-                }
-            }
-            RosterEvent::Removed { participant } => {
-                if let Some(p) = self.participants.get_mut(participant) {
-                    p.removed = true;
-                }
-            }
+    pub fn new(name: Name) -> Self {
+        Roster {
+            event: EventDetails {
+                name,
+                starts_at: None,
+                ends_at: None,
+            },
+            participants: HashMap::new(),
+            teams: BTreeMap::new(),
         }
     }
 
@@ -171,6 +229,58 @@ impl Roster {
     pub fn team_of(&self, id: &str) -> Option<&str> {
         self.active(id).and_then(|p| p.team.as_deref())
     }
+
+    fn open_team(&self, id: &str) -> Result<&Team, DomainError> {
+        match self.teams.get(id) {
+            Some(team) if !team.archived => Ok(team),
+            Some(_) => Err(DomainError::Conflict(format!("team `{id}` is archived"))),
+            None => Err(DomainError::NotFound(format!("team `{id}`"))),
+        }
+    }
+
+    fn check_team_name_free(&self, name: &Name, except: Option<&str>) -> Result<(), DomainError> {
+        let taken = self.teams.values().any(|team| {
+            !team.archived
+                && Some(team.id.as_str()) != except
+                && team.name.as_str().eq_ignore_ascii_case(name.as_str())
+        });
+        if taken {
+            return Err(DomainError::Conflict(format!(
+                "a team is already called `{}`",
+                name.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Recomputes every team's members and missing skills.
+    fn derive(&mut self) {
+        for team in self.teams.values_mut() {
+            team.members.clear();
+        }
+        let mut people: Vec<&Participant> =
+            self.participants.values().filter(|p| !p.removed).collect();
+        people.sort_by(|a, b| a.id.cmp(&b.id));
+        for person in &people {
+            if let Some(team) = person.team.as_ref().and_then(|t| self.teams.get_mut(t)) {
+                team.members.push(person.id.clone());
+            }
+        }
+        for team in self.teams.values_mut() {
+            let has = |skill: &str| {
+                team.members
+                    .iter()
+                    .filter_map(|id| self.participants.get(id))
+                    .any(|member| member.skills.iter().any(|s| s.eq_ignore_ascii_case(skill)))
+            };
+            team.missing = team
+                .needs
+                .iter()
+                .filter(|need| !has(need))
+                .cloned()
+                .collect();
+        }
+    }
 }
 
 pub struct NewParticipant {
@@ -181,11 +291,10 @@ pub struct NewParticipant {
     pub team: Option<String>,
 }
 
-pub fn decide_join(roster: &Roster, new: NewParticipant) -> Result<Vec<RosterEvent>, DomainError> {
-    if let Some(team) = &new.team
-        && !roster.teams.contains_key(team)
-    {
-        return Err(DomainError::NotFound(format!("team `{team}`")));
+/// Someone joining the event (with a join code, or an organiser adding an organiser or a display).
+pub fn decide_join(roster: &Roster, new: NewParticipant) -> Result<RosterEvent, DomainError> {
+    if let Some(team) = &new.team {
+        roster.open_team(team)?;
     }
     if new.role != Role::Participant && new.team.is_some() {
         return Err(DomainError::Invalid("only participants join teams".into()));
@@ -193,7 +302,7 @@ pub fn decide_join(roster: &Roster, new: NewParticipant) -> Result<Vec<RosterEve
     if roster.participants.contains_key(&new.id) {
         return Err(DomainError::Conflict("this participant id is taken".into()));
     }
-    Ok(vec![RosterEvent::Joined {
+    Ok(RosterEvent::Joined {
         participant: Participant {
             id: new.id,
             name: new.name,
@@ -202,42 +311,288 @@ pub fn decide_join(roster: &Roster, new: NewParticipant) -> Result<Vec<RosterEve
             team: new.team,
             removed: false,
         },
-    }])
+    })
 }
 
-pub fn decide_create_team(
-    roster: &Roster,
-    id: String,
-    name: Name,
-) -> Result<Vec<RosterEvent>, DomainError> {
-    if roster
-        .teams
-        .values()
-        .any(|team| team.name.as_str().eq_ignore_ascii_case(name.as_str()))
-    {
-        return Err(DomainError::Conflict(format!(
-            "a team is already called `{}`",
-            name.as_str()
-        )));
+fn organisers_only(context: &Context, what: &str) -> Result<(), DomainError> {
+    if context.actor.is_organiser() {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden(format!("only organisers {what}")))
     }
-    Ok(vec![RosterEvent::TeamCreated {
-        team: Team { id, name },
-    }])
+}
+
+impl Domain for Roster {
+    type Event = RosterEvent;
+    type Command = RosterCommand;
+
+    fn decide(
+        &self,
+        command: RosterCommand,
+        context: &mut Context,
+    ) -> Result<RosterEvent, DomainError> {
+        let actor = context.actor;
+        match command {
+            RosterCommand::UpdateEvent {
+                name,
+                starts_at,
+                ends_at,
+            } => {
+                organisers_only(context, "change the event")?;
+                let mut details = self.event.clone();
+                if let Some(name) = name {
+                    details.name = Name::try_from(name)?;
+                }
+                details.starts_at = starts_at.or(details.starts_at);
+                details.ends_at = ends_at.or(details.ends_at);
+                if let (Some(start), Some(end)) = (details.starts_at, details.ends_at)
+                    && end <= start
+                {
+                    return Err(DomainError::Invalid(
+                        "the event must end after it starts".into(),
+                    ));
+                }
+                Ok(RosterEvent::EventUpdated { details })
+            }
+            RosterCommand::CreateTeam { name, brief, needs } => {
+                if actor.role == Role::Display {
+                    return Err(DomainError::Forbidden("a display only reads".into()));
+                }
+                let name = Name::try_from(name)?;
+                self.check_team_name_free(&name, None)?;
+                if let Some(brief) = &brief
+                    && !(context.is_brief)(brief)
+                {
+                    return Err(DomainError::NotFound(format!("brief `{brief}`")));
+                }
+                let needs = parse_skills(needs)?;
+                Ok(RosterEvent::TeamCreated {
+                    team: NewTeam {
+                        id: (context.fresh_id)("t"),
+                        name,
+                        brief,
+                        needs,
+                    },
+                })
+            }
+            RosterCommand::RenameTeam { team, name } => {
+                organisers_only(context, "rename teams")?;
+                self.open_team(&team)?;
+                let name = Name::try_from(name)?;
+                self.check_team_name_free(&name, Some(&team))?;
+                Ok(RosterEvent::TeamRenamed { team, name })
+            }
+            RosterCommand::SetNeeds { team, needs } => {
+                self.open_team(&team)?;
+                if !actor.is_organiser() && actor.team != Some(team.as_str()) {
+                    return Err(DomainError::Forbidden(
+                        "only the team's members and organisers say what it needs".into(),
+                    ));
+                }
+                Ok(RosterEvent::TeamNeeds {
+                    team,
+                    needs: parse_skills(needs)?,
+                })
+            }
+            RosterCommand::ArchiveTeam { team } => {
+                organisers_only(context, "archive teams")?;
+                self.open_team(&team)?;
+                Ok(RosterEvent::TeamArchived { team })
+            }
+            RosterCommand::JoinTeam { team } => {
+                if actor.role != Role::Participant {
+                    return Err(DomainError::Forbidden(
+                        "only participants join teams".into(),
+                    ));
+                }
+                self.open_team(&team)?;
+                if actor.team == Some(team.as_str()) {
+                    return Err(DomainError::Conflict("you are already in this team".into()));
+                }
+                Ok(RosterEvent::Moved {
+                    participant: actor.id.to_string(),
+                    team: Some(team),
+                })
+            }
+            RosterCommand::LeaveTeam {} => {
+                if actor.team.is_none() {
+                    return Err(DomainError::Conflict("you are not in a team".into()));
+                }
+                Ok(RosterEvent::Moved {
+                    participant: actor.id.to_string(),
+                    team: None,
+                })
+            }
+            RosterCommand::SetSkills { skills } => {
+                if actor.role == Role::Display {
+                    return Err(DomainError::Forbidden("a display has no skills".into()));
+                }
+                Ok(RosterEvent::SkillsChanged {
+                    participant: actor.id.to_string(),
+                    skills: parse_skills(skills)?,
+                })
+            }
+            RosterCommand::RemoveParticipant { participant } => {
+                organisers_only(context, "remove people")?;
+                if participant == actor.id {
+                    return Err(DomainError::Conflict("you cannot remove yourself".into()));
+                }
+                if self.active(&participant).is_none() {
+                    return Err(DomainError::NotFound(format!(
+                        "participant `{participant}`"
+                    )));
+                }
+                Ok(RosterEvent::Removed { participant })
+            }
+        }
+    }
+
+    /// Recorded events were checked when decided, so applying never fails; an event naming someone
+    /// unknown (impossible unless the log was edited) changes nothing.
+    fn apply(&mut self, event: &RosterEvent, _recorded: Recorded) {
+        match event {
+            RosterEvent::EventUpdated { details } => self.event = details.clone(),
+            RosterEvent::TeamCreated { team } => {
+                self.teams.insert(
+                    team.id.clone(),
+                    Team {
+                        id: team.id.clone(),
+                        name: team.name.clone(),
+                        brief: team.brief.clone(),
+                        needs: team.needs.clone(),
+                        archived: false,
+                        members: Vec::new(),
+                        missing: Vec::new(),
+                    },
+                );
+            }
+            RosterEvent::TeamRenamed { team, name } => {
+                if let Some(team) = self.teams.get_mut(team) {
+                    team.name = name.clone();
+                }
+            }
+            RosterEvent::TeamNeeds { team, needs } => {
+                if let Some(team) = self.teams.get_mut(team) {
+                    team.needs = needs.clone();
+                }
+            }
+            RosterEvent::TeamArchived { team } => {
+                if let Some(archived) = self.teams.get_mut(team) {
+                    archived.archived = true;
+                }
+                for person in self.participants.values_mut() {
+                    if person.team.as_deref() == Some(team.as_str()) {
+                        person.team = None;
+                    }
+                }
+            }
+            RosterEvent::Joined { participant } => {
+                self.participants
+                    .insert(participant.id.clone(), participant.clone());
+            }
+            RosterEvent::Moved { participant, team } => {
+                if let Some(p) = self.participants.get_mut(participant) {
+                    p.team = team.clone();
+                }
+            }
+            RosterEvent::SkillsChanged {
+                participant,
+                skills,
+            } => {
+                if let Some(p) = self.participants.get_mut(participant) {
+                    p.skills = skills.clone();
+                }
+            }
+            RosterEvent::Removed { participant } => {
+                if let Some(p) = self.participants.get_mut(participant) {
+                    p.removed = true;
+                    p.team = None;
+                }
+            }
+        }
+        self.derive();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Actor;
 
     fn name(text: &str) -> Name {
         Name::try_from(text.to_string()).expect("valid name")
     }
 
-    fn fold(events: &[RosterEvent]) -> Roster {
-        let mut roster = Roster::default();
-        for event in events {
-            roster.apply(event);
-        }
+    const AT: Recorded = Recorded {
+        offset: 1,
+        ts: 0,
+        by: "x",
+    };
+
+    /// Runs a command as `actor` and applies its event; returns the event or the refusal.
+    fn run(
+        roster: &mut Roster,
+        actor: Actor,
+        command: RosterCommand,
+    ) -> Result<RosterEvent, DomainError> {
+        let mut counter = roster.teams.len();
+        let mut fresh = |prefix: &str| {
+            counter += 1;
+            format!("{prefix}{counter}")
+        };
+        let is_participant = |_: &str| true;
+        let is_brief = |id: &str| id == "b_1";
+        let mut context = Context {
+            actor,
+            is_participant: &is_participant,
+            is_brief: &is_brief,
+            fresh_id: &mut fresh,
+        };
+        let event = roster.decide(command, &mut context)?;
+        roster.apply(&event, AT);
+        Ok(event)
+    }
+
+    fn person(roster: &mut Roster, id: &str, role: Role, skills: &[&str]) {
+        let event = decide_join(
+            roster,
+            NewParticipant {
+                id: id.into(),
+                name: name(id),
+                role,
+                skills: skills.iter().map(|s| s.to_string()).collect(),
+                team: None,
+            },
+        )
+        .expect("joins");
+        roster.apply(&event, AT);
+    }
+
+    fn weekend() -> Roster {
+        let mut roster = Roster::new(name("Made in Lambeth"));
+        person(&mut roster, "host", Role::Organiser, &[]);
+        person(
+            &mut roster,
+            "ada",
+            Role::Participant,
+            &["Design", "Research"],
+        );
+        person(&mut roster, "bo", Role::Participant, &["Rust"]);
+        let host = Actor {
+            id: "host",
+            role: Role::Organiser,
+            team: None,
+        };
+        run(
+            &mut roster,
+            host,
+            RosterCommand::CreateTeam {
+                name: "Healthwatch".into(),
+                brief: None,
+                needs: vec!["design".into(), "Rust".into(), "Copywriting".into()],
+            },
+        )
+        .expect("team");
         roster
     }
 
@@ -268,64 +623,252 @@ mod tests {
     }
 
     #[test]
-    fn joining_a_team_needs_the_team_to_exist() {
-        let roster = fold(
-            &decide_create_team(&Roster::default(), "t1".into(), name("Healthwatch"))
-                .expect("team"),
+    fn a_team_shows_who_is_in_it_and_which_needed_skills_nobody_has() {
+        let mut roster = weekend();
+        let team = roster.teams.keys().next().expect("team").clone();
+        assert_eq!(
+            roster.teams[&team].missing,
+            vec!["design", "Rust", "Copywriting"]
         );
-        let join = |team: Option<&str>| {
-            decide_join(
-                &roster,
-                NewParticipant {
-                    id: "p1".into(),
-                    name: name("Ada"),
-                    role: Role::Participant,
-                    skills: vec![],
-                    team: team.map(str::to_string),
-                },
-            )
+        let ada = Actor {
+            id: "ada",
+            role: Role::Participant,
+            team: None,
         };
-        assert!(matches!(join(Some("t9")), Err(DomainError::NotFound(_))));
-        let roster = {
-            let mut r = roster.clone();
-            for event in join(Some("t1")).expect("joins") {
-                r.apply(&event);
-            }
-            r
+        run(
+            &mut roster,
+            ada,
+            RosterCommand::JoinTeam { team: team.clone() },
+        )
+        .expect("ada joins");
+        assert_eq!(roster.teams[&team].members, vec!["ada"]);
+        assert_eq!(
+            roster.teams[&team].missing,
+            vec!["Rust", "Copywriting"],
+            "skills match regardless of case"
+        );
+        let bo = Actor {
+            id: "bo",
+            role: Role::Participant,
+            team: None,
         };
-        assert_eq!(roster.team_of("p1"), Some("t1"));
+        run(
+            &mut roster,
+            bo,
+            RosterCommand::JoinTeam { team: team.clone() },
+        )
+        .expect("bo joins");
+        assert_eq!(roster.teams[&team].missing, vec!["Copywriting"]);
+        let bo = Actor {
+            id: "bo",
+            role: Role::Participant,
+            team: Some(&team),
+        };
+        run(&mut roster, bo, RosterCommand::LeaveTeam {}).expect("bo leaves");
+        assert_eq!(roster.teams[&team].missing, vec!["Rust", "Copywriting"]);
     }
 
     #[test]
-    fn team_names_are_unique_regardless_of_case() {
-        let roster = fold(
-            &decide_create_team(&Roster::default(), "t1".into(), name("Love Your Space"))
-                .expect("ok"),
+    fn people_switch_teams_freely_but_only_into_open_teams() {
+        let mut roster = weekend();
+        let host = Actor {
+            id: "host",
+            role: Role::Organiser,
+            team: None,
+        };
+        let first = roster.teams.keys().next().expect("team").clone();
+        run(
+            &mut roster,
+            host,
+            RosterCommand::CreateTeam {
+                name: "Love Your Space".into(),
+                brief: None,
+                needs: vec![],
+            },
+        )
+        .expect("second team");
+        let second = roster
+            .teams
+            .keys()
+            .find(|t| **t != first)
+            .expect("second")
+            .clone();
+        let ada = Actor {
+            id: "ada",
+            role: Role::Participant,
+            team: None,
+        };
+        run(
+            &mut roster,
+            ada,
+            RosterCommand::JoinTeam {
+                team: first.clone(),
+            },
+        )
+        .expect("join");
+        let ada = Actor {
+            id: "ada",
+            role: Role::Participant,
+            team: Some(&first),
+        };
+        run(
+            &mut roster,
+            ada,
+            RosterCommand::JoinTeam {
+                team: second.clone(),
+            },
+        )
+        .expect("switch");
+        assert_eq!(roster.team_of("ada"), Some(second.as_str()));
+        run(
+            &mut roster,
+            host,
+            RosterCommand::ArchiveTeam {
+                team: second.clone(),
+            },
+        )
+        .expect("archive");
+        assert_eq!(
+            roster.team_of("ada"),
+            None,
+            "archiving a team frees its members"
         );
+        let ada = Actor {
+            id: "ada",
+            role: Role::Participant,
+            team: None,
+        };
         assert!(matches!(
-            decide_create_team(&roster, "t2".into(), name("love your space")),
+            run(&mut roster, ada, RosterCommand::JoinTeam { team: second }),
             Err(DomainError::Conflict(_))
+        ));
+        assert!(matches!(
+            run(
+                &mut roster,
+                ada,
+                RosterCommand::JoinTeam {
+                    team: "t_nope".into()
+                }
+            ),
+            Err(DomainError::NotFound(_))
         ));
     }
 
     #[test]
-    fn a_removed_participant_is_no_longer_active() {
-        let roster = fold(&[
-            RosterEvent::Joined {
-                participant: Participant {
-                    id: "p1".into(),
-                    name: name("Ada"),
-                    role: Role::Participant,
-                    skills: vec![],
-                    team: None,
-                    removed: false,
-                },
+    fn only_organisers_rename_archive_remove_and_change_the_event() {
+        let mut roster = weekend();
+        let team = roster.teams.keys().next().expect("team").clone();
+        let ada = Actor {
+            id: "ada",
+            role: Role::Participant,
+            team: None,
+        };
+        let before = roster.clone();
+        for command in [
+            RosterCommand::RenameTeam {
+                team: team.clone(),
+                name: "Mine".into(),
             },
-            RosterEvent::Removed {
-                participant: "p1".into(),
+            RosterCommand::ArchiveTeam { team: team.clone() },
+            RosterCommand::RemoveParticipant {
+                participant: "bo".into(),
             },
-        ]);
-        assert!(roster.active("p1").is_none());
+            RosterCommand::UpdateEvent {
+                name: Some("Mine".into()),
+                starts_at: None,
+                ends_at: None,
+            },
+            RosterCommand::SetNeeds {
+                team: team.clone(),
+                needs: vec![],
+            },
+        ] {
+            assert!(matches!(
+                run(&mut roster, ada, command),
+                Err(DomainError::Forbidden(_))
+            ));
+        }
+        assert_eq!(roster, before, "refusals change nothing");
+        let host = Actor {
+            id: "host",
+            role: Role::Organiser,
+            team: None,
+        };
+        run(
+            &mut roster,
+            host,
+            RosterCommand::RemoveParticipant {
+                participant: "bo".into(),
+            },
+        )
+        .expect("remove");
+        assert!(roster.active("bo").is_none());
+        assert!(matches!(
+            run(
+                &mut roster,
+                host,
+                RosterCommand::RemoveParticipant {
+                    participant: "host".into()
+                }
+            ),
+            Err(DomainError::Conflict(_))
+        ));
+        assert!(matches!(
+            run(
+                &mut roster,
+                host,
+                RosterCommand::UpdateEvent {
+                    name: None,
+                    starts_at: Some(10),
+                    ends_at: Some(5)
+                }
+            ),
+            Err(DomainError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn team_names_are_unique_regardless_of_case_and_need_real_briefs() {
+        let mut roster = weekend();
+        let host = Actor {
+            id: "host",
+            role: Role::Organiser,
+            team: None,
+        };
+        assert!(matches!(
+            run(
+                &mut roster,
+                host,
+                RosterCommand::CreateTeam {
+                    name: "HEALTHWATCH".into(),
+                    brief: None,
+                    needs: vec![]
+                }
+            ),
+            Err(DomainError::Conflict(_))
+        ));
+        assert!(matches!(
+            run(
+                &mut roster,
+                host,
+                RosterCommand::CreateTeam {
+                    name: "X".into(),
+                    brief: Some("b_nope".into()),
+                    needs: vec![]
+                }
+            ),
+            Err(DomainError::NotFound(_))
+        ));
+        run(
+            &mut roster,
+            host,
+            RosterCommand::CreateTeam {
+                name: "X".into(),
+                brief: Some("b_1".into()),
+                needs: vec![],
+            },
+        )
+        .expect("a team around a real brief");
     }
 
     #[test]
@@ -335,10 +878,13 @@ mod tests {
             team: Some("t1".into()),
         };
         let json = serde_json::to_string(&event).expect("serializes");
-        assert_eq!(json, r#"{"kind":"moved","participant":"p1","team":"t1"}"#);
+        assert_eq!(json, r#"{"type":"moved","participant":"p1","team":"t1"}"#);
         assert_eq!(
             serde_json::from_str::<RosterEvent>(&json).expect("parses"),
             event
         );
+        let command: RosterCommand =
+            serde_json::from_str(r#"{"type":"team.join","team":"t1"}"#).expect("command");
+        assert!(matches!(command, RosterCommand::JoinTeam { .. }));
     }
 }

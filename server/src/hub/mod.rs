@@ -7,13 +7,18 @@
 
 use crate::store::{ChannelKey, PublicationSink};
 use bytestring::ByteString;
-use makeroom_protocol::{Member, PresenceAction, PresenceChange, Publication, ServerFrame};
+use makeroom_protocol::{
+    Member, PresenceAction, PresenceChange, Publication, ServerFrame, Unsubscribed, close,
+};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Notify, mpsc};
 
 pub type ConnId = u64;
+
+/// A connection and the signal that closes it.
+type ConnSignal = (ConnId, Arc<Signal>);
 
 /// One committed publication, serialized once and shared by every receiver.
 #[derive(Debug)]
@@ -32,24 +37,39 @@ pub enum Outgoing {
         key: Arc<str>,
         frame: ByteString,
     },
+    /// The hub ended this connection's subscription to `key`; the frame says why.
+    Unsubscribed {
+        key: Arc<str>,
+        frame: ByteString,
+    },
 }
 
-/// Set when an outbox overflowed; the connection waits on it and closes itself.
+/// Tells a connection to close itself, with which close code: set by the hub when its outbox
+/// overflows (a slow consumer) or when its participant is removed from the event.
 #[derive(Debug, Default)]
-pub struct Overflow {
-    tripped: AtomicBool,
+pub struct Signal {
+    code: AtomicU16,
     notify: Notify,
 }
 
-impl Overflow {
-    fn trip(&self) {
-        if !self.tripped.swap(true, Ordering::AcqRel) {
+impl Signal {
+    pub fn trip(&self, code: u16) {
+        if self
+            .code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             self.notify.notify_one();
         }
     }
 
-    pub async fn wait(&self) {
-        if !self.tripped.load(Ordering::Acquire) {
+    /// Waits until tripped; returns the close code.
+    pub async fn wait(&self) -> u16 {
+        loop {
+            let code = self.code.load(Ordering::Acquire);
+            if code != 0 {
+                return code;
+            }
             self.notify.notified().await;
         }
     }
@@ -59,27 +79,27 @@ impl Overflow {
 #[derive(Debug, Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<Outgoing>,
-    overflow: Arc<Overflow>,
+    signal: Arc<Signal>,
 }
 
 impl Outbox {
-    pub fn new(capacity: usize) -> (Outbox, mpsc::Receiver<Outgoing>, Arc<Overflow>) {
+    pub fn new(capacity: usize) -> (Outbox, mpsc::Receiver<Outgoing>, Arc<Signal>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let overflow = Arc::new(Overflow::default());
+        let signal = Arc::new(Signal::default());
         (
             Outbox {
                 tx,
-                overflow: overflow.clone(),
+                signal: signal.clone(),
             },
             rx,
-            overflow,
+            signal,
         )
     }
 
     fn push(&self, item: Outgoing) {
         match self.tx.try_send(item) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.overflow.trip(),
+            Err(mpsc::error::TrySendError::Full(_)) => self.signal.trip(close::SLOW_CONSUMER),
             // The connection is going away; it unsubscribes itself.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
@@ -154,6 +174,8 @@ pub struct HubStats {
 #[derive(Default)]
 pub struct Hub {
     channels: RwLock<HashMap<Arc<str>, Arc<Mutex<ChannelSubscribers>>>>,
+    /// Participant id -> their connections on this instance, to close them when they are removed.
+    connections: Mutex<HashMap<String, Vec<ConnSignal>>>,
     pub stats: HubStats,
 }
 
@@ -253,6 +275,94 @@ impl Hub {
             drop(state);
             channels.remove(key.as_str());
         }
+    }
+
+    /// Notes a connection of `participant`, so that `close_participant` reaches it.
+    pub fn register(&self, participant: &str, conn: ConnId, signal: Arc<Signal>) {
+        lock(&self.connections)
+            .entry(participant.to_string())
+            .or_default()
+            .push((conn, signal));
+    }
+
+    pub fn unregister(&self, participant: &str, conn: ConnId) {
+        let mut connections = lock(&self.connections);
+        if let Some(list) = connections.get_mut(participant) {
+            list.retain(|(c, _)| *c != conn);
+            if list.is_empty() {
+                connections.remove(participant);
+            }
+        }
+    }
+
+    /// Closes every connection of `participant` on this instance with `code`.
+    pub fn close_participant(&self, participant: &str, code: u16) {
+        if let Some(list) = lock(&self.connections).get(participant) {
+            for (_, signal) in list {
+                signal.trip(code);
+            }
+        }
+    }
+
+    /// Ends the subscriptions to `key` of every member `which` picks (people who lost access), telling
+    /// each connection why with an `unsubscribed` push.
+    pub fn unsubscribe_members(
+        &self,
+        key: &ChannelKey,
+        which: impl Fn(&Member) -> bool,
+        reason: &str,
+    ) {
+        let conns: Vec<ConnId> = {
+            let channel = self
+                .channels
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(key.as_str())
+                .cloned();
+            let Some(channel) = channel else { return };
+            let state = lock(&channel);
+            state
+                .subscribers
+                .iter()
+                .filter(|s| which(&s.member))
+                .map(|s| s.conn)
+                .collect()
+        };
+        if conns.is_empty() {
+            return;
+        }
+        let frame = ServerFrame::Unsubscribed(Unsubscribed {
+            channel: key.name().to_string(),
+            reason: reason.to_string(),
+        });
+        let Ok(text) = serde_json::to_string(&frame) else {
+            return;
+        };
+        let frame = ByteString::from(text);
+        for conn in conns {
+            if let Some(outbox) = self.outbox_of(key, conn) {
+                self.unsubscribe(key, conn);
+                outbox.push(Outgoing::Unsubscribed {
+                    key: key.shared(),
+                    frame: frame.clone(),
+                });
+            }
+        }
+    }
+
+    fn outbox_of(&self, key: &ChannelKey, conn: ConnId) -> Option<Outbox> {
+        let channel = self
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key.as_str())
+            .cloned()?;
+        let state = lock(&channel);
+        state
+            .subscribers
+            .iter()
+            .find(|s| s.conn == conn)
+            .map(|s| s.outbox.clone())
     }
 
     pub fn presence(&self, key: &ChannelKey) -> Vec<Member> {
@@ -368,15 +478,18 @@ mod tests {
     fn a_full_outbox_trips_overflow_without_blocking_others() {
         let hub = Hub::new();
         let key = ChannelKey::new("ev", "lobby");
-        let (slow, _slow_rx, slow_overflow) = Outbox::new(1);
-        let (fast, mut fast_rx, fast_overflow) = Outbox::new(8);
+        let (slow, _slow_rx, slow_signal) = Outbox::new(1);
+        let (fast, mut fast_rx, fast_signal) = Outbox::new(8);
         hub.subscribe(&key, 1, member("slow"), slow, false);
         hub.subscribe(&key, 2, member("fast"), fast, false);
         for offset in 1..=3 {
             hub.deliver(&key, publication(offset));
         }
-        assert!(slow_overflow.tripped.load(Ordering::Acquire));
-        assert!(!fast_overflow.tripped.load(Ordering::Acquire));
+        assert_eq!(
+            slow_signal.code.load(Ordering::Acquire),
+            close::SLOW_CONSUMER
+        );
+        assert_eq!(fast_signal.code.load(Ordering::Acquire), 0);
         let mut got = 0;
         while fast_rx.try_recv().is_ok() {
             got += 1;

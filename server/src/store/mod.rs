@@ -75,6 +75,8 @@ pub struct AppendRequest {
 pub struct Appended {
     pub epoch: Arc<str>,
     pub offset: u64,
+    /// When it was stored (server clock, milliseconds).
+    pub ts: i64,
     /// The idempotency key was already stored; nothing new was appended.
     pub duplicate: bool,
 }
@@ -124,6 +126,13 @@ pub trait Store: Send + Sync {
         before: Option<u64>,
         limit: u64,
     ) -> StoreFuture<'a, ChannelSlice>;
+
+    /// The message stored under an idempotency key on a channel, if any.
+    fn find_key<'a>(
+        &'a self,
+        key: &'a ChannelKey,
+        idempotency_key: &'a str,
+    ) -> StoreFuture<'a, Option<Appended>>;
 
     /// Whether the store can take writes now (for `/readyz`).
     fn check_ready(&self) -> StoreFuture<'_, ()>;

@@ -255,6 +255,30 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn find_key<'a>(
+        &'a self,
+        key: &'a ChannelKey,
+        idempotency_key: &'a str,
+    ) -> StoreFuture<'a, Option<Appended>> {
+        let (key, idempotency_key) = (key.clone(), idempotency_key.to_string());
+        let epoch = self.epoch.clone();
+        Box::pin(self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT m.offset, m.ts FROM messages m JOIN channels c ON c.id = m.channel_id
+                 WHERE c.key = ?1 AND m.idem_key = ?2",
+            )?
+            .query_row(params![key.as_str(), idempotency_key], |row| {
+                Ok(Appended {
+                    epoch,
+                    offset: row.get::<_, i64>(0)? as u64,
+                    ts: row.get(1)?,
+                    duplicate: true,
+                })
+            })
+            .optional()
+        }))
+    }
+
     fn check_ready(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             if self.writer.is_closed() {
@@ -372,14 +396,19 @@ fn append_one(
         .context("channel row vanished from the cache")?;
 
     if let Some(idem_key) = &request.idempotency_key {
-        let existing: Option<i64> = tx
-            .prepare_cached("SELECT offset FROM messages WHERE channel_id = ?1 AND idem_key = ?2")?
-            .query_row(params![channel.id, idem_key], |row| row.get(0))
+        let existing: Option<(i64, i64)> = tx
+            .prepare_cached(
+                "SELECT offset, ts FROM messages WHERE channel_id = ?1 AND idem_key = ?2",
+            )?
+            .query_row(params![channel.id, idem_key], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()?;
-        if let Some(offset) = existing {
+        if let Some((offset, ts)) = existing {
             return Ok(Outcome::Duplicate(Appended {
                 epoch: epoch.clone(),
                 offset: offset as u64,
+                ts,
                 duplicate: true,
             }));
         }
@@ -423,6 +452,7 @@ fn append_one(
         Appended {
             epoch: epoch.clone(),
             offset,
+            ts,
             duplicate: false,
         },
         publication,

@@ -8,22 +8,25 @@
 use crate::app::AppState;
 use crate::auth::{Claims, TokenKind};
 use crate::clock::now_millis;
+use crate::domain::Domain;
 use crate::domain::channel::{self, Channel, Reader};
+use crate::domain::roster::RosterEvent;
 use crate::domain::{DomainError, chat};
 use crate::error::AppError;
-use crate::events::EventEntry;
-use crate::hub::{ConnId, Outbox, Outgoing};
+use crate::events::{EventEntry, StateLog};
+use crate::hub::{ConnId, Outbox, Outgoing, Signal};
 use crate::store::ChannelKey;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
 use makeroom_protocol::{
     ClientFrame, Closing, ErrorCode, EventRef, HelloResult, HistoryResult, Limits, Member,
-    PROTOCOL_VERSION, PresenceResult, PublishResult, RefreshResult, Reply, Request, Reset,
-    ServerFrame, SubscribeResult, TimeResult, TokenExpiring, close, parse_client_frame,
+    PROTOCOL_VERSION, PresenceResult, PublishResult, RefreshResult, Reply, Request, Reset, Role,
+    ServerFrame, Snapshot, SubscribeResult, TimeResult, TokenExpiring, close, parse_client_frame,
     peek_request_id,
 };
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::value::{RawValue, to_raw_value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,8 +51,8 @@ pub async fn upgrade(
         .aggregate_continuations()
         .max_continuation_size(max_frame);
     actix_web::rt::spawn(async move {
-        let (connection, outbox, overflow) = Connection::new(state, session);
-        connection.run(stream, outbox, overflow).await;
+        let (connection, outbox, signal) = Connection::new(state, session);
+        connection.run(stream, outbox, signal).await;
     });
     Ok(response)
 }
@@ -125,6 +128,8 @@ struct Connection {
     auth: Option<Authenticated>,
     subscriptions: HashMap<Arc<str>, Subscription>,
     outbox: Outbox,
+    /// Tripped by the hub to close this connection (slow consumer, participant removed).
+    signal: Arc<Signal>,
     limiter: RateLimiter,
     last_heard: Instant,
 }
@@ -140,13 +145,9 @@ impl Connection {
     fn new(
         state: Arc<AppState>,
         session: Session,
-    ) -> (
-        Self,
-        tokio::sync::mpsc::Receiver<Outgoing>,
-        Arc<crate::hub::Overflow>,
-    ) {
+    ) -> (Self, tokio::sync::mpsc::Receiver<Outgoing>, Arc<Signal>) {
         let id = state.next_connection.fetch_add(1, Ordering::Relaxed);
-        let (outbox, outbox_rx, overflow) = Outbox::new(state.limits.outbox_capacity);
+        let (outbox, outbox_rx, signal) = Outbox::new(state.limits.outbox_capacity);
         let limiter =
             RateLimiter::new(state.limits.requests_per_second, state.limits.request_burst);
         (
@@ -157,11 +158,12 @@ impl Connection {
                 auth: None,
                 subscriptions: HashMap::new(),
                 outbox,
+                signal: signal.clone(),
                 limiter,
                 last_heard: Instant::now(),
             },
             outbox_rx,
-            overflow,
+            signal,
         )
     }
 }
@@ -171,7 +173,7 @@ impl Connection {
         mut self,
         mut stream: actix_ws::AggregatedMessageStream,
         mut outbox: tokio::sync::mpsc::Receiver<Outgoing>,
-        overflow: Arc<crate::hub::Overflow>,
+        signal: Arc<Signal>,
     ) {
         let mut shutdown = self.state.shutdown.clone();
         let mut heartbeat = tokio::time::interval(self.state.heartbeat_interval);
@@ -195,8 +197,12 @@ impl Connection {
                 _ = shutdown.changed() => {
                     break Some(Close::new(close::GOING_AWAY, "the server is restarting; reconnect"));
                 }
-                _ = overflow.wait() => {
-                    break Some(Close::new(close::SLOW_CONSUMER, "too slow to keep up; reconnect and recover"));
+                code = signal.wait() => {
+                    break Some(match code {
+                        close::SLOW_CONSUMER => Close::new(code, "too slow to keep up; reconnect and recover"),
+                        close::REVOKED => Close::new(code, "removed from the event"),
+                        _ => Close::new(code, "closed by the server"),
+                    });
                 }
                 message = stream.next() => {
                     self.last_heard = Instant::now();
@@ -273,6 +279,9 @@ impl Connection {
     async fn finish(mut self, close: Option<Close>) {
         for (_, subscription) in self.subscriptions.drain() {
             self.state.hub.unsubscribe(&subscription.key, self.id);
+        }
+        if let Some(auth) = &self.auth {
+            self.state.hub.unregister(&auth.claims.sub, self.id);
         }
         let Some(close) = close else {
             let _ = self.session.close(None).await;
@@ -402,6 +411,7 @@ impl Connection {
                     members: self.state.hub.presence(&key),
                 })
             }
+            Request::Command(command) => self.command(command).await,
             Request::Hello(_) => Err(AppError::refused(
                 ErrorCode::BadRequest,
                 "`hello` was already sent",
@@ -490,6 +500,9 @@ impl Connection {
             },
         };
         let expires_at = expiry_instant(claims.exp);
+        self.state
+            .hub
+            .register(&claims.sub, self.id, self.signal.clone());
         self.auth = Some(Authenticated {
             claims,
             event,
@@ -567,6 +580,12 @@ impl Connection {
                 ),
             ));
         }
+        if subscribe.snapshot && !channel.is_state() {
+            return Err(AppError::refused(
+                ErrorCode::BadRequest,
+                "snapshots are for roster, briefs and board:{team}; chat channels use history",
+            ));
+        }
         let member = self.auth()?.member.clone();
         // Join the hub before reading history: anything committed after this point reaches the outbox,
         // anything before it is in the read below, and offsets weed out what is in both.
@@ -580,7 +599,19 @@ impl Connection {
         let outcome = self
             .read_for_subscribe(&key, subscribe.since.as_ref())
             .await;
-        let (epoch, last, recovered, publications) = match outcome {
+        let outcome = match outcome {
+            Ok(read) if subscribe.snapshot && read.2 != Some(true) => self
+                .read_snapshot(&key, &channel)
+                .await
+                .map(|(epoch, last, publications, snapshot)| {
+                    (epoch, last, read.2, publications, Some(snapshot))
+                }),
+            Ok((epoch, last, recovered, publications)) => {
+                Ok((epoch, last, recovered, publications, None))
+            }
+            Err(err) => Err(err),
+        };
+        let (epoch, last, recovered, publications, snapshot) = match outcome {
             Ok(read) => read,
             Err(err) => {
                 if !already {
@@ -598,7 +629,149 @@ impl Connection {
             recovered,
             publications,
             presence,
+            snapshot,
         })
+    }
+
+    /// The channel's state now, and what the log holds after it (usually nothing): the state at
+    /// `snapshot.offset` plus `publications` is exactly the channel up to the returned offset.
+    async fn read_snapshot(
+        &self,
+        key: &ChannelKey,
+        channel: &Channel,
+    ) -> Result<(String, u64, Vec<makeroom_protocol::Publication>, Snapshot), AppError> {
+        let event = self.auth()?.event.clone();
+        let store = self.state.store.as_ref();
+        fn serialized<D: Domain>(log: &StateLog<D>) -> Result<(u64, Box<RawValue>), AppError> {
+            let state = log.state();
+            Ok((
+                state.offset(),
+                to_raw_value(&*state).map_err(|err| AppError::Unexpected(err.into()))?,
+            ))
+        }
+        let (offset, state) = match channel {
+            Channel::Roster => serialized(&event.roster)?,
+            Channel::Briefs => serialized(&event.briefs)?,
+            Channel::Board(team) => serialized(event.board(store, team).await?.as_ref())?,
+            _ => {
+                return Err(AppError::refused(
+                    ErrorCode::BadRequest,
+                    "this channel has no snapshot",
+                ));
+            }
+        };
+        let tail = store
+            .read_after(key, offset, self.state.limits.max_recovery)
+            .await?;
+        let last = tail
+            .publications
+            .last()
+            .map(|p| p.offset)
+            .unwrap_or(offset)
+            .max(offset);
+        Ok((
+            tail.epoch.to_string(),
+            last,
+            tail.publications,
+            Snapshot { offset, state },
+        ))
+    }
+
+    /// Records a domain command on its state channel.
+    async fn command(&mut self, command: makeroom_protocol::Command) -> Handled {
+        let (_, channel) = self.channel(&command.channel)?;
+        check_idempotency_key(command.key.as_deref())?;
+        let auth = self.auth()?;
+        let event = auth.event.clone();
+        let who = makeroom_protocol::Sender {
+            id: auth.member.id.clone(),
+            name: auth.member.name.clone(),
+            role: auth.member.role,
+        };
+        let idempotency_key = command.key.map(|key| format!("{}:{key}", who.id));
+        let store = self.state.store.as_ref();
+        let raw = command.command.get();
+        let appended = match &channel {
+            Channel::Roster => {
+                let team_before = event.roster().team_of(&who.id).map(str::to_string);
+                let outcome = event
+                    .command(
+                        store,
+                        &event.roster,
+                        &who,
+                        parse_command(raw)?,
+                        idempotency_key,
+                    )
+                    .await?;
+                if let Some(change) = &outcome.event {
+                    self.after_roster_change(&event, change, team_before.as_deref());
+                }
+                outcome.appended
+            }
+            Channel::Briefs => {
+                event
+                    .command(
+                        store,
+                        &event.briefs,
+                        &who,
+                        parse_command(raw)?,
+                        idempotency_key,
+                    )
+                    .await?
+                    .appended
+            }
+            Channel::Board(team) => {
+                let board = event.board(store, team).await?;
+                event
+                    .command(store, &board, &who, parse_command(raw)?, idempotency_key)
+                    .await?
+                    .appended
+            }
+            _ => {
+                return Err(AppError::refused(
+                    ErrorCode::BadRequest,
+                    "commands go to roster, briefs or board:{team}; chat uses publish",
+                ));
+            }
+        };
+        result(&PublishResult {
+            epoch: appended.epoch.to_string(),
+            offset: appended.offset,
+            duplicate: appended.duplicate,
+        })
+    }
+
+    /// Access that a roster change takes away, taken away at once on this instance.
+    fn after_roster_change(
+        &self,
+        event: &EventEntry,
+        change: &RosterEvent,
+        team_before: Option<&str>,
+    ) {
+        let hub = &self.state.hub;
+        let room = |team: &str| event.channel_key(&format!("team:{team}"));
+        match change {
+            RosterEvent::Moved { participant, .. } => {
+                if let Some(old) = team_before {
+                    hub.unsubscribe_members(
+                        &room(old),
+                        |m| m.id == *participant,
+                        "you left the team",
+                    );
+                }
+            }
+            RosterEvent::TeamArchived { team } => {
+                hub.unsubscribe_members(
+                    &room(team),
+                    |m| m.role == Role::Participant,
+                    "the team was archived",
+                );
+            }
+            RosterEvent::Removed { participant } => {
+                hub.close_participant(participant, close::REVOKED)
+            }
+            _ => {}
+        }
     }
 
     /// Reads what a subscription starts from: with `since`, exactly the missed messages or `recovered:
@@ -670,14 +843,7 @@ impl Connection {
             ));
         }
         chat::check_message(publish.data.get())?;
-        if let Some(idempotency_key) = &publish.key
-            && (idempotency_key.is_empty() || idempotency_key.chars().count() > MAX_KEY_CHARS)
-        {
-            return Err(AppError::refused(
-                ErrorCode::BadRequest,
-                format!("`key` holds 1 to {MAX_KEY_CHARS} characters"),
-            ));
-        }
+        check_idempotency_key(publish.key.as_deref())?;
         let appended = self
             .state
             .store
@@ -729,6 +895,12 @@ impl Connection {
             Outgoing::Presence { key, frame } => {
                 // A change queued before an unsubscribe is no longer this connection's business.
                 if !self.subscriptions.contains_key(&*key) {
+                    return Ok(());
+                }
+                return self.session.text(frame).await;
+            }
+            Outgoing::Unsubscribed { key, frame } => {
+                if self.subscriptions.remove(&*key).is_none() {
                     return Ok(());
                 }
                 return self.session.text(frame).await;
@@ -786,6 +958,23 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+fn check_idempotency_key(key: Option<&str>) -> Result<(), AppError> {
+    match key {
+        Some(key) if key.is_empty() || key.chars().count() > MAX_KEY_CHARS => {
+            Err(AppError::refused(
+                ErrorCode::BadRequest,
+                format!("`key` holds 1 to {MAX_KEY_CHARS} characters"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn parse_command<T: DeserializeOwned>(raw: &str) -> Result<T, AppError> {
+    serde_json::from_str(raw)
+        .map_err(|err| AppError::refused(ErrorCode::BadRequest, format!("bad command: {err}")))
 }
 
 /// A token's `exp` (seconds since the epoch) as a tokio deadline.
