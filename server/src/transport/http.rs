@@ -80,7 +80,12 @@ async fn readyz(state: State) -> HttpResponse {
 struct TeamSummary {
     id: String,
     name: String,
+    /// The title of the brief it formed around.
+    brief: Option<String>,
     members: usize,
+    needs: Vec<String>,
+    /// Needed skills nobody in the team has yet: where a newcomer would be useful.
+    missing: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -101,20 +106,27 @@ async fn join_info(state: State, code: web::Path<String>) -> Result<HttpResponse
         .events
         .by_join_code(&code)
         .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no event has this join code"))?;
-    let roster = event.roster();
-    let teams = roster
-        .teams
-        .values()
-        .map(|team| TeamSummary {
-            id: team.id.clone(),
-            name: team.name.as_str().to_string(),
-            members: roster
-                .participants
-                .values()
-                .filter(|p| !p.removed && p.team.as_deref() == Some(&team.id))
-                .count(),
-        })
-        .collect();
+    let teams = {
+        let roster = event.roster();
+        let briefs = event.briefs.state();
+        roster
+            .teams
+            .values()
+            .filter(|team| !team.archived)
+            .map(|team| TeamSummary {
+                id: team.id.clone(),
+                name: team.name.as_str().to_string(),
+                brief: team
+                    .brief
+                    .as_ref()
+                    .and_then(|id| briefs.briefs.get(id))
+                    .map(|b| b.title.clone()),
+                members: team.members.len(),
+                needs: team.needs.clone(),
+                missing: team.missing.clone(),
+            })
+            .collect()
+    };
     Ok(HttpResponse::Ok().json(JoinInfo {
         event: EventSummary {
             id: event.info.id.clone(),
