@@ -148,9 +148,7 @@ pub fn peek_request_id(text: &str) -> Option<RequestId> {
     struct JustTheId {
         id: Option<RequestId>,
     }
-    serde_json::from_str::<JustTheId>(text)
-        .ok()
-        .and_then(|frame| frame.id)
+    serde_json::from_str::<JustTheId>(text).ok().and_then(|frame| frame.id)
 }
 
 /// Parses one client text frame. Reads `id` and `op` first, so that even a frame with bad fields gets
@@ -166,10 +164,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         id: None,
         error: ErrorBody::new(ErrorCode::BadRequest, format!("not a request frame: {err}")),
     })?;
-    let fail = |code, message: String| FrameError {
-        id: envelope.id,
-        error: ErrorBody::new(code, message),
-    };
+    let fail = |code, message: String| FrameError { id: envelope.id, error: ErrorBody::new(code, message) };
     let Some(id) = envelope.id else {
         return Err(fail(ErrorCode::BadRequest, "missing field `id`".into()));
     };
@@ -191,9 +186,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         "time" => Ok(Request::Time),
         other => return Err(fail(ErrorCode::UnknownOp, format!("unknown op `{other}`"))),
     };
-    parsed
-        .map(|request| ClientFrame { id, request })
-        .map_err(|message| fail(ErrorCode::BadRequest, message))
+    parsed.map(|request| ClientFrame { id, request }).map_err(|message| fail(ErrorCode::BadRequest, message))
 }
 
 /// Stable, machine-readable error codes. Clients branch on these; the message is for people.
@@ -259,11 +252,7 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody {
-            code,
-            message: message.into(),
-            retry_after_ms: None,
-        }
+        ErrorBody { code, message: message.into(), retry_after_ms: None }
     }
 }
 
@@ -399,14 +388,7 @@ pub fn parse_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error> 
         other => {
             return Err(serde::de::Error::unknown_variant(
                 other,
-                &[
-                    "reply",
-                    "pub",
-                    "presence",
-                    "reset",
-                    "token_expiring",
-                    "closing",
-                ],
+                &["reply", "pub", "presence", "reset", "token_expiring", "closing", "unsubscribed"],
             ));
         }
     })
@@ -538,34 +520,20 @@ mod tests {
 
     #[test]
     fn requests_parse_from_documented_examples() {
-        let frame = parse_client_frame(
-            r#"{"id":3,"op":"subscribe","channel":"team:t1","since":{"epoch":"e1","offset":41}}"#,
-        )
-        .expect("subscribe parses");
+        let frame =
+            parse_client_frame(r#"{"id":3,"op":"subscribe","channel":"team:t1","since":{"epoch":"e1","offset":41}}"#)
+                .expect("subscribe parses");
         assert_eq!(frame.id, 3);
         match frame.request {
-            Request::Subscribe(Subscribe {
-                channel,
-                since,
-                presence,
-                ..
-            }) => {
+            Request::Subscribe(Subscribe { channel, since, presence, .. }) => {
                 assert_eq!(channel, "team:t1");
-                assert_eq!(
-                    since,
-                    Some(Position {
-                        epoch: "e1".into(),
-                        offset: 41
-                    })
-                );
+                assert_eq!(since, Some(Position { epoch: "e1".into(), offset: 41 }));
                 assert!(!presence);
             }
             other => panic!("parsed as {other:?}"),
         }
-        let frame = parse_client_frame(
-            r#"{"id":4,"op":"publish","channel":"lobby","data":{"text":"hi"},"key":"k1"}"#,
-        )
-        .expect("publish parses");
+        let frame = parse_client_frame(r#"{"id":4,"op":"publish","channel":"lobby","data":{"text":"hi"},"key":"k1"}"#)
+            .expect("publish parses");
         match frame.request {
             Request::Publish(Publish { data, key, .. }) => {
                 assert_eq!(data.get(), r#"{"text":"hi"}"#);
@@ -588,17 +556,10 @@ mod tests {
             }),
         };
         let text = serde_json::to_string(&frame).expect("serializes");
-        assert_eq!(
-            text,
-            r#"{"id":9,"op":"publish","channel":"lobby","data":{"text":"hello"},"key":"k"}"#
-        );
+        assert_eq!(text, r#"{"id":9,"op":"publish","channel":"lobby","data":{"text":"hello"},"key":"k"}"#);
         let back = parse_client_frame(&text).expect("parses back");
         assert_eq!(back.id, 9);
-        let time = serde_json::to_string(&ClientFrame {
-            id: 1,
-            request: Request::Time,
-        })
-        .expect("time");
+        let time = serde_json::to_string(&ClientFrame { id: 1, request: Request::Time }).expect("time");
         assert_eq!(time, r#"{"id":1,"op":"time"}"#);
     }
 
@@ -608,8 +569,7 @@ mod tests {
         assert_eq!((err.id, err.error.code), (None, ErrorCode::BadRequest));
         let err = parse_client_frame(r#"{"id":1,"op":"explode"}"#).expect_err("unknown op");
         assert_eq!((err.id, err.error.code), (Some(1), ErrorCode::UnknownOp));
-        let err = parse_client_frame(r#"{"id":2,"op":"publish","channel":"lobby"}"#)
-            .expect_err("no data");
+        let err = parse_client_frame(r#"{"id":2,"op":"publish","channel":"lobby"}"#).expect_err("no data");
         assert_eq!((err.id, err.error.code), (Some(2), ErrorCode::BadRequest));
         assert!(err.error.message.contains("data"), "{}", err.error.message);
         let err = parse_client_frame(r#"{"op":"time"}"#).expect_err("no id");
@@ -634,11 +594,7 @@ mod tests {
             epoch: "e1".into(),
             offset: 9,
             ts: 1,
-            from: Sender {
-                id: "p1".into(),
-                name: "Ada".into(),
-                role: Role::Participant,
-            },
+            from: Sender { id: "p1".into(), name: "Ada".into(), role: Role::Participant },
             data: RawValue::from_string(r#"{"text":"hi"}"#.into()).expect("raw"),
         });
         assert_eq!(

@@ -46,8 +46,7 @@ pub struct DataDirLock {
 
 impl DataDirLock {
     pub fn acquire(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the data folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the data folder {}", dir.display()))?;
         let path = dir.join("makeroom.lock");
         let file = File::options()
             .create(true)
@@ -75,29 +74,14 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub async fn open(
-        store_config: &StoreConfig,
-        token_config: &TokenConfig,
-    ) -> anyhow::Result<Self> {
+    pub async fn open(store_config: &StoreConfig, token_config: &TokenConfig) -> anyhow::Result<Self> {
         let lock = DataDirLock::acquire(&store_config.data_dir)?;
         let hub = Arc::new(Hub::new());
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&store_config.data_dir, hub.clone())?);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&store_config.data_dir, hub.clone())?);
         let events = EventDirectory::load(store.clone()).await?;
-        let secret =
-            load_or_create_secret(token_config.jwt_secret.as_deref(), &store_config.data_dir)?;
-        let tokens = Tokens::new(
-            &secret,
-            token_config.access_token_ttl_secs,
-            token_config.refresh_token_ttl_secs,
-        );
-        Ok(Backend {
-            store,
-            hub,
-            events,
-            tokens,
-            lock,
-        })
+        let secret = load_or_create_secret(token_config.jwt_secret.as_deref(), &store_config.data_dir)?;
+        let tokens = Tokens::new(&secret, token_config.access_token_ttl_secs, token_config.refresh_token_ttl_secs);
+        Ok(Backend { store, hub, events, tokens, lock })
     }
 }
 
@@ -122,11 +106,7 @@ pub async fn event_links(
 ) -> anyhow::Result<EventLinks> {
     let first_with_role = |role: Role| -> Option<Participant> {
         let roster = event.roster();
-        let mut people: Vec<_> = roster
-            .participants
-            .values()
-            .filter(|p| p.role == role && !p.removed)
-            .collect();
+        let mut people: Vec<_> = roster.participants.values().filter(|p| p.role == role && !p.removed).collect();
         people.sort_by(|a, b| a.id.cmp(&b.id));
         people.first().map(|p| (*p).clone())
     };
@@ -135,25 +115,19 @@ pub async fn event_links(
             return Ok(existing);
         }
         let name = Name::try_from(name.to_string())?;
-        Ok(events
-            .add_participant(event, Some(&system_sender()), name, role, vec![], None)
-            .await?)
+        Ok(events.add_participant(event, Some(&system_sender()), name, role, vec![], None).await?)
     };
     let organiser = ensure(Role::Organiser, "Organiser").await?;
     let display = ensure(Role::Display, "Main room display").await?;
     let refresh_link = |person: &Participant, page: &str| -> anyhow::Result<String> {
-        let subject = Subject {
-            participant: &person.id,
-            event: &event.info.id,
-            role: person.role,
-            name: person.name.as_str(),
-        };
+        let subject =
+            Subject { participant: &person.id, event: &event.info.id, role: person.role, name: person.name.as_str() };
         let (token, _) = tokens.issue(&subject, TokenKind::Refresh)?;
         Ok(format!("{public_url}/{page}#refresh={token}"))
     };
     Ok(EventLinks {
         event_id: event.info.id.clone(),
-        event_name: event.info.name.as_str().to_string(),
+        event_name: event.name(),
         join_code: event.info.join_code.clone(),
         join_link: format!("{public_url}/join?code={}", event.info.join_code),
         organiser_link: refresh_link(&organiser, "organiser")?,
@@ -171,13 +145,9 @@ pub struct Application {
 impl Application {
     /// Binds the listener (port 0 picks a free one) and prepares the server without running it.
     pub fn build(config: &ServeConfig, backend: Backend) -> anyhow::Result<Self> {
-        let listener =
-            TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
+        let listener = TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
         let address = listener.local_addr()?;
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{address}"));
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             tokens: backend.tokens,
@@ -195,18 +165,8 @@ impl Application {
             shutdown: shutdown_rx,
             _data_lock: backend.lock,
         });
-        let server = transport::http::server(
-            state.clone(),
-            listener,
-            config.workers,
-            config.web_dir.clone(),
-        )?;
-        Ok(Application {
-            port: address.port(),
-            server,
-            shutdown: shutdown_tx,
-            state,
-        })
+        let server = transport::http::server(state.clone(), listener, config.workers, config.web_dir.clone())?;
+        Ok(Application { port: address.port(), server, shutdown: shutdown_tx, state })
     }
 
     pub fn port(&self) -> u16 {

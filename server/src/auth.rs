@@ -102,8 +102,8 @@ impl Tokens {
             iat: now,
             exp: now + ttl,
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .context("signing a token")?;
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).context("signing a token")?;
         Ok((token, claims.exp as Millis * 1000))
     }
 
@@ -111,11 +111,12 @@ impl Tokens {
         if token.is_empty() {
             return Err(TokenError::Missing);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|err| match err.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|err| match err
+            .kind()
+        {
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })?;
         // `exp` is checked with a one-second granularity by the library; be exact at the boundary.
         if data.claims.exp <= now_secs() {
             return Err(TokenError::Expired);
@@ -131,19 +132,13 @@ impl Tokens {
 /// the data folder, so tokens stay valid across restarts.
 pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = configured {
-        anyhow::ensure!(
-            secret.len() >= 32,
-            "MAKEROOM_JWT_SECRET must be at least 32 characters"
-        );
+        anyhow::ensure!(secret.len() >= 32, "MAKEROOM_JWT_SECRET must be at least 32 characters");
         return Ok(secret.as_bytes().to_vec());
     }
     let path = data_dir.join("jwt-secret");
     match std::fs::read_to_string(&path) {
         Ok(secret) if secret.trim().len() >= 32 => return Ok(secret.trim().as_bytes().to_vec()),
-        Ok(_) => anyhow::bail!(
-            "{} is too short; delete it to generate a new one",
-            path.display()
-        ),
+        Ok(_) => anyhow::bail!("{} is too short; delete it to generate a new one", path.display()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
     }
@@ -171,12 +166,7 @@ mod tests {
     use super::*;
 
     fn subject() -> Subject<'static> {
-        Subject {
-            participant: "p_1",
-            event: "e_1",
-            role: Role::Participant,
-            name: "Ada",
-        }
+        Subject { participant: "p_1", event: "e_1", role: Role::Participant, name: "Ada" }
     }
 
     #[test]
@@ -184,18 +174,8 @@ mod tests {
         let tokens = Tokens::new(&[7; 32], 60, 600);
         let (access, exp) = tokens.issue(&subject(), TokenKind::Access).expect("issue");
         let claims = tokens.verify(&access, TokenKind::Access).expect("verifies");
-        assert_eq!(
-            (
-                claims.sub.as_str(),
-                claims.evt.as_str(),
-                claims.exp as Millis * 1000
-            ),
-            ("p_1", "e_1", exp)
-        );
-        assert!(matches!(
-            tokens.verify(&access, TokenKind::Refresh),
-            Err(TokenError::WrongKind(..))
-        ));
+        assert_eq!((claims.sub.as_str(), claims.evt.as_str(), claims.exp as Millis * 1000), ("p_1", "e_1", exp));
+        assert!(matches!(tokens.verify(&access, TokenKind::Refresh), Err(TokenError::WrongKind(..))));
     }
 
     #[test]
@@ -203,18 +183,9 @@ mod tests {
         let tokens = Tokens::new(&[7; 32], 60, 600);
         let other = Tokens::new(&[8; 32], 60, 600);
         let (forged, _) = other.issue(&subject(), TokenKind::Access).expect("issue");
-        assert_eq!(
-            tokens.verify(&forged, TokenKind::Access),
-            Err(TokenError::Invalid)
-        );
-        assert_eq!(
-            tokens.verify("not.a.jwt", TokenKind::Access),
-            Err(TokenError::Invalid)
-        );
-        assert_eq!(
-            tokens.verify("", TokenKind::Access),
-            Err(TokenError::Missing)
-        );
+        assert_eq!(tokens.verify(&forged, TokenKind::Access), Err(TokenError::Invalid));
+        assert_eq!(tokens.verify("not.a.jwt", TokenKind::Access), Err(TokenError::Invalid));
+        assert_eq!(tokens.verify("", TokenKind::Access), Err(TokenError::Missing));
         let expired = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &Claims {
@@ -229,10 +200,7 @@ mod tests {
             &EncodingKey::from_secret(&[7; 32]),
         )
         .expect("encode");
-        assert_eq!(
-            tokens.verify(&expired, TokenKind::Access),
-            Err(TokenError::Expired)
-        );
+        assert_eq!(tokens.verify(&expired, TokenKind::Access), Err(TokenError::Expired));
         assert_eq!(TokenError::Expired.code(), ErrorCode::TokenExpired);
     }
 

@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "makeroom",
-    version,
-    about = "Real-time rooms, briefs and boards for community making events"
-)]
+#[command(name = "makeroom", version, about = "Real-time rooms, briefs and boards for community making events")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -40,11 +36,7 @@ pub struct CreateEventArgs {
     #[command(flatten)]
     pub tokens: TokenConfig,
     /// The address people open, used in the printed links.
-    #[arg(
-        long,
-        env = "MAKEROOM_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
+    #[arg(long, env = "MAKEROOM_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
     pub public_url: String,
     /// Print the result as one JSON object instead of text.
     #[arg(long)]
@@ -54,11 +46,7 @@ pub struct CreateEventArgs {
 #[derive(Debug, Clone, Args)]
 pub struct StoreConfig {
     /// Folder for the embedded store, the signing secret and the lock file.
-    #[arg(
-        long = "data",
-        env = "MAKEROOM_DATA",
-        default_value = "./makeroom-data"
-    )]
+    #[arg(long = "data", env = "MAKEROOM_DATA", default_value = "./makeroom-data")]
     pub data_dir: PathBuf,
     /// Chat messages kept per channel; older ones leave history (recovery past them reports `recovered: false`).
     #[arg(long, env = "MAKEROOM_HISTORY_LIMIT", default_value_t = 10_000)]
@@ -71,11 +59,7 @@ pub struct TokenConfig {
     #[arg(long, env = "MAKEROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// Lifetime of access tokens (the ones a connection presents), in seconds.
-    #[arg(
-        long = "access-token-ttl",
-        env = "MAKEROOM_ACCESS_TOKEN_TTL",
-        default_value_t = 3600
-    )]
+    #[arg(long = "access-token-ttl", env = "MAKEROOM_ACCESS_TOKEN_TTL", default_value_t = 3600)]
     pub access_token_ttl_secs: u64,
     /// Lifetime of refresh tokens (kept by a phone or in a link, traded for access tokens), in seconds.
     #[arg(long = "refresh-token-ttl", env = "MAKEROOM_REFRESH_TOKEN_TTL", default_value_t = 7 * 24 * 3600)]
@@ -97,32 +81,16 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub limits: LimitsConfig,
     /// Seconds between server pings. A connection silent for `client_timeout` is dropped.
-    #[arg(
-        long = "heartbeat-interval",
-        env = "MAKEROOM_HEARTBEAT_INTERVAL",
-        default_value_t = 15.0
-    )]
+    #[arg(long = "heartbeat-interval", env = "MAKEROOM_HEARTBEAT_INTERVAL", default_value_t = 15.0)]
     pub heartbeat_interval_secs: f64,
     /// Seconds without any frame or pong after which a connection is considered dead.
-    #[arg(
-        long = "client-timeout",
-        env = "MAKEROOM_CLIENT_TIMEOUT",
-        default_value_t = 45.0
-    )]
+    #[arg(long = "client-timeout", env = "MAKEROOM_CLIENT_TIMEOUT", default_value_t = 45.0)]
     pub client_timeout_secs: f64,
     /// Seconds a new connection has to send `hello`.
-    #[arg(
-        long = "hello-timeout",
-        env = "MAKEROOM_HELLO_TIMEOUT",
-        default_value_t = 10.0
-    )]
+    #[arg(long = "hello-timeout", env = "MAKEROOM_HELLO_TIMEOUT", default_value_t = 10.0)]
     pub hello_timeout_secs: f64,
     /// Seconds before a token expires at which the connection is told to refresh it.
-    #[arg(
-        long = "token-warning",
-        env = "MAKEROOM_TOKEN_WARNING",
-        default_value_t = 60.0
-    )]
+    #[arg(long = "token-warning", env = "MAKEROOM_TOKEN_WARNING", default_value_t = 60.0)]
     pub token_warning_secs: f64,
     /// HTTP worker threads (each runs its own connections; state is shared). 0 means one per core.
     #[arg(long, env = "MAKEROOM_WORKERS", default_value_t = 0)]
@@ -186,9 +154,7 @@ mod tests {
     #[test]
     fn serve_defaults_match_the_readme() {
         let cli = Cli::try_parse_from(["makeroom", "serve"]).expect("parses");
-        let Command::Serve(config) = cli.command else {
-            panic!("not serve")
-        };
+        let Command::Serve(config) = cli.command else { panic!("not serve") };
         assert_eq!(config.bind, "127.0.0.1:8080");
         assert_eq!(config.store.data_dir, PathBuf::from("./makeroom-data"));
         assert_eq!(config.limits.max_message_bytes, 65536);
@@ -208,9 +174,7 @@ mod tests {
             "5",
         ])
         .expect("parses");
-        let Command::Serve(config) = cli.command else {
-            panic!("not serve")
-        };
+        let Command::Serve(config) = cli.command else { panic!("not serve") };
         assert_eq!(config.bind, "127.0.0.1:0");
         assert_eq!(config.store.history_limit, 5);
     }

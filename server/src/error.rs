@@ -16,22 +16,14 @@ pub enum AppError {
     Store(#[from] StoreError),
     /// A refusal decided at the boundary (wrong request, limits), with its code.
     #[error("{message}")]
-    Refused {
-        code: ErrorCode,
-        message: String,
-        retry_after_ms: Option<u64>,
-    },
+    Refused { code: ErrorCode, message: String, retry_after_ms: Option<u64> },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
 impl AppError {
     pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
-        AppError::Refused {
-            code,
-            message: message.into(),
-            retry_after_ms: None,
-        }
+        AppError::Refused { code, message: message.into(), retry_after_ms: None }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -53,9 +45,7 @@ impl AppError {
     pub fn body(&self) -> ErrorBody {
         let code = self.code();
         let message = match code {
-            ErrorCode::Internal => {
-                "something went wrong on the server; it has been logged".to_string()
-            }
+            ErrorCode::Internal => "something went wrong on the server; it has been logged".to_string(),
             _ => self.to_string(),
         };
         let retry_after_ms = match self {
@@ -63,18 +53,12 @@ impl AppError {
             AppError::Store(StoreError::Unavailable(_)) => Some(1000),
             _ => None,
         };
-        ErrorBody {
-            code,
-            message,
-            retry_after_ms,
-        }
+        ErrorBody { code, message, retry_after_ms }
     }
 
     pub fn status(&self) -> StatusCode {
         match self.code() {
-            ErrorCode::BadRequest | ErrorCode::UnknownOp | ErrorCode::UnsupportedVersion => {
-                StatusCode::BAD_REQUEST
-            }
+            ErrorCode::BadRequest | ErrorCode::UnknownOp | ErrorCode::UnsupportedVersion => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized | ErrorCode::TokenExpired => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -101,7 +85,6 @@ impl actix_web::ResponseError for AppError {
 
     fn error_response(&self) -> actix_web::HttpResponse {
         self.log_if_internal("http");
-        actix_web::HttpResponse::build(self.status())
-            .json(serde_json::json!({ "error": self.body() }))
+        actix_web::HttpResponse::build(self.status()).json(serde_json::json!({ "error": self.body() }))
     }
 }

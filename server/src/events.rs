@@ -9,11 +9,14 @@
 //! If another writer moved the log on meanwhile, the state catches up and the domain decides again.
 
 use crate::clock::now_millis;
+use crate::domain::announcements::Announcements;
 use crate::domain::board::Board;
 use crate::domain::brief::Briefs;
-use crate::domain::roster::{
-    self, EventInfo, Name, NewParticipant, Participant, Roster, RosterCommand,
-};
+use crate::domain::help::HelpQueue;
+use crate::domain::outputs::Outputs;
+use crate::domain::presentations::Presentations;
+use crate::domain::roster::{self, EventInfo, Name, NewParticipant, Participant, Roster, RosterCommand};
+use crate::domain::schedule::Schedule;
 use crate::domain::{Actor, Context, Domain, DomainError, Recorded};
 use crate::error::AppError;
 use crate::ids::{new_id, new_join_code};
@@ -35,18 +38,10 @@ fn registry_key() -> ChannelKey {
 
 /// The server itself, as the sender of what it records.
 pub fn system_sender() -> Sender {
-    Sender {
-        id: "system".into(),
-        name: "Makeroom".into(),
-        role: Role::Organiser,
-    }
+    Sender { id: "system".into(), name: "Makeroom".into(), role: Role::Organiser }
 }
 
-async fn read_all(
-    store: &dyn Store,
-    key: &ChannelKey,
-    after: u64,
-) -> Result<Vec<Publication>, StoreError> {
+async fn read_all(store: &dyn Store, key: &ChannelKey, after: u64) -> Result<Vec<Publication>, StoreError> {
     let mut all = Vec::new();
     let mut after = after;
     loop {
@@ -102,14 +97,8 @@ pub struct StateLog<D: Domain> {
 impl<D: Domain> StateLog<D> {
     /// Folds the whole log of `key` into `initial`.
     pub async fn load(store: &dyn Store, key: ChannelKey, initial: D) -> anyhow::Result<Self> {
-        let log = StateLog {
-            key,
-            inner: RwLock::new(Versioned {
-                state: initial,
-                offset: 0,
-            }),
-            writing: Default::default(),
-        };
+        let log =
+            StateLog { key, inner: RwLock::new(Versioned { state: initial, offset: 0 }), writing: Default::default() };
         log.catch_up(store).await?;
         Ok(log)
     }
@@ -131,15 +120,9 @@ impl<D: Domain> StateLog<D> {
             if publication.offset != inner.offset + 1 {
                 continue;
             }
-            let event: D::Event =
-                serde_json::from_str(publication.data.get()).with_context(|| {
-                    format!("{} record {} is unreadable", self.key, publication.offset)
-                })?;
-            let recorded = Recorded {
-                offset: publication.offset,
-                ts: publication.ts,
-                by: &publication.from.id,
-            };
+            let event: D::Event = serde_json::from_str(publication.data.get())
+                .with_context(|| format!("{} record {} is unreadable", self.key, publication.offset))?;
+            let recorded = Recorded { offset: publication.offset, ts: publication.ts, by: &publication.from.id };
             inner.state.apply(&event, recorded);
             inner.offset = publication.offset;
         }
@@ -161,10 +144,7 @@ impl<D: Domain> StateLog<D> {
         if let Some(idempotency_key) = &idempotency_key
             && let Some(appended) = store.find_key(&self.key, idempotency_key).await?
         {
-            return Ok(Outcome {
-                appended,
-                event: None,
-            });
+            return Ok(Outcome { appended, event: None });
         }
         for _ in 0..ATTEMPTS {
             let (event, expected) = {
@@ -183,65 +163,53 @@ impl<D: Domain> StateLog<D> {
                 .await;
             match appended {
                 Ok(appended) if appended.duplicate => {
-                    return Ok(Outcome {
-                        appended,
-                        event: None,
-                    });
+                    return Ok(Outcome { appended, event: None });
                 }
                 Ok(appended) => {
                     let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-                    inner.state.apply(
-                        &event,
-                        Recorded {
-                            offset: appended.offset,
-                            ts: appended.ts,
-                            by: &by.id,
-                        },
-                    );
+                    inner.state.apply(&event, Recorded { offset: appended.offset, ts: appended.ts, by: &by.id });
                     inner.offset = appended.offset;
-                    return Ok(Outcome {
-                        appended,
-                        event: Some(event),
-                    });
+                    return Ok(Outcome { appended, event: Some(event) });
                 }
                 Err(StoreError::Conflict { .. }) => self.catch_up(store).await?,
                 Err(err) => return Err(err.into()),
             }
         }
-        Err(AppError::Domain(DomainError::Conflict(format!(
-            "{} is changing too fast; try again",
-            self.key.name()
-        ))))
+        Err(AppError::Domain(DomainError::Conflict(format!("{} is changing too fast; try again", self.key.name()))))
     }
 }
 
 pub struct EventEntry {
     pub info: EventInfo,
     pub roster: StateLog<Roster>,
+    pub announcements: StateLog<Announcements>,
     pub briefs: StateLog<Briefs>,
+    pub schedule: StateLog<Schedule>,
+    pub presentations: StateLog<Presentations>,
+    pub help: StateLog<HelpQueue>,
+    pub outputs: StateLog<Outputs>,
     boards: tokio::sync::Mutex<HashMap<String, Arc<StateLog<Board>>>>,
 }
 
 impl EventEntry {
     async fn load(store: &dyn Store, info: EventInfo) -> anyhow::Result<Self> {
-        let roster = StateLog::load(
-            store,
-            ChannelKey::new(&info.id, "roster"),
-            Roster::new(info.name.clone()),
-        )
-        .await?;
-        let briefs = StateLog::load(
-            store,
-            ChannelKey::new(&info.id, "briefs"),
-            Briefs::default(),
-        )
-        .await?;
+        let key = |name: &str| ChannelKey::new(&info.id, name);
         Ok(EventEntry {
-            info,
-            roster,
-            briefs,
+            roster: StateLog::load(store, key("roster"), Roster::new(info.name.clone())).await?,
+            announcements: StateLog::load(store, key("announcements"), Announcements::default()).await?,
+            briefs: StateLog::load(store, key("briefs"), Briefs::default()).await?,
+            schedule: StateLog::load(store, key("schedule"), Schedule::default()).await?,
+            presentations: StateLog::load(store, key("presentations"), Presentations::default()).await?,
+            help: StateLog::load(store, key("help"), HelpQueue::default()).await?,
+            outputs: StateLog::load(store, key("outputs"), Outputs::default()).await?,
             boards: Default::default(),
+            info,
         })
+    }
+
+    /// The event's name as it now stands (organisers may rename it).
+    pub fn name(&self) -> String {
+        self.roster().event.name.as_str().to_string()
     }
 
     pub fn roster(&self) -> StateGuard<'_, Roster> {
@@ -253,11 +221,7 @@ impl EventEntry {
     }
 
     /// A team's board, read from its log the first time it is needed.
-    pub async fn board(
-        &self,
-        store: &dyn Store,
-        team: &str,
-    ) -> Result<Arc<StateLog<Board>>, AppError> {
+    pub async fn board(&self, store: &dyn Store, team: &str) -> Result<Arc<StateLog<Board>>, AppError> {
         if !self.roster().teams.contains_key(team) {
             return Err(DomainError::NotFound(format!("team `{team}`")).into());
         }
@@ -284,30 +248,29 @@ impl EventEntry {
         D::Command: Clone,
     {
         // Taken before deciding (not inside it) so no lock is taken twice when `log` is the roster.
-        let (team, people) = {
+        let (team, people, teams) = {
             let roster = self.roster();
             let people: HashSet<String> = roster
                 .participants
                 .values()
-                .filter(|p| !p.removed)
+                .filter(|p| !p.removed && p.role != Role::Display)
                 .map(|p| p.id.clone())
                 .collect();
-            (roster.team_of(&who.id).map(str::to_string), people)
+            let teams: HashSet<String> = roster.teams.values().filter(|t| !t.archived).map(|t| t.id.clone()).collect();
+            (roster.team_of(&who.id).map(str::to_string), people, teams)
         };
         let briefs: HashSet<String> = self.briefs.state().briefs.keys().cloned().collect();
         log.record(store, who, idempotency_key, |state| {
-            let actor = Actor {
-                id: &who.id,
-                role: who.role,
-                team: team.as_deref(),
-            };
+            let actor = Actor { id: &who.id, role: who.role, team: team.as_deref() };
             let is_participant = |id: &str| people.contains(id);
             let is_brief = |id: &str| briefs.contains(id);
+            let is_team = |id: &str| teams.contains(id);
             let mut fresh_id = |prefix: &str| new_id(prefix);
             let mut context = Context {
                 actor,
                 is_participant: &is_participant,
                 is_brief: &is_brief,
+                is_team: &is_team,
                 fresh_id: &mut fresh_id,
             };
             state.decide(command.clone(), &mut context)
@@ -326,9 +289,7 @@ impl EventDirectory {
     /// Reads every event and its logs back from the store.
     pub async fn load(store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let mut events = HashMap::new();
-        let created = read_all(store.as_ref(), &registry_key(), 0)
-            .await
-            .context("reading the event registry")?;
+        let created = read_all(store.as_ref(), &registry_key(), 0).await.context("reading the event registry")?;
         let registry_offset = created.last().map(|p| p.offset).unwrap_or(0);
         for publication in created {
             let info: EventInfo = serde_json::from_str(publication.data.get())
@@ -336,11 +297,7 @@ impl EventDirectory {
             let entry = EventEntry::load(store.as_ref(), info).await?;
             events.insert(entry.info.id.clone(), Arc::new(entry));
         }
-        Ok(EventDirectory {
-            store,
-            events: RwLock::new(events),
-            registry: tokio::sync::Mutex::new(registry_offset),
-        })
+        Ok(EventDirectory { store, events: RwLock::new(events), registry: tokio::sync::Mutex::new(registry_offset) })
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -348,44 +305,24 @@ impl EventDirectory {
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<EventEntry>> {
-        self.events
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        self.events.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
     pub fn by_join_code(&self, code: &str) -> Option<Arc<EventEntry>> {
         let code = code.trim().to_ascii_uppercase();
-        self.events
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .find(|e| e.info.join_code == code)
-            .cloned()
+        self.events.read().unwrap_or_else(|p| p.into_inner()).values().find(|e| e.info.join_code == code).cloned()
     }
 
     /// Every event, oldest first.
     pub fn list(&self) -> Vec<Arc<EventEntry>> {
-        let mut all: Vec<_> = self
-            .events
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut all: Vec<_> = self.events.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         all.sort_by_key(|e| e.info.created_at);
         all
     }
 
     pub async fn create_event(&self, name: Name) -> Result<Arc<EventEntry>, AppError> {
         let mut registry = self.registry.lock().await;
-        let info = EventInfo {
-            id: new_id("e"),
-            name,
-            join_code: self.unused_join_code(),
-            created_at: now_millis(),
-        };
+        let info = EventInfo { id: new_id("e"), name, join_code: self.unused_join_code(), created_at: now_millis() };
         let appended = self
             .store
             .append(AppendRequest {
@@ -399,10 +336,7 @@ impl EventDirectory {
             .await?;
         *registry = appended.offset;
         let entry = Arc::new(EventEntry::load(self.store.as_ref(), info).await?);
-        self.events
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(entry.info.id.clone(), entry.clone());
+        self.events.write().unwrap_or_else(|p| p.into_inner()).insert(entry.info.id.clone(), entry.clone());
         Ok(entry)
     }
 
@@ -432,11 +366,7 @@ impl EventDirectory {
             Role::Display => "d",
         });
         // Someone joining by themselves is the sender of their own join.
-        let by = by.cloned().unwrap_or_else(|| Sender {
-            id: id.clone(),
-            name: name.as_str().to_string(),
-            role,
-        });
+        let by = by.cloned().unwrap_or_else(|| Sender { id: id.clone(), name: name.as_str().to_string(), role });
         event
             .roster
             .record(self.store(), &by, None, |roster| {
@@ -452,12 +382,7 @@ impl EventDirectory {
                 )
             })
             .await?;
-        event
-            .roster()
-            .active(&id)
-            .cloned()
-            .context("a participant vanished right after joining")
-            .map_err(Into::into)
+        event.roster().active(&id).cloned().context("a participant vanished right after joining").map_err(Into::into)
     }
 
     /// Creates a team as the server (for the demo event); returns its id.
@@ -468,19 +393,11 @@ impl EventDirectory {
         brief: Option<String>,
         needs: Vec<String>,
     ) -> Result<String, AppError> {
-        let command = RosterCommand::CreateTeam {
-            name: name.to_string(),
-            brief,
-            needs,
-        };
-        let outcome = event
-            .command(self.store(), &event.roster, &system_sender(), command, None)
-            .await?;
+        let command = RosterCommand::CreateTeam { name: name.to_string(), brief, needs };
+        let outcome = event.command(self.store(), &event.roster, &system_sender(), command, None).await?;
         match outcome.event {
             Some(roster::RosterEvent::TeamCreated { team }) => Ok(team.id),
-            _ => Err(AppError::Unexpected(anyhow::anyhow!(
-                "creating a team recorded something else"
-            ))),
+            _ => Err(AppError::Unexpected(anyhow::anyhow!("creating a team recorded something else"))),
         }
     }
 }

@@ -8,10 +8,7 @@ fn random_string(alphabet: &[u8], len: usize) -> String {
     let mut bytes = vec![0u8; len];
     fill_random(&mut bytes);
     // 256 % 31 and 256 % 36 bias the first letters very slightly; irrelevant for codes and ids.
-    bytes
-        .iter()
-        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
-        .collect()
+    bytes.iter().map(|b| alphabet[*b as usize % alphabet.len()] as char).collect()
 }
 
 /// Fills a buffer from the operating system's random source.
@@ -46,10 +43,7 @@ mod tests {
         for _ in 0..100 {
             let code = new_join_code();
             assert_eq!(code.len(), 6);
-            assert!(
-                code.bytes().all(|c| JOIN_CODE_ALPHABET.contains(&c)),
-                "{code}"
-            );
+            assert!(code.bytes().all(|c| JOIN_CODE_ALPHABET.contains(&c)), "{code}");
         }
     }
 

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod export;
 pub mod hub;
 pub mod ids;
 pub mod store;

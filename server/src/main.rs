@@ -28,10 +28,7 @@ fn main() -> ExitCode {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MAKEROOM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
@@ -41,11 +38,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let app = Application::build(&config, backend)?;
     let state = app.state.clone();
-    println!(
-        "Makeroom is listening on {}  (data: {})",
-        state.public_url,
-        config.store.data_dir.display()
-    );
+    println!("Makeroom is listening on {}  (data: {})", state.public_url, config.store.data_dir.display());
     for event in state.events.list() {
         print_links(&event_links(&state.events, &state.tokens, &event, &state.public_url).await?);
     }
@@ -55,17 +48,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
 async fn create_event(args: CreateEventArgs) -> anyhow::Result<()> {
     let backend = Backend::open(&args.store, &args.tokens).await?;
-    let event = backend
-        .events
-        .create_event(Name::try_from(args.name)?)
-        .await?;
-    let links = event_links(
-        &backend.events,
-        &backend.tokens,
-        &event,
-        args.public_url.trim_end_matches('/'),
-    )
-    .await?;
+    let event = backend.events.create_event(Name::try_from(args.name)?).await?;
+    let links = event_links(&backend.events, &backend.tokens, &event, args.public_url.trim_end_matches('/')).await?;
     if args.json {
         println!("{}", serde_json::to_string(&links)?);
     } else {
@@ -79,8 +63,5 @@ fn print_links(links: &EventLinks) {
     println!("Event \"{}\" ({})", links.event_name, links.event_id);
     println!("  organiser: {}", links.organiser_link);
     println!("  display:   {}", links.display_link);
-    println!(
-        "  join code: {}  (participants open {})",
-        links.join_code, links.join_link
-    );
+    println!("  join code: {}  (participants open {})", links.join_code, links.join_link);
 }

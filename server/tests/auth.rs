@@ -11,21 +11,10 @@ use makeroom_server::auth::{Claims, Subject, TokenKind, Tokens};
 use serde_json::json;
 
 fn mint(claims: &Claims, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &Header::default(),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
+    jsonwebtoken::encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
-fn claims_for(
-    server: &TestServer,
-    participant: &str,
-    role: Role,
-    kind: TokenKind,
-    exp_in: i64,
-) -> Claims {
+fn claims_for(server: &TestServer, participant: &str, role: Role, kind: TokenKind, exp_in: i64) -> Claims {
     let now = makeroom_server::clock::now_secs() as i64;
     Claims {
         sub: participant.into(),
@@ -39,9 +28,7 @@ fn claims_for(
 }
 
 async fn hello(client: &mut Client, token: &str) -> serde_json::Value {
-    client
-        .request(json!({"op": "hello", "version": 1, "token": token}))
-        .await
+    client.request(json!({"op": "hello", "version": 1, "token": token})).await
 }
 
 #[tokio::test]
@@ -67,32 +54,15 @@ async fn bad_tokens_are_refused_with_the_right_code_and_the_connection_stays_usa
     let id = joined["participant"]["id"].as_str().unwrap();
     let mut client = Client::connect(server.port).await;
 
-    let reply = client
-        .request(json!({"op": "subscribe", "channel": "lobby"}))
-        .await;
-    assert_eq!(
-        error_code(&reply),
-        "unauthorized",
-        "requests before hello: {reply}"
-    );
+    let reply = client.request(json!({"op": "subscribe", "channel": "lobby"})).await;
+    assert_eq!(error_code(&reply), "unauthorized", "requests before hello: {reply}");
 
-    let forged = mint(
-        &claims_for(&server, id, Role::Organiser, TokenKind::Access, 600),
-        "another-secret-another-secret-000",
-    );
-    assert_eq!(
-        error_code(&hello(&mut client, &forged).await),
-        "unauthorized"
-    );
+    let forged =
+        mint(&claims_for(&server, id, Role::Organiser, TokenKind::Access, 600), "another-secret-another-secret-000");
+    assert_eq!(error_code(&hello(&mut client, &forged).await), "unauthorized");
 
-    let expired = mint(
-        &claims_for(&server, id, Role::Participant, TokenKind::Access, -5),
-        SECRET,
-    );
-    assert_eq!(
-        error_code(&hello(&mut client, &expired).await),
-        "token_expired"
-    );
+    let expired = mint(&claims_for(&server, id, Role::Participant, TokenKind::Access, -5), SECRET);
+    assert_eq!(error_code(&hello(&mut client, &expired).await), "token_expired");
 
     let refresh = joined["refresh_token"].as_str().unwrap();
     assert_eq!(
@@ -101,36 +71,17 @@ async fn bad_tokens_are_refused_with_the_right_code_and_the_connection_stays_usa
         "a refresh token is not an access token"
     );
 
-    let nobody = mint(
-        &claims_for(
-            &server,
-            "p_nobody",
-            Role::Participant,
-            TokenKind::Access,
-            600,
-        ),
-        SECRET,
-    );
-    assert_eq!(
-        error_code(&hello(&mut client, &nobody).await),
-        "unauthorized"
-    );
+    let nobody = mint(&claims_for(&server, "p_nobody", Role::Participant, TokenKind::Access, 600), SECRET);
+    assert_eq!(error_code(&hello(&mut client, &nobody).await), "unauthorized");
 
     let mut other_event = claims_for(&server, id, Role::Participant, TokenKind::Access, 600);
     other_event.evt = "e_elsewhere".into();
-    assert_eq!(
-        error_code(&hello(&mut client, &mint(&other_event, SECRET)).await),
-        "unauthorized"
-    );
+    assert_eq!(error_code(&hello(&mut client, &mint(&other_event, SECRET)).await), "unauthorized");
 
     let reply = client
         .request(json!({"op": "hello", "version": 1, "token": joined["token"], "event": "e_someotherevent"}))
         .await;
-    assert_eq!(
-        error_code(&reply),
-        "forbidden",
-        "a page for one event refuses another's token"
-    );
+    assert_eq!(error_code(&reply), "forbidden", "a page for one event refuses another's token");
 
     // After all that, the right token still works on the same connection.
     let reply = hello(&mut client, joined["token"].as_str().unwrap()).await;
@@ -144,9 +95,7 @@ async fn an_unknown_protocol_version_is_refused_and_closed_for_good() {
     let server = TestServer::start().await;
     let token = server.organiser_token().await;
     let mut client = Client::connect(server.port).await;
-    let reply = client
-        .request(json!({"op": "hello", "version": 99, "token": token}))
-        .await;
+    let reply = client.request(json!({"op": "hello", "version": 99, "token": token})).await;
     assert_eq!(error_code(&reply), "unsupported_version");
     let closed = client.closed().await;
     assert_eq!(closed.close.unwrap().code, 4000u16.into());
@@ -157,10 +106,7 @@ async fn an_unknown_protocol_version_is_refused_and_closed_for_good() {
 async fn channel_access_follows_role_and_team() {
     let server = TestServer::start().await;
     let teams = server.teams().await;
-    let (mine, theirs) = (
-        format!("team:{}", teams[0].0),
-        format!("team:{}", teams[1].0),
-    );
+    let (mine, theirs) = (format!("team:{}", teams[0].0), format!("team:{}", teams[1].0));
     let (mut ada, _) = server.participant("Ada", Some(&teams[0].0)).await;
     let mut organiser = server.client(&server.organiser_token().await).await;
     let mut display = server.client(&server.display_token().await).await;
@@ -168,187 +114,62 @@ async fn channel_access_follows_role_and_team() {
     // A participant talks in the lobby and their own team, not elsewhere.
     assert!(ada.say("lobby", "hello all", None).await["result"].is_object());
     assert!(ada.say(&mine, "hello team", None).await["result"].is_object());
-    assert_eq!(
-        error_code(&ada.say(&theirs, "psst", None).await),
-        "forbidden"
-    );
-    assert_eq!(
-        error_code(
-            &ada.request(json!({"op": "subscribe", "channel": theirs}))
-                .await
-        ),
-        "forbidden"
-    );
-    assert_eq!(
-        error_code(&ada.say("announcements", "I am in charge", None).await),
-        "forbidden"
-    );
-    assert_eq!(
-        error_code(&ada.say("roster", "fake join", None).await),
-        "forbidden"
-    );
-    assert_eq!(
-        error_code(
-            &ada.request(json!({"op": "subscribe", "channel": "backstage"}))
-                .await
-        ),
-        "not_found"
-    );
+    assert_eq!(error_code(&ada.say(&theirs, "psst", None).await), "forbidden");
+    assert_eq!(error_code(&ada.request(json!({"op": "subscribe", "channel": theirs})).await), "forbidden");
+    assert_eq!(error_code(&ada.say("announcements", "I am in charge", None).await), "forbidden");
+    let reply = ada.announce("I am in charge", "urgent").await;
+    assert_eq!(error_code(&reply), "forbidden", "{reply}");
+    assert_eq!(error_code(&ada.say("roster", "fake join", None).await), "forbidden");
+    assert_eq!(error_code(&ada.request(json!({"op": "subscribe", "channel": "backstage"})).await), "not_found");
 
     // Organisers announce and read every team room.
-    assert!(organiser.say("announcements", "Lunch is here", None).await["result"].is_object());
-    assert!(
-        organiser
-            .request(json!({"op": "subscribe", "channel": theirs}))
-            .await["result"]
-            .is_object()
-    );
-    let reply = organiser
-        .request(json!({"op": "subscribe", "channel": "team:t_nosuchteam"}))
-        .await;
-    assert_eq!(
-        error_code(&reply),
-        "not_found",
-        "team rooms exist only for real teams"
-    );
+    assert!(organiser.announce("Lunch is here", "normal").await["result"].is_object());
+    assert!(organiser.request(json!({"op": "subscribe", "channel": theirs})).await["result"].is_object());
+    let reply = organiser.request(json!({"op": "subscribe", "channel": "team:t_nosuchteam"})).await;
+    assert_eq!(error_code(&reply), "not_found", "team rooms exist only for real teams");
 
     // A display only reads, and not team rooms.
-    assert!(
-        display
-            .request(json!({"op": "subscribe", "channel": "announcements"}))
-            .await["result"]
-            .is_object()
-    );
-    assert_eq!(
-        error_code(&display.say("lobby", "I am a projector", None).await),
-        "forbidden"
-    );
-    assert_eq!(
-        error_code(
-            &display
-                .request(json!({"op": "subscribe", "channel": mine}))
-                .await
-        ),
-        "forbidden"
-    );
+    assert!(display.request(json!({"op": "subscribe", "channel": "announcements"})).await["result"].is_object());
+    assert_eq!(error_code(&display.say("lobby", "I am a projector", None).await), "forbidden");
+    assert_eq!(error_code(&display.request(json!({"op": "subscribe", "channel": mine})).await), "forbidden");
 }
 
 #[tokio::test]
 async fn http_join_refresh_and_display_tokens_check_their_callers() {
     let server = TestServer::start().await;
-    let (status, body) = server
-        .http(
-            "POST",
-            "/api/join",
-            None,
-            Some(json!({"code": "NOPE00", "name": "Ada"})),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
-    let (status, body) = server
-        .http(
-            "POST",
-            "/api/join",
-            None,
-            Some(json!({"code": server.join_code, "name": "   "})),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("bad_request"))
-    );
+    let (status, body) = server.http("POST", "/api/join", None, Some(json!({"code": "NOPE00", "name": "Ada"}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    let (status, body) =
+        server.http("POST", "/api/join", None, Some(json!({"code": server.join_code, "name": "   "}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
     let (status, _) = server
-        .http(
-            "POST",
-            "/api/join",
-            None,
-            Some(json!({"code": server.join_code, "name": "Ada", "team": "t_nope"})),
-        )
+        .http("POST", "/api/join", None, Some(json!({"code": server.join_code, "name": "Ada", "team": "t_nope"})))
         .await;
     assert_eq!(status, 404);
     let lowercase = server.join_code.to_lowercase();
-    let (status, _) = server
-        .http(
-            "POST",
-            "/api/join",
-            None,
-            Some(json!({"code": lowercase, "name": "Bo"})),
-        )
-        .await;
+    let (status, _) = server.http("POST", "/api/join", None, Some(json!({"code": lowercase, "name": "Bo"}))).await;
     assert_eq!(status, 200, "join codes are not case-sensitive");
 
     let joined = server.join("Ada", None).await;
-    let fresh = server
-        .access_token(joined["refresh_token"].as_str().unwrap())
-        .await;
+    let fresh = server.access_token(joined["refresh_token"].as_str().unwrap()).await;
     assert!(!fresh.is_empty());
-    let (status, body) = server
-        .http(
-            "POST",
-            "/api/token",
-            None,
-            Some(json!({"refresh_token": joined["token"]})),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (401, Some("unauthorized")),
-        "access tokens do not refresh"
-    );
+    let (status, body) = server.http("POST", "/api/token", None, Some(json!({"refresh_token": joined["token"]}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")), "access tokens do not refresh");
 
     let path = format!("/api/events/{}/displays", server.event_id);
-    let (status, _) = server
-        .http("POST", &path, None, Some(json!({"name": "Hall B"})))
-        .await;
+    let (status, _) = server.http("POST", &path, None, Some(json!({"name": "Hall B"}))).await;
     assert_eq!(status, 401);
-    let (status, body) = server
-        .http(
-            "POST",
-            &path,
-            joined["token"].as_str(),
-            Some(json!({"name": "Hall B"})),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("forbidden")),
-        "participants cannot add displays"
-    );
+    let (status, body) = server.http("POST", &path, joined["token"].as_str(), Some(json!({"name": "Hall B"}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "participants cannot add displays");
     let organiser = server.organiser_token().await;
-    let (status, body) = server
-        .http(
-            "POST",
-            "/api/events/e_other/displays",
-            Some(&organiser),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (403, Some("forbidden")),
-        "another event's organiser"
-    );
-    let (status, body) = server
-        .http(
-            "POST",
-            &path,
-            Some(&organiser),
-            Some(json!({"name": "Hall B"})),
-        )
-        .await;
+    let (status, body) = server.http("POST", "/api/events/e_other/displays", Some(&organiser), Some(json!({}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "another event's organiser");
+    let (status, body) = server.http("POST", &path, Some(&organiser), Some(json!({"name": "Hall B"}))).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["link"].as_str().unwrap().contains("/display#refresh="));
-    let display_token = server
-        .access_token(body["refresh_token"].as_str().unwrap())
-        .await;
+    let display_token = server.access_token(body["refresh_token"].as_str().unwrap()).await;
     let mut display = server.client(&display_token).await;
-    assert_eq!(
-        error_code(&display.say("lobby", "hi", None).await),
-        "forbidden"
-    );
+    assert_eq!(error_code(&display.say("lobby", "hi", None).await), "forbidden");
 }
 
 #[tokio::test]
@@ -361,9 +182,7 @@ async fn a_connection_is_warned_before_its_token_expires_then_closed_unless_it_r
 
     let warning = refreshing.next_push().await;
     assert_eq!(warning["type"], "token_expiring", "{warning}");
-    let reply = refreshing
-        .request(json!({"op": "refresh", "token": server.access_token(&refresh).await}))
-        .await;
+    let reply = refreshing.request(json!({"op": "refresh", "token": server.access_token(&refresh).await})).await;
     assert!(reply["result"]["token_expires_at"].is_i64(), "{reply}");
 
     let warning = lapsing.next_push().await;
@@ -373,16 +192,11 @@ async fn a_connection_is_warned_before_its_token_expires_then_closed_unless_it_r
     assert_eq!(closed.closing.unwrap()["reconnect"], true);
 
     let reply = refreshing.request(json!({"op": "time"})).await;
-    assert!(
-        reply["result"]["server_time"].is_i64(),
-        "still connected after the first token's expiry"
-    );
+    assert!(reply["result"]["server_time"].is_i64(), "still connected after the first token's expiry");
 
     // A refresh for somebody else is refused.
     let other = server.join("Bo", None).await;
-    let reply = refreshing
-        .request(json!({"op": "refresh", "token": other["token"]}))
-        .await;
+    let reply = refreshing.request(json!({"op": "refresh", "token": other["token"]})).await;
     assert_eq!(error_code(&reply), "forbidden");
 }
 

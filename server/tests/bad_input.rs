@@ -20,25 +20,15 @@ async fn malformed_frames_get_typed_errors_and_the_connection_carries_on() {
 
     ada.send_text("{this is not json").await;
     let reply = ada.next_frame().await.unwrap();
-    assert_eq!(
-        (reply["type"].as_str(), reply["id"].is_null()),
-        (Some("reply"), true)
-    );
+    assert_eq!((reply["type"].as_str(), reply["id"].is_null()), (Some("reply"), true));
     assert_eq!(error_code(&reply), "bad_request");
     still_works(&mut ada).await;
 
     let reply = ada.request(json!({"op": "teleport"})).await;
     assert_eq!(error_code(&reply), "unknown_op");
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("teleport")
-    );
+    assert!(reply["error"]["message"].as_str().unwrap().contains("teleport"));
 
-    let reply = ada
-        .request(json!({"op": "publish", "channel": "lobby"}))
-        .await;
+    let reply = ada.request(json!({"op": "publish", "channel": "lobby"})).await;
     assert_eq!(error_code(&reply), "bad_request", "missing data: {reply}");
     let reply = ada.request(json!({"op": "subscribe", "channel": 7})).await;
     assert_eq!(error_code(&reply), "bad_request", "wrong type: {reply}");
@@ -49,24 +39,13 @@ async fn malformed_frames_get_typed_errors_and_the_connection_carries_on() {
     ada.send_binary(vec![0, 159, 146, 150]).await;
     let reply = ada.next_frame().await.unwrap();
     assert_eq!(error_code(&reply), "bad_request");
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("binary")
-    );
+    assert!(reply["error"]["message"].as_str().unwrap().contains("binary"));
 
-    let reply = ada
-        .request(json!({"op": "publish", "channel": "lobby", "data": {"text": "   "}}))
-        .await;
+    let reply = ada.request(json!({"op": "publish", "channel": "lobby", "data": {"text": "   "}})).await;
     assert_eq!(error_code(&reply), "bad_request", "a blank message");
-    let reply = ada
-        .request(json!({"op": "publish", "channel": "lobby", "data": "just a string"}))
-        .await;
+    let reply = ada.request(json!({"op": "publish", "channel": "lobby", "data": "just a string"})).await;
     assert_eq!(error_code(&reply), "bad_request");
-    let reply = ada
-        .request(json!({"op": "publish", "channel": "team:", "data": {"text": "x"}}))
-        .await;
+    let reply = ada.request(json!({"op": "publish", "channel": "team:", "data": {"text": "x"}})).await;
     assert_eq!(error_code(&reply), "not_found");
     still_works(&mut ada).await;
 }
@@ -84,8 +63,7 @@ async fn oversized_frames_and_payloads_are_refused_by_size() {
     .await;
     let (mut ada, _) = server.participant("Ada", None).await;
     let (mut bo, _) = server.participant("Bo", None).await;
-    bo.request(json!({"op": "subscribe", "channel": "lobby"}))
-        .await;
+    bo.request(json!({"op": "subscribe", "channel": "lobby"})).await;
 
     // Over the data limit but under the frame limit.
     let reply = ada.say("lobby", &"a".repeat(1500), None).await;
@@ -95,32 +73,25 @@ async fn oversized_frames_and_payloads_are_refused_by_size() {
     let big = json!({"id": 77, "op": "publish", "channel": "lobby", "data": {"text": "b".repeat(10_000)}});
     ada.send_text(big.to_string()).await;
     let reply = ada.next_frame().await.unwrap();
-    assert_eq!(
-        (error_code(&reply), reply["id"].as_u64()),
-        ("too_large", Some(77))
-    );
+    assert_eq!((error_code(&reply), reply["id"].as_u64()), ("too_large", Some(77)));
     still_works(&mut ada).await;
 
     // Over the hard frame limit: the connection is closed with 1009 and a reason.
-    ada.send_text(json!({"id": 78, "op": "time", "pad": "c".repeat(100_000)}).to_string())
-        .await;
+    ada.send_text(json!({"id": 78, "op": "time", "pad": "c".repeat(100_000)}).to_string()).await;
     let closed = ada.closed().await;
     assert_eq!(closed.close.unwrap().code, 1009u16.into());
     assert_eq!(closed.closing.unwrap()["reconnect"], true);
 
     // Nobody else noticed: Bo's connection and the server carry on, and nothing was stored.
     still_works(&mut bo).await;
-    let history = bo
-        .request(json!({"op": "history", "channel": "lobby"}))
-        .await;
+    let history = bo.request(json!({"op": "history", "channel": "lobby"})).await;
     assert_eq!(history["result"]["publications"], json!([]));
     assert_eq!(server.http("GET", "/healthz", None, None).await.0, 200);
 }
 
 #[tokio::test]
 async fn a_flood_is_rate_limited_with_a_time_to_retry() {
-    let server =
-        TestServer::start_with(&["--requests-per-second", "5", "--request-burst", "5"]).await;
+    let server = TestServer::start_with(&["--requests-per-second", "5", "--request-burst", "5"]).await;
     let (mut ada, _) = server.participant("Ada", None).await;
     let mut limited = None;
     for _ in 0..30 {
@@ -132,10 +103,8 @@ async fn a_flood_is_rate_limited_with_a_time_to_retry() {
     }
     let limited = limited.expect("a flood meets the rate limit");
     assert!(limited["error"]["retry_after_ms"].as_u64().unwrap() > 0);
-    tokio::time::sleep(std::time::Duration::from_millis(
-        limited["error"]["retry_after_ms"].as_u64().unwrap() + 50,
-    ))
-    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(limited["error"]["retry_after_ms"].as_u64().unwrap() + 50))
+        .await;
     still_works(&mut ada).await;
 }
 
@@ -151,46 +120,17 @@ async fn a_connection_that_never_says_hello_is_closed_with_a_reason() {
 #[tokio::test]
 async fn malformed_http_bodies_get_typed_errors() {
     let server = TestServer::start().await;
-    let (status, body) = server
-        .http("POST", "/api/join", None, Some(json!({"name": "no code"})))
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("bad_request"))
-    );
-    let (status, body) = server
-        .http(
-            "POST",
-            "/api/token",
-            None,
-            Some(json!({"refresh_token": "garbage"})),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    let (status, body) = server.http("POST", "/api/join", None, Some(json!({"name": "no code"}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")));
+    let (status, body) = server.http("POST", "/api/token", None, Some(json!({"refresh_token": "garbage"}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
     let huge = "x".repeat(20_000);
-    let (status, body) = server
-        .http(
-            "POST",
-            "/api/join",
-            None,
-            Some(json!({"code": server.join_code, "name": huge})),
-        )
-        .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (413, Some("too_large"))
-    );
+    let (status, body) =
+        server.http("POST", "/api/join", None, Some(json!({"code": server.join_code, "name": huge}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("too_large")));
     let skills: Vec<String> = (0..50).map(|i| format!("skill {i}")).collect();
     let (status, _) = server
-        .http(
-            "POST",
-            "/api/join",
-            None,
-            Some(json!({"code": server.join_code, "name": "Ada", "skills": skills})),
-        )
+        .http("POST", "/api/join", None, Some(json!({"code": server.join_code, "name": "Ada", "skills": skills})))
         .await;
     assert_eq!(status, 400);
 }

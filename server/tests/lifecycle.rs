@@ -21,47 +21,22 @@ fn makeroom(args: &[&str]) -> std::process::Output {
 async fn an_event_created_from_the_command_line_is_served_and_its_links_work() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let output = makeroom(&[
-        "event",
-        "create",
-        "--name",
-        "Co-production Wales network day",
-        "--data",
-        data,
-        "--json",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = makeroom(&["event", "create", "--name", "Co-production Wales network day", "--data", data, "--json"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let created: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(created["event_name"], "Co-production Wales network day");
     let code = created["join_code"].as_str().unwrap().to_string();
     assert_eq!(code.len(), 6);
-    let organiser_refresh = created["organiser_link"]
-        .as_str()
-        .unwrap()
-        .split_once("#refresh=")
-        .unwrap()
-        .1
-        .to_string();
+    let organiser_refresh = created["organiser_link"].as_str().unwrap().split_once("#refresh=").unwrap().1.to_string();
 
     // Serving that folder: the event is there (no demo is added to a folder that has events).
     let server = TestServer::start_in(dir.path()).await;
     assert_eq!(server.event_id, created["event_id"].as_str().unwrap());
-    let (status, info) = server
-        .http("GET", &format!("/api/join/{code}"), None, None)
-        .await;
-    assert_eq!(
-        (status, info["event"]["name"].as_str()),
-        (200, Some("Co-production Wales network day"))
-    );
+    let (status, info) = server.http("GET", &format!("/api/join/{code}"), None, None).await;
+    assert_eq!((status, info["event"]["name"].as_str()), (200, Some("Co-production Wales network day")));
     let token = server.access_token(&organiser_refresh).await;
     let mut organiser = server.client(&token).await;
-    let reply = organiser
-        .say("announcements", "Welcome to the network day", None)
-        .await;
+    let reply = organiser.announce("Welcome to the network day", "normal").await;
     assert_eq!(reply["result"]["offset"], 1);
 
     // While it runs, nothing else may use the folder.
@@ -74,26 +49,13 @@ async fn an_event_created_from_the_command_line_is_served_and_its_links_work() {
 async fn sigterm_tells_every_connection_to_reconnect_and_stops() {
     let mut server = TestServer::start().await;
     let mut organiser = server.client(&server.organiser_token().await).await;
-    organiser
-        .request(json!({"op": "subscribe", "channel": "lobby"}))
-        .await;
+    organiser.request(json!({"op": "subscribe", "channel": "lobby"})).await;
     let pid = server.pid().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let closed = organiser.closed().await;
     assert_eq!(closed.close.unwrap().code, 1001u16.into());
     let closing = closed.closing.unwrap();
-    assert_eq!(
-        (closing["code"].as_u64(), closing["reconnect"].as_bool()),
-        (Some(1001), Some(true))
-    );
-    let status = tokio::time::timeout(common::PATIENCE, server.wait())
-        .await
-        .expect("the server exits");
+    assert_eq!((closing["code"].as_u64(), closing["reconnect"].as_bool()), (Some(1001), Some(true)));
+    let status = tokio::time::timeout(common::PATIENCE, server.wait()).await.expect("the server exits");
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
 }

@@ -76,9 +76,7 @@ pub enum BoardEvent {
 }
 
 /// `null` and absent are different for an optional field: absent keeps, `null` clears.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -117,11 +115,7 @@ pub enum BoardCommand {
     },
     /// Moves a card to `index` in `column` (the same column to reorder).
     #[serde(rename = "card.move")]
-    MoveCard {
-        card: String,
-        column: String,
-        index: usize,
-    },
+    MoveCard { card: String, column: String, index: usize },
     #[serde(rename = "card.delete")]
     DeleteCard { card: String },
 }
@@ -129,32 +123,19 @@ pub enum BoardCommand {
 impl Board {
     /// A new team's board: To do, Doing, Done.
     pub fn new(team: &str) -> Self {
-        let column = |id: &str, title: &str| Column {
-            id: id.into(),
-            title: title.into(),
-            cards: Vec::new(),
-        };
+        let column = |id: &str, title: &str| Column { id: id.into(), title: title.into(), cards: Vec::new() };
         Board {
             team: team.to_string(),
-            columns: vec![
-                column("todo", "To do"),
-                column("doing", "Doing"),
-                column("done", "Done"),
-            ],
+            columns: vec![column("todo", "To do"), column("doing", "Doing"), column("done", "Done")],
         }
     }
 
     fn column(&self, id: &str) -> Result<&Column, DomainError> {
-        self.columns
-            .iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| DomainError::NotFound(format!("column `{id}`")))
+        self.columns.iter().find(|c| c.id == id).ok_or_else(|| DomainError::NotFound(format!("column `{id}`")))
     }
 
     fn card(&self, id: &str) -> Result<&Card, DomainError> {
-        self.cards()
-            .find(|c| c.id == id)
-            .ok_or_else(|| DomainError::NotFound(format!("card `{id}`")))
+        self.cards().find(|c| c.id == id).ok_or_else(|| DomainError::NotFound(format!("card `{id}`")))
     }
 
     pub fn cards(&self) -> impl Iterator<Item = &Card> {
@@ -185,98 +166,55 @@ impl Domain for Board {
     type Event = BoardEvent;
     type Command = BoardCommand;
 
-    fn decide(
-        &self,
-        command: BoardCommand,
-        context: &mut Context,
-    ) -> Result<BoardEvent, DomainError> {
+    fn decide(&self, command: BoardCommand, context: &mut Context) -> Result<BoardEvent, DomainError> {
         let actor = context.actor;
         if !actor.is_organiser() && actor.team != Some(self.team.as_str()) {
-            return Err(DomainError::Forbidden(
-                "only the team's members change its board".into(),
-            ));
+            return Err(DomainError::Forbidden("only the team's members change its board".into()));
         }
         let check_assignee = |assignee: &Option<String>| match assignee {
-            Some(id) if !(context.is_participant)(id) => {
-                Err(DomainError::NotFound(format!("participant `{id}`")))
-            }
+            Some(id) if !(context.is_participant)(id) => Err(DomainError::NotFound(format!("participant `{id}`"))),
             _ => Ok(()),
         };
         match command {
             BoardCommand::AddColumn { title } => {
                 if self.columns.len() >= MAX_COLUMNS {
-                    return Err(DomainError::Conflict(format!(
-                        "a board holds at most {MAX_COLUMNS} columns"
-                    )));
+                    return Err(DomainError::Conflict(format!("a board holds at most {MAX_COLUMNS} columns")));
                 }
-                Ok(BoardEvent::ColumnAdded {
-                    column: (context.fresh_id)("col"),
-                    title: column_title(&title)?,
-                })
+                Ok(BoardEvent::ColumnAdded { column: (context.fresh_id)("col"), title: column_title(&title)? })
             }
             BoardCommand::RenameColumn { column, title } => {
                 self.column(&column)?;
-                Ok(BoardEvent::ColumnRenamed {
-                    column,
-                    title: column_title(&title)?,
-                })
+                Ok(BoardEvent::ColumnRenamed { column, title: column_title(&title)? })
             }
             BoardCommand::MoveColumn { column, index } => {
                 self.column(&column)?;
-                Ok(BoardEvent::ColumnMoved {
-                    column,
-                    index: index.min(self.columns.len() - 1),
-                })
+                Ok(BoardEvent::ColumnMoved { column, index: index.min(self.columns.len() - 1) })
             }
             BoardCommand::DeleteColumn { column } => {
                 if !self.column(&column)?.cards.is_empty() {
-                    return Err(DomainError::Conflict(
-                        "move or delete the column's cards first".into(),
-                    ));
+                    return Err(DomainError::Conflict("move or delete the column's cards first".into()));
                 }
                 if self.columns.len() == 1 {
-                    return Err(DomainError::Conflict(
-                        "a board keeps at least one column".into(),
-                    ));
+                    return Err(DomainError::Conflict("a board keeps at least one column".into()));
                 }
                 Ok(BoardEvent::ColumnDeleted { column })
             }
-            BoardCommand::AddCard {
-                column,
-                title,
-                notes: n,
-                assignee,
-            } => {
+            BoardCommand::AddCard { column, title, notes: n, assignee } => {
                 if self.cards().count() >= MAX_CARDS {
-                    return Err(DomainError::Conflict(format!(
-                        "a board holds at most {MAX_CARDS} cards"
-                    )));
+                    return Err(DomainError::Conflict(format!("a board holds at most {MAX_CARDS} cards")));
                 }
                 let column = match column {
                     Some(id) => self.column(&id)?,
-                    None => self
-                        .columns
-                        .first()
-                        .ok_or_else(|| DomainError::NotFound("a column".into()))?,
+                    None => self.columns.first().ok_or_else(|| DomainError::NotFound("a column".into()))?,
                 };
                 check_assignee(&assignee)?;
                 Ok(BoardEvent::CardAdded {
                     column: column.id.clone(),
                     index: column.cards.len(),
-                    card: Card {
-                        id: (context.fresh_id)("c"),
-                        title: card_title(&title)?,
-                        notes: notes(&n)?,
-                        assignee,
-                    },
+                    card: Card { id: (context.fresh_id)("c"), title: card_title(&title)?, notes: notes(&n)?, assignee },
                 })
             }
-            BoardCommand::EditCard {
-                card,
-                title,
-                notes: n,
-                assignee,
-            } => {
+            BoardCommand::EditCard { card, title, notes: n, assignee } => {
                 let mut edited = self.card(&card)?.clone();
                 if let Some(title) = title {
                     edited.title = card_title(&title)?;
@@ -290,19 +228,11 @@ impl Domain for Board {
                 }
                 Ok(BoardEvent::CardEdited { card: edited })
             }
-            BoardCommand::MoveCard {
-                card,
-                column,
-                index,
-            } => {
+            BoardCommand::MoveCard { card, column, index } => {
                 self.card(&card)?;
                 let target = self.column(&column)?;
                 let others = target.cards.iter().filter(|c| c.id != card).count();
-                Ok(BoardEvent::CardMoved {
-                    card,
-                    column,
-                    index: index.min(others),
-                })
+                Ok(BoardEvent::CardMoved { card, column, index: index.min(others) })
             }
             BoardCommand::DeleteCard { card } => {
                 self.card(&card)?;
@@ -314,11 +244,7 @@ impl Domain for Board {
     fn apply(&mut self, event: &BoardEvent, _recorded: Recorded) {
         match event {
             BoardEvent::ColumnAdded { column, title } => {
-                self.columns.push(Column {
-                    id: column.clone(),
-                    title: title.clone(),
-                    cards: Vec::new(),
-                });
+                self.columns.push(Column { id: column.clone(), title: title.clone(), cards: Vec::new() });
             }
             BoardEvent::ColumnRenamed { column, title } => {
                 if let Some(c) = self.columns.iter_mut().find(|c| c.id == *column) {
@@ -333,31 +259,20 @@ impl Domain for Board {
                 }
             }
             BoardEvent::ColumnDeleted { column } => self.columns.retain(|c| c.id != *column),
-            BoardEvent::CardAdded {
-                column,
-                index,
-                card,
-            } => {
+            BoardEvent::CardAdded { column, index, card } => {
                 if let Some(c) = self.columns.iter_mut().find(|c| c.id == *column) {
                     let index = (*index).min(c.cards.len());
                     c.cards.insert(index, card.clone());
                 }
             }
             BoardEvent::CardEdited { card } => {
-                if let Some(existing) = self
-                    .columns
-                    .iter_mut()
-                    .flat_map(|c| c.cards.iter_mut())
-                    .find(|c| c.id == card.id)
+                if let Some(existing) =
+                    self.columns.iter_mut().flat_map(|c| c.cards.iter_mut()).find(|c| c.id == card.id)
                 {
                     *existing = card.clone();
                 }
             }
-            BoardEvent::CardMoved {
-                card,
-                column,
-                index,
-            } => {
+            BoardEvent::CardMoved { card, column, index } => {
                 if !self.columns.iter().any(|c| c.id == *column) {
                     return;
                 }
@@ -382,11 +297,7 @@ mod tests {
     use makeroom_protocol::Role;
     use proptest::prelude::*;
 
-    const MEMBER: Actor = Actor {
-        id: "ada",
-        role: Role::Participant,
-        team: Some("t1"),
-    };
+    const MEMBER: Actor = Actor { id: "ada", role: Role::Participant, team: Some("t1") };
 
     /// The server's side: decides against the current board and, if accepted, logs and applies.
     struct Server {
@@ -397,11 +308,7 @@ mod tests {
 
     impl Server {
         fn new() -> Self {
-            Server {
-                board: Board::new("t1"),
-                log: Vec::new(),
-                next_id: 0,
-            }
+            Server { board: Board::new("t1"), log: Vec::new(), next_id: 0 }
         }
 
         fn run(&mut self, actor: Actor, command: BoardCommand) -> Result<(), DomainError> {
@@ -416,17 +323,11 @@ mod tests {
                 actor,
                 is_participant: &is_participant,
                 is_brief: &is_brief,
+                is_team: &|_: &str| true,
                 fresh_id: &mut fresh,
             };
             let event = self.board.decide(command, &mut context)?;
-            self.board.apply(
-                &event,
-                Recorded {
-                    offset: self.log.len() as u64 + 1,
-                    ts: 0,
-                    by: actor.id,
-                },
-            );
+            self.board.apply(&event, Recorded { offset: self.log.len() as u64 + 1, ts: 0, by: actor.id });
             self.log.push(event);
             Ok(())
         }
@@ -442,14 +343,7 @@ mod tests {
     impl Phone {
         fn catch_up(&mut self, log: &[BoardEvent]) {
             for (i, event) in log.iter().enumerate().skip(self.seen) {
-                self.board.apply(
-                    event,
-                    Recorded {
-                        offset: i as u64 + 1,
-                        ts: 0,
-                        by: "x",
-                    },
-                );
+                self.board.apply(event, Recorded { offset: i as u64 + 1, ts: 0, by: "x" });
             }
             self.seen = log.len();
         }
@@ -458,47 +352,20 @@ mod tests {
     #[test]
     fn cards_are_added_moved_reordered_edited_and_deleted() {
         let mut server = Server::new();
-        for title in [
-            "Interview residents",
-            "Sketch the home page",
-            "Write the cabinet paper",
-        ] {
+        for title in ["Interview residents", "Sketch the home page", "Write the cabinet paper"] {
             server
                 .run(
                     MEMBER,
-                    BoardCommand::AddCard {
-                        column: None,
-                        title: title.into(),
-                        notes: String::new(),
-                        assignee: None,
-                    },
+                    BoardCommand::AddCard { column: None, title: title.into(), notes: String::new(), assignee: None },
                 )
                 .expect("add");
         }
-        let ids: Vec<String> = server.board.columns[0]
-            .cards
-            .iter()
-            .map(|c| c.id.clone())
-            .collect();
+        let ids: Vec<String> = server.board.columns[0].cards.iter().map(|c| c.id.clone()).collect();
         server
-            .run(
-                MEMBER,
-                BoardCommand::MoveCard {
-                    card: ids[2].clone(),
-                    column: "todo".into(),
-                    index: 0,
-                },
-            )
+            .run(MEMBER, BoardCommand::MoveCard { card: ids[2].clone(), column: "todo".into(), index: 0 })
             .expect("reorder");
         server
-            .run(
-                MEMBER,
-                BoardCommand::MoveCard {
-                    card: ids[0].clone(),
-                    column: "doing".into(),
-                    index: 99,
-                },
-            )
+            .run(MEMBER, BoardCommand::MoveCard { card: ids[0].clone(), column: "doing".into(), index: 99 })
             .expect("move");
         server
             .run(
@@ -511,50 +378,21 @@ mod tests {
                 },
             )
             .expect("edit");
-        let todo: Vec<&str> = server.board.columns[0]
-            .cards
-            .iter()
-            .map(|c| c.title.as_str())
-            .collect();
-        assert_eq!(
-            todo,
-            vec!["Write the cabinet paper", "Sketch the home page"]
-        );
+        let todo: Vec<&str> = server.board.columns[0].cards.iter().map(|c| c.title.as_str()).collect();
+        assert_eq!(todo, vec!["Write the cabinet paper", "Sketch the home page"]);
         let doing = &server.board.columns[1].cards[0];
-        assert_eq!(
-            (doing.title.as_str(), doing.assignee.as_deref()),
-            ("Interview residents", Some("bo"))
-        );
+        assert_eq!((doing.title.as_str(), doing.assignee.as_deref()), ("Interview residents", Some("bo")));
         server
             .run(
                 MEMBER,
-                BoardCommand::EditCard {
-                    card: ids[0].clone(),
-                    title: None,
-                    notes: None,
-                    assignee: Some(None),
-                },
+                BoardCommand::EditCard { card: ids[0].clone(), title: None, notes: None, assignee: Some(None) },
             )
             .expect("unassign");
         assert_eq!(server.board.columns[1].cards[0].assignee, None);
-        server
-            .run(
-                MEMBER,
-                BoardCommand::DeleteCard {
-                    card: ids[0].clone(),
-                },
-            )
-            .expect("delete");
+        server.run(MEMBER, BoardCommand::DeleteCard { card: ids[0].clone() }).expect("delete");
         assert!(
             matches!(
-                server.run(
-                    MEMBER,
-                    BoardCommand::MoveCard {
-                        card: ids[0].clone(),
-                        column: "done".into(),
-                        index: 0
-                    }
-                ),
+                server.run(MEMBER, BoardCommand::MoveCard { card: ids[0].clone(), column: "done".into(), index: 0 }),
                 Err(DomainError::NotFound(_))
             ),
             "moving a deleted card"
@@ -564,31 +402,11 @@ mod tests {
     #[test]
     fn columns_are_editable_and_only_empty_ones_go() {
         let mut server = Server::new();
-        server
-            .run(
-                MEMBER,
-                BoardCommand::AddColumn {
-                    title: "Blocked".into(),
-                },
-            )
-            .expect("add column");
+        server.run(MEMBER, BoardCommand::AddColumn { title: "Blocked".into() }).expect("add column");
         let blocked = server.board.columns[3].id.clone();
-        server
-            .run(
-                MEMBER,
-                BoardCommand::MoveColumn {
-                    column: blocked.clone(),
-                    index: 1,
-                },
-            )
-            .expect("move column");
+        server.run(MEMBER, BoardCommand::MoveColumn { column: blocked.clone(), index: 1 }).expect("move column");
         assert_eq!(
-            server
-                .board
-                .columns
-                .iter()
-                .map(|c| c.title.as_str())
-                .collect::<Vec<_>>(),
+            server.board.columns.iter().map(|c| c.title.as_str()).collect::<Vec<_>>(),
             ["To do", "Blocked", "Doing", "Done"]
         );
         server
@@ -603,82 +421,34 @@ mod tests {
             )
             .expect("card");
         assert!(matches!(
-            server.run(
-                MEMBER,
-                BoardCommand::DeleteColumn {
-                    column: blocked.clone()
-                }
-            ),
+            server.run(MEMBER, BoardCommand::DeleteColumn { column: blocked.clone() }),
             Err(DomainError::Conflict(_))
         ));
         server
-            .run(
-                MEMBER,
-                BoardCommand::RenameColumn {
-                    column: "done".into(),
-                    title: "Shipped".into(),
-                },
-            )
+            .run(MEMBER, BoardCommand::RenameColumn { column: "done".into(), title: "Shipped".into() })
             .expect("rename");
         assert!(matches!(
-            server.run(
-                MEMBER,
-                BoardCommand::RenameColumn {
-                    column: "done".into(),
-                    title: "  ".into()
-                }
-            ),
+            server.run(MEMBER, BoardCommand::RenameColumn { column: "done".into(), title: "  ".into() }),
             Err(DomainError::Invalid(_))
         ));
-        server
-            .run(
-                MEMBER,
-                BoardCommand::DeleteColumn {
-                    column: "doing".into(),
-                },
-            )
-            .expect("delete empty");
+        server.run(MEMBER, BoardCommand::DeleteColumn { column: "doing".into() }).expect("delete empty");
         assert_eq!(server.board.columns.len(), 3);
     }
 
     #[test]
     fn only_the_team_and_organisers_change_a_board_and_refusals_change_nothing() {
         let mut server = Server::new();
-        let outsider = Actor {
-            id: "cy",
-            role: Role::Participant,
-            team: Some("t2"),
-        };
-        let display = Actor {
-            id: "d",
-            role: Role::Display,
-            team: None,
-        };
-        let add = || BoardCommand::AddCard {
-            column: None,
-            title: "x".into(),
-            notes: String::new(),
-            assignee: None,
-        };
-        assert!(matches!(
-            server.run(outsider, add()),
-            Err(DomainError::Forbidden(_))
-        ));
-        assert!(matches!(
-            server.run(display, add()),
-            Err(DomainError::Forbidden(_))
-        ));
+        let outsider = Actor { id: "cy", role: Role::Participant, team: Some("t2") };
+        let display = Actor { id: "d", role: Role::Display, team: None };
+        let add = || BoardCommand::AddCard { column: None, title: "x".into(), notes: String::new(), assignee: None };
+        assert!(matches!(server.run(outsider, add()), Err(DomainError::Forbidden(_))));
+        assert!(matches!(server.run(display, add()), Err(DomainError::Forbidden(_))));
         let before = server.board.clone();
         assert!(
             matches!(
                 server.run(
                     MEMBER,
-                    BoardCommand::AddCard {
-                        column: None,
-                        title: " ".into(),
-                        notes: String::new(),
-                        assignee: None
-                    }
+                    BoardCommand::AddCard { column: None, title: " ".into(), notes: String::new(), assignee: None }
                 ),
                 Err(DomainError::Invalid(_))
             ),
@@ -697,41 +467,21 @@ mod tests {
             Err(DomainError::NotFound(_))
         ));
         assert_eq!(server.board, before);
-        let host = Actor {
-            id: "host",
-            role: Role::Organiser,
-            team: None,
-        };
+        let host = Actor { id: "host", role: Role::Organiser, team: None };
         server.run(host, add()).expect("organisers help out");
     }
 
     #[test]
     fn commands_and_events_have_a_stable_json_shape() {
         let command: BoardCommand =
-            serde_json::from_str(r#"{"type":"card.move","card":"c1","column":"done","index":0}"#)
-                .expect("parses");
+            serde_json::from_str(r#"{"type":"card.move","card":"c1","column":"done","index":0}"#).expect("parses");
         assert!(matches!(command, BoardCommand::MoveCard { .. }));
-        let keep: BoardCommand =
-            serde_json::from_str(r#"{"type":"card.edit","card":"c1"}"#).expect("parses");
-        assert!(matches!(
-            keep,
-            BoardCommand::EditCard { assignee: None, .. }
-        ));
+        let keep: BoardCommand = serde_json::from_str(r#"{"type":"card.edit","card":"c1"}"#).expect("parses");
+        assert!(matches!(keep, BoardCommand::EditCard { assignee: None, .. }));
         let clear: BoardCommand =
-            serde_json::from_str(r#"{"type":"card.edit","card":"c1","assignee":null}"#)
-                .expect("parses");
-        assert!(matches!(
-            clear,
-            BoardCommand::EditCard {
-                assignee: Some(None),
-                ..
-            }
-        ));
-        let event = BoardEvent::CardMoved {
-            card: "c1".into(),
-            column: "done".into(),
-            index: 2,
-        };
+            serde_json::from_str(r#"{"type":"card.edit","card":"c1","assignee":null}"#).expect("parses");
+        assert!(matches!(clear, BoardCommand::EditCard { assignee: Some(None), .. }));
+        let event = BoardEvent::CardMoved { card: "c1".into(), column: "done".into(), index: 2 };
         assert_eq!(
             serde_json::to_string(&event).expect("json"),
             r#"{"type":"card_moved","card":"c1","column":"done","index":2}"#
@@ -742,16 +492,8 @@ mod tests {
     /// the log to catch up.
     #[derive(Debug, Clone)]
     enum Step {
-        CatchUp {
-            phone: usize,
-        },
-        Act {
-            phone: usize,
-            action: u8,
-            a: usize,
-            b: usize,
-            c: usize,
-        },
+        CatchUp { phone: usize },
+        Act { phone: usize, action: u8, a: usize, b: usize, c: usize },
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -765,15 +507,9 @@ mod tests {
     /// The command a phone makes from its own view; ids may be stale on purpose.
     fn command_from(view: &Board, action: u8, a: usize, b: usize, c: usize) -> BoardCommand {
         let cards: Vec<&Card> = view.cards().collect();
-        let card = cards
-            .get(a % cards.len().max(1))
-            .map(|c| c.id.clone())
-            .unwrap_or_else(|| "c_gone".into());
-        let column = view
-            .columns
-            .get(b % view.columns.len().max(1))
-            .map(|c| c.id.clone())
-            .unwrap_or_else(|| "todo".into());
+        let card = cards.get(a % cards.len().max(1)).map(|c| c.id.clone()).unwrap_or_else(|| "c_gone".into());
+        let column =
+            view.columns.get(b % view.columns.len().max(1)).map(|c| c.id.clone()).unwrap_or_else(|| "todo".into());
         match action {
             0 | 1 => BoardCommand::AddCard {
                 column: Some(column),
@@ -781,11 +517,7 @@ mod tests {
                 notes: String::new(),
                 assignee: None,
             },
-            2 | 3 => BoardCommand::MoveCard {
-                card,
-                column,
-                index: c,
-            },
+            2 | 3 => BoardCommand::MoveCard { card, column, index: c },
             4 => BoardCommand::EditCard {
                 card,
                 title: Some(format!("renamed {c}")),
@@ -793,9 +525,7 @@ mod tests {
                 assignee: Some(c.is_multiple_of(2).then(|| "bo".to_string())),
             },
             5 => BoardCommand::DeleteCard { card },
-            6 => BoardCommand::AddColumn {
-                title: format!("col {c}"),
-            },
+            6 => BoardCommand::AddColumn { title: format!("col {c}") },
             _ => BoardCommand::MoveColumn { column, index: c },
         }
     }

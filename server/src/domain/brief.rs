@@ -114,9 +114,7 @@ pub struct Briefs {
 
 impl Briefs {
     pub fn get(&self, id: &str) -> Result<&Brief, DomainError> {
-        self.briefs
-            .get(id)
-            .ok_or_else(|| DomainError::NotFound(format!("brief `{id}`")))
+        self.briefs.get(id).ok_or_else(|| DomainError::NotFound(format!("brief `{id}`")))
     }
 }
 
@@ -132,19 +130,10 @@ impl Domain for Briefs {
     type Event = BriefEvent;
     type Command = BriefCommand;
 
-    fn decide(
-        &self,
-        command: BriefCommand,
-        context: &mut Context,
-    ) -> Result<BriefEvent, DomainError> {
+    fn decide(&self, command: BriefCommand, context: &mut Context) -> Result<BriefEvent, DomainError> {
         let actor = context.actor;
         match command {
-            BriefCommand::Create {
-                title: t,
-                body: b,
-                partner,
-                owner,
-            } => {
+            BriefCommand::Create { title: t, body: b, partner, owner } => {
                 if !actor.is_organiser() {
                     return Err(DomainError::Forbidden("only organisers add briefs".into()));
                 }
@@ -163,13 +152,7 @@ impl Domain for Briefs {
                     },
                 })
             }
-            BriefCommand::Edit {
-                brief,
-                revision,
-                title: t,
-                body: b,
-                owner,
-            } => {
+            BriefCommand::Edit { brief, revision, title: t, body: b, owner } => {
                 let current = self.get(&brief)?;
                 let may_edit = actor.is_organiser()
                     || current.owner.as_deref() == Some(actor.id)
@@ -187,25 +170,15 @@ impl Domain for Briefs {
                     )));
                 }
                 if owner.is_some() && !actor.is_organiser() {
-                    return Err(DomainError::Forbidden(
-                        "only organisers change a brief's owner".into(),
-                    ));
+                    return Err(DomainError::Forbidden("only organisers change a brief's owner".into()));
                 }
                 if let Some(owner) = &owner
                     && !(context.is_participant)(owner)
                 {
                     return Err(DomainError::NotFound(format!("participant `{owner}`")));
                 }
-                let title = t
-                    .as_deref()
-                    .map(title)
-                    .transpose()?
-                    .unwrap_or_else(|| current.title.clone());
-                let body = b
-                    .as_deref()
-                    .map(body)
-                    .transpose()?
-                    .unwrap_or_else(|| current.body.clone());
+                let title = t.as_deref().map(title).transpose()?.unwrap_or_else(|| current.title.clone());
+                let body = b.as_deref().map(body).transpose()?.unwrap_or_else(|| current.body.clone());
                 if title == current.title && body == current.body && owner.is_none() {
                     return Err(DomainError::Invalid("this edit changes nothing".into()));
                 }
@@ -220,23 +193,16 @@ impl Domain for Briefs {
             BriefCommand::Fork { brief } => {
                 let original = self.get(&brief)?;
                 let Some(team) = actor.team else {
-                    return Err(DomainError::Forbidden(
-                        "join a team to make its working version of a brief".into(),
-                    ));
+                    return Err(DomainError::Forbidden("join a team to make its working version of a brief".into()));
                 };
                 if original.team.is_some() {
-                    return Err(DomainError::Invalid(
-                        "fork the original brief, not a team's version".into(),
-                    ));
+                    return Err(DomainError::Invalid("fork the original brief, not a team's version".into()));
                 }
                 let taken = self.briefs.values().any(|b| {
-                    b.team.as_deref() == Some(team)
-                        && b.forked_from.as_ref().is_some_and(|f| f.brief == brief)
+                    b.team.as_deref() == Some(team) && b.forked_from.as_ref().is_some_and(|f| f.brief == brief)
                 });
                 if taken {
-                    return Err(DomainError::Conflict(
-                        "your team already has a working version of this brief".into(),
-                    ));
+                    return Err(DomainError::Conflict("your team already has a working version of this brief".into()));
                 }
                 Ok(BriefEvent::Forked {
                     brief: NewBrief {
@@ -246,10 +212,7 @@ impl Domain for Briefs {
                         partner: original.partner.clone(),
                         owner: None,
                     },
-                    from: ForkOrigin {
-                        brief,
-                        revision: original.revision,
-                    },
+                    from: ForkOrigin { brief, revision: original.revision },
                     team: team.to_string(),
                 })
             }
@@ -257,18 +220,12 @@ impl Domain for Briefs {
     }
 
     fn apply(&mut self, event: &BriefEvent, recorded: Recorded) {
-        let first = |revision| RevisionRef {
-            revision,
-            offset: recorded.offset,
-            ts: recorded.ts,
-            by: recorded.by.to_string(),
-        };
+        let first =
+            |revision| RevisionRef { revision, offset: recorded.offset, ts: recorded.ts, by: recorded.by.to_string() };
         match event {
             BriefEvent::Created { brief } | BriefEvent::Forked { brief, .. } => {
                 let (team, forked_from) = match event {
-                    BriefEvent::Forked { from, team, .. } => {
-                        (Some(team.clone()), Some(from.clone()))
-                    }
+                    BriefEvent::Forked { from, team, .. } => (Some(team.clone()), Some(from.clone())),
                     _ => (None, None),
                 };
                 self.briefs.insert(
@@ -286,13 +243,7 @@ impl Domain for Briefs {
                     },
                 );
             }
-            BriefEvent::Edited {
-                brief,
-                revision,
-                title,
-                body,
-                owner,
-            } => {
+            BriefEvent::Edited { brief, revision, title, body, owner } => {
                 if let Some(current) = self.briefs.get_mut(brief) {
                     current.revision = *revision;
                     current.title = title.clone();
@@ -311,17 +262,9 @@ mod tests {
     use crate::domain::Actor;
     use makeroom_protocol::Role;
 
-    const HOST: Actor = Actor {
-        id: "host",
-        role: Role::Organiser,
-        team: None,
-    };
+    const HOST: Actor = Actor { id: "host", role: Role::Organiser, team: None };
 
-    fn run(
-        briefs: &mut Briefs,
-        actor: Actor,
-        command: BriefCommand,
-    ) -> Result<BriefEvent, DomainError> {
+    fn run(briefs: &mut Briefs, actor: Actor, command: BriefCommand) -> Result<BriefEvent, DomainError> {
         let mut n = briefs.briefs.len();
         let mut fresh = |prefix: &str| {
             n += 1;
@@ -333,17 +276,11 @@ mod tests {
             actor,
             is_participant: &is_participant,
             is_brief: &is_brief,
+            is_team: &|_: &str| true,
             fresh_id: &mut fresh,
         };
         let event = briefs.decide(command, &mut context)?;
-        briefs.apply(
-            &event,
-            Recorded {
-                offset: 9,
-                ts: 5,
-                by: actor.id,
-            },
-        );
+        briefs.apply(&event, Recorded { offset: 9, ts: 5, by: actor.id });
         Ok(event)
     }
 
@@ -364,23 +301,13 @@ mod tests {
     }
 
     fn edit(revision: u32, body: &str) -> BriefCommand {
-        BriefCommand::Edit {
-            brief: "b1".into(),
-            revision,
-            title: None,
-            body: Some(body.into()),
-            owner: None,
-        }
+        BriefCommand::Edit { brief: "b1".into(), revision, title: None, body: Some(body.into()), owner: None }
     }
 
     #[test]
     fn an_edit_on_a_stale_revision_is_refused_never_overwritten() {
         let mut briefs = council_website();
-        let officer = Actor {
-            id: "officer",
-            role: Role::Participant,
-            team: None,
-        };
+        let officer = Actor { id: "officer", role: Role::Participant, team: None };
         run(&mut briefs, officer, edit(1, "first edit")).expect("edit on 1");
         let stale = run(&mut briefs, HOST, edit(1, "an edit made on the old text"));
         match stale {
@@ -391,52 +318,27 @@ mod tests {
         }
         let brief = &briefs.briefs["b1"];
         assert_eq!((brief.revision, brief.body.as_str()), (2, "first edit"));
-        assert_eq!(
-            brief.history.iter().map(|r| r.revision).collect::<Vec<_>>(),
-            vec![1, 2]
-        );
+        assert_eq!(brief.history.iter().map(|r| r.revision).collect::<Vec<_>>(), vec![1, 2]);
     }
 
     #[test]
     fn organisers_and_owners_edit_and_nobody_else() {
         let mut briefs = council_website();
-        let stranger = Actor {
-            id: "ada",
-            role: Role::Participant,
-            team: Some("t1"),
-        };
-        assert!(matches!(
-            run(&mut briefs, stranger, edit(1, "mine now")),
-            Err(DomainError::Forbidden(_))
-        ));
-        let display = Actor {
-            id: "d",
-            role: Role::Display,
-            team: None,
-        };
-        assert!(matches!(
-            run(&mut briefs, display, edit(1, "x")),
-            Err(DomainError::Forbidden(_))
-        ));
+        let stranger = Actor { id: "ada", role: Role::Participant, team: Some("t1") };
+        assert!(matches!(run(&mut briefs, stranger, edit(1, "mine now")), Err(DomainError::Forbidden(_))));
+        let display = Actor { id: "d", role: Role::Display, team: None };
+        assert!(matches!(run(&mut briefs, display, edit(1, "x")), Err(DomainError::Forbidden(_))));
         assert!(matches!(
             run(
                 &mut briefs,
                 stranger,
-                BriefCommand::Create {
-                    title: "t".into(),
-                    body: String::new(),
-                    partner: "p".into(),
-                    owner: None
-                }
+                BriefCommand::Create { title: "t".into(), body: String::new(), partner: "p".into(), owner: None }
             ),
             Err(DomainError::Forbidden(_))
         ));
         run(&mut briefs, HOST, edit(1, "organiser edit")).expect("organisers edit");
         assert!(
-            matches!(
-                run(&mut briefs, HOST, edit(2, "organiser edit")),
-                Err(DomainError::Invalid(_))
-            ),
+            matches!(run(&mut briefs, HOST, edit(2, "organiser edit")), Err(DomainError::Invalid(_))),
             "no-op edit"
         );
         assert!(matches!(
@@ -471,25 +373,10 @@ mod tests {
     #[test]
     fn a_team_tears_the_brief_up_in_its_own_linked_working_version() {
         let mut briefs = council_website();
-        let ada = Actor {
-            id: "ada",
-            role: Role::Participant,
-            team: Some("t1"),
-        };
+        let ada = Actor { id: "ada", role: Role::Participant, team: Some("t1") };
         run(&mut briefs, ada, BriefCommand::Fork { brief: "b1".into() }).expect("fork");
-        let fork = briefs
-            .briefs
-            .values()
-            .find(|b| b.team.is_some())
-            .expect("fork exists")
-            .clone();
-        assert_eq!(
-            fork.forked_from,
-            Some(ForkOrigin {
-                brief: "b1".into(),
-                revision: 1
-            })
-        );
+        let fork = briefs.briefs.values().find(|b| b.team.is_some()).expect("fork exists").clone();
+        assert_eq!(fork.forked_from, Some(ForkOrigin { brief: "b1".into(), revision: 1 }));
         assert_eq!(fork.team.as_deref(), Some("t1"));
         let edit_fork = BriefCommand::Edit {
             brief: fork.id.clone(),
@@ -500,11 +387,7 @@ mod tests {
         };
         run(&mut briefs, ada, edit_fork.clone()).expect("the team edits its version");
         assert_eq!(briefs.briefs["b1"].revision, 1, "the original is untouched");
-        let outsider = Actor {
-            id: "bo",
-            role: Role::Participant,
-            team: Some("t2"),
-        };
+        let outsider = Actor { id: "bo", role: Role::Participant, team: Some("t2") };
         let outsider_edit = BriefCommand::Edit {
             brief: fork.id.clone(),
             revision: 2,
@@ -512,25 +395,14 @@ mod tests {
             body: Some("x".into()),
             owner: None,
         };
-        assert!(matches!(
-            run(&mut briefs, outsider, outsider_edit),
-            Err(DomainError::Forbidden(_))
-        ));
+        assert!(matches!(run(&mut briefs, outsider, outsider_edit), Err(DomainError::Forbidden(_))));
         assert!(matches!(
             run(&mut briefs, ada, BriefCommand::Fork { brief: "b1".into() }),
             Err(DomainError::Conflict(_))
         ));
-        let teamless = Actor {
-            id: "cy",
-            role: Role::Participant,
-            team: None,
-        };
+        let teamless = Actor { id: "cy", role: Role::Participant, team: None };
         assert!(matches!(
-            run(
-                &mut briefs,
-                teamless,
-                BriefCommand::Fork { brief: "b1".into() }
-            ),
+            run(&mut briefs, teamless, BriefCommand::Fork { brief: "b1".into() }),
             Err(DomainError::Forbidden(_))
         ));
     }

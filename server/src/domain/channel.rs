@@ -1,5 +1,8 @@
 //! The channels of an event and who may read and write each. Clients name channels without the event:
 //! the event comes from their token, so no one can even name another event's channel.
+//!
+//! Two kinds: chat channels (`lobby`, `team:{id}`), where people `publish` messages, and state
+//! channels, logs of one part of the event that change only through `command`s and have snapshots.
 
 use super::DomainError;
 use makeroom_protocol::Role;
@@ -9,39 +12,40 @@ use std::fmt;
 pub enum Channel {
     /// The event-wide room: everyone reads, participants and organisers talk.
     Lobby,
-    /// Organisers' announcements to every phone and display.
-    Announcements,
-    /// Who is at the event and in which team; written by the server from join and team operations.
-    Roster,
     /// A team's room: its members and the organisers read and talk.
     Team(String),
-    /// The event's briefs and their revisions; changed by `brief.*` commands.
+    /// Who is at the event and in which team.
+    Roster,
+    /// Organisers' announcements to every phone and display, with pins and acknowledgements.
+    Announcements,
+    /// The event's briefs and their revisions.
     Briefs,
-    /// A team's task board; everyone reads it, its team changes it with `column.*` and `card.*`.
+    /// A team's task board; everyone reads it, its team changes it.
     Board(String),
+    /// The weekend's phases.
+    Schedule,
+    /// The show and tell: running order and the presenting team's timer.
+    Presentations,
+    /// Teams' requests for help.
+    Help,
+    /// What each team made.
+    Outputs,
 }
 
 impl Channel {
     pub fn parse(name: &str) -> Result<Channel, DomainError> {
+        let unknown = || DomainError::NotFound(format!("channel `{}`", name.chars().take(80).collect::<String>()));
+        let team = |id: &str| if !id.is_empty() && id.len() <= 64 { Ok(id.to_string()) } else { Err(unknown()) };
         match name {
             "lobby" => Ok(Channel::Lobby),
-            "announcements" => Ok(Channel::Announcements),
             "roster" => Ok(Channel::Roster),
+            "announcements" => Ok(Channel::Announcements),
             "briefs" => Ok(Channel::Briefs),
+            "schedule" => Ok(Channel::Schedule),
+            "presentations" => Ok(Channel::Presentations),
+            "help" => Ok(Channel::Help),
+            "outputs" => Ok(Channel::Outputs),
             _ => {
-                let unknown = || {
-                    DomainError::NotFound(format!(
-                        "channel `{}`",
-                        name.chars().take(80).collect::<String>()
-                    ))
-                };
-                let team = |id: &str| {
-                    if !id.is_empty() && id.len() <= 64 {
-                        Ok(id.to_string())
-                    } else {
-                        Err(unknown())
-                    }
-                };
                 if let Some(id) = name.strip_prefix("team:") {
                     team(id).map(Channel::Team)
                 } else if let Some(id) = name.strip_prefix("board:") {
@@ -60,7 +64,7 @@ impl Channel {
 
     /// Whether it is a state log changed only by commands (and so has snapshots).
     pub fn is_state(&self) -> bool {
-        matches!(self, Channel::Roster | Channel::Briefs | Channel::Board(_))
+        !self.is_chat()
     }
 
     /// The team whose room or board this is.
@@ -76,11 +80,15 @@ impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Channel::Lobby => f.write_str("lobby"),
-            Channel::Announcements => f.write_str("announcements"),
-            Channel::Roster => f.write_str("roster"),
             Channel::Team(team) => write!(f, "team:{team}"),
+            Channel::Roster => f.write_str("roster"),
+            Channel::Announcements => f.write_str("announcements"),
             Channel::Briefs => f.write_str("briefs"),
             Channel::Board(team) => write!(f, "board:{team}"),
+            Channel::Schedule => f.write_str("schedule"),
+            Channel::Presentations => f.write_str("presentations"),
+            Channel::Help => f.write_str("help"),
+            Channel::Outputs => f.write_str("outputs"),
         }
     }
 }
@@ -93,40 +101,30 @@ pub struct Reader<'a> {
     pub team: Option<&'a str>,
 }
 
+/// Co-production: everyone at the event reads every state channel (every brief, every board); only a
+/// team's room is private to the team and the organisers.
 pub fn may_read(reader: Reader, channel: &Channel) -> Result<(), DomainError> {
     match (channel, reader.role) {
-        // Co-production: everyone at the event sees every brief and every team's board.
-        (
-            Channel::Lobby
-            | Channel::Announcements
-            | Channel::Roster
-            | Channel::Briefs
-            | Channel::Board(_),
-            _,
-        ) => Ok(()),
         (Channel::Team(_), Role::Organiser) => Ok(()),
         (Channel::Team(team), Role::Participant) if reader.team == Some(team.as_str()) => Ok(()),
-        (Channel::Team(_), Role::Participant) => Err(DomainError::Forbidden(
-            "only the team's members read its room".into(),
-        )),
-        (Channel::Team(_), Role::Display) => Err(DomainError::Forbidden(
-            "displays do not show team rooms".into(),
-        )),
+        (Channel::Team(_), Role::Participant) => {
+            Err(DomainError::Forbidden("only the team's members read its room".into()))
+        }
+        (Channel::Team(_), Role::Display) => Err(DomainError::Forbidden("displays do not show team rooms".into())),
+        _ => Ok(()),
     }
 }
 
+/// Who may `publish` (chat) on a channel. State channels change only through commands, whose own
+/// rules say who may do what.
 pub fn may_publish(writer: Reader, channel: &Channel) -> Result<(), DomainError> {
-    match (channel, writer.role) {
-        (_, Role::Display) => Err(DomainError::Forbidden("a display only reads".into())),
-        (Channel::Roster | Channel::Briefs | Channel::Board(_), _) => Err(DomainError::Forbidden(
-            format!("`{channel}` changes through `command`, not `publish`"),
-        )),
-        (Channel::Announcements, Role::Organiser) => Ok(()),
-        (Channel::Announcements, _) => {
-            Err(DomainError::Forbidden("only organisers announce".into()))
-        }
-        (Channel::Lobby, _) => Ok(()),
-        (Channel::Team(_), _) => may_read(writer, channel),
+    if writer.role == Role::Display {
+        return Err(DomainError::Forbidden("a display only reads".into()));
+    }
+    match channel {
+        Channel::Lobby => Ok(()),
+        Channel::Team(_) => may_read(writer, channel),
+        _ => Err(DomainError::Forbidden(format!("`{channel}` changes through `command`, not `publish`"))),
     }
 }
 
@@ -147,21 +145,16 @@ mod tests {
             "team:t_abc",
             "briefs",
             "board:t_abc",
+            "schedule",
+            "presentations",
+            "help",
+            "outputs",
         ] {
             assert_eq!(Channel::parse(name).expect(name).to_string(), name);
         }
-        assert!(matches!(
-            Channel::parse("team:"),
-            Err(DomainError::NotFound(_))
-        ));
-        assert!(matches!(
-            Channel::parse("board:"),
-            Err(DomainError::NotFound(_))
-        ));
-        assert!(matches!(
-            Channel::parse("secret"),
-            Err(DomainError::NotFound(_))
-        ));
+        for bad in ["team:", "board:", "secret", "Lobby"] {
+            assert!(matches!(Channel::parse(bad), Err(DomainError::NotFound(_))), "{bad}");
+        }
     }
 
     #[test]
@@ -178,12 +171,16 @@ mod tests {
     }
 
     #[test]
-    fn organisers_announce_and_see_every_room_and_displays_only_read_public_channels() {
+    fn everyone_reads_state_channels_and_nobody_publishes_on_them() {
+        for role in [Role::Organiser, Role::Participant, Role::Display] {
+            for channel in [Channel::Announcements, Channel::Briefs, Channel::Board("t9".into()), Channel::Schedule] {
+                assert!(may_read(who(role, None), &channel).is_ok());
+                assert!(may_publish(who(role, None), &channel).is_err());
+            }
+        }
         let host = who(Role::Organiser, None);
-        assert!(may_publish(host, &Channel::Announcements).is_ok());
         assert!(may_read(host, &Channel::Team("t9".into())).is_ok());
         let display = who(Role::Display, None);
-        assert!(may_read(display, &Channel::Announcements).is_ok());
         assert!(may_read(display, &Channel::Lobby).is_ok());
         assert!(may_read(display, &Channel::Team("t1".into())).is_err());
         assert!(may_publish(display, &Channel::Lobby).is_err());

@@ -17,9 +17,7 @@ struct ChatMessage<'a> {
 pub fn check_message(data: &str) -> Result<(), DomainError> {
     // serde would also fill the struct from an array (`["hi"]`); only an object is a message.
     if !data.trim_start().starts_with('{') {
-        return Err(DomainError::Invalid(
-            "a message is an object with a `text` string".into(),
-        ));
+        return Err(DomainError::Invalid("a message is an object with a `text` string".into()));
     }
     let message: ChatMessage = serde_json::from_str(data)
         .map_err(|_| DomainError::Invalid("a message is an object with a `text` string".into()))?;
@@ -28,9 +26,7 @@ pub fn check_message(data: &str) -> Result<(), DomainError> {
         return Err(DomainError::Invalid("a message needs some text".into()));
     }
     if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(DomainError::Invalid(format!(
-            "a message holds at most {MAX_TEXT_CHARS} characters"
-        )));
+        return Err(DomainError::Invalid(format!("a message holds at most {MAX_TEXT_CHARS} characters")));
     }
     Ok(())
 }

@@ -7,11 +7,16 @@
 //! folds a recorded event in and never fails. Every replica that applies the same log in the same
 //! order holds the same state, which is what makes concurrent edits from many phones converge.
 
+pub mod announcements;
 pub mod board;
 pub mod brief;
 pub mod channel;
 pub mod chat;
+pub mod help;
+pub mod outputs;
+pub mod presentations;
 pub mod roster;
+pub mod schedule;
 
 use makeroom_protocol::Role;
 use serde::Serialize;
@@ -52,6 +57,8 @@ pub struct Context<'a> {
     pub is_participant: &'a dyn Fn(&str) -> bool,
     /// Whether `id` is a brief of this event (for teams formed around one).
     pub is_brief: &'a dyn Fn(&str) -> bool,
+    /// Whether `id` is an open (not archived) team of this event.
+    pub is_team: &'a dyn Fn(&str) -> bool,
     /// Makes a fresh id with a prefix, for what a command creates (random in the server).
     pub fresh_id: &'a mut dyn FnMut(&str) -> String,
 }
@@ -69,23 +76,13 @@ pub trait Domain: Clone + Serialize + Send + Sync + 'static {
     type Event: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync;
     type Command: DeserializeOwned;
 
-    fn decide(
-        &self,
-        command: Self::Command,
-        context: &mut Context,
-    ) -> Result<Self::Event, DomainError>;
+    fn decide(&self, command: Self::Command, context: &mut Context) -> Result<Self::Event, DomainError>;
 
     fn apply(&mut self, event: &Self::Event, recorded: Recorded);
 }
 
 /// A trimmed text of `min..=max` characters without control characters (newlines allowed if `multiline`).
-pub fn text(
-    value: &str,
-    what: &str,
-    min: usize,
-    max: usize,
-    multiline: bool,
-) -> Result<String, DomainError> {
+pub fn text(value: &str, what: &str, min: usize, max: usize, multiline: bool) -> Result<String, DomainError> {
     let trimmed = value.trim();
     let length = trimmed.chars().count();
     if length < min {
@@ -96,17 +93,46 @@ pub fn text(
         }));
     }
     if length > max {
-        return Err(DomainError::Invalid(format!(
-            "{what} holds at most {max} characters"
-        )));
+        return Err(DomainError::Invalid(format!("{what} holds at most {max} characters")));
     }
-    if trimmed
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
-    {
-        return Err(DomainError::Invalid(format!(
-            "{what} cannot hold control characters"
-        )));
+    if trimmed.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r'))) {
+        return Err(DomainError::Invalid(format!("{what} cannot hold control characters")));
     }
     Ok(trimmed.to_string())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+    /// Decides `command` as `actor` and applies the event at server time `ts`. In this little world
+    /// everyone but `ghost` is a participant, briefs start with `b`, and teams are `t1`, `t2`, `t3`.
+    pub fn run_at<D: Domain>(
+        state: &mut D,
+        actor: Actor,
+        command: D::Command,
+        ts: i64,
+    ) -> Result<D::Event, DomainError> {
+        let is_participant = |id: &str| id != "ghost";
+        let is_brief = |id: &str| id.starts_with('b');
+        let is_team = |id: &str| ["t1", "t2", "t3"].contains(&id);
+        let mut fresh_id = |prefix: &str| format!("{prefix}{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        let mut context = Context {
+            actor,
+            is_participant: &is_participant,
+            is_brief: &is_brief,
+            is_team: &is_team,
+            fresh_id: &mut fresh_id,
+        };
+        let event = state.decide(command, &mut context)?;
+        state.apply(&event, Recorded { offset: 1, ts, by: actor.id });
+        Ok(event)
+    }
+
+    pub fn run<D: Domain>(state: &mut D, actor: Actor, command: D::Command) -> Result<D::Event, DomainError> {
+        run_at(state, actor, command, 0)
+    }
 }

@@ -46,10 +46,7 @@ pub fn parse_skills(raw: Vec<String>) -> Result<Vec<String>, DomainError> {
             continue;
         }
         let skill = text(&skill, "a skill", 1, MAX_SKILL_CHARS, false)?;
-        if !skills
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(&skill))
-        {
+        if !skills.iter().any(|known| known.eq_ignore_ascii_case(&skill)) {
             skills.push(skill);
         }
     }
@@ -93,11 +90,7 @@ pub struct Participant {
 
 impl Participant {
     pub fn member(&self) -> Member {
-        Member {
-            id: self.id.clone(),
-            name: self.name.as_str().to_string(),
-            role: self.role,
-        }
+        Member { id: self.id.clone(), name: self.name.as_str().to_string(), role: self.role }
     }
 }
 
@@ -211,11 +204,7 @@ pub struct Roster {
 impl Roster {
     pub fn new(name: Name) -> Self {
         Roster {
-            event: EventDetails {
-                name,
-                starts_at: None,
-                ends_at: None,
-            },
+            event: EventDetails { name, starts_at: None, ends_at: None },
             participants: HashMap::new(),
             teams: BTreeMap::new(),
         }
@@ -240,15 +229,10 @@ impl Roster {
 
     fn check_team_name_free(&self, name: &Name, except: Option<&str>) -> Result<(), DomainError> {
         let taken = self.teams.values().any(|team| {
-            !team.archived
-                && Some(team.id.as_str()) != except
-                && team.name.as_str().eq_ignore_ascii_case(name.as_str())
+            !team.archived && Some(team.id.as_str()) != except && team.name.as_str().eq_ignore_ascii_case(name.as_str())
         });
         if taken {
-            return Err(DomainError::Conflict(format!(
-                "a team is already called `{}`",
-                name.as_str()
-            )));
+            return Err(DomainError::Conflict(format!("a team is already called `{}`", name.as_str())));
         }
         Ok(())
     }
@@ -258,8 +242,7 @@ impl Roster {
         for team in self.teams.values_mut() {
             team.members.clear();
         }
-        let mut people: Vec<&Participant> =
-            self.participants.values().filter(|p| !p.removed).collect();
+        let mut people: Vec<&Participant> = self.participants.values().filter(|p| !p.removed).collect();
         people.sort_by(|a, b| a.id.cmp(&b.id));
         for person in &people {
             if let Some(team) = person.team.as_ref().and_then(|t| self.teams.get_mut(t)) {
@@ -273,12 +256,7 @@ impl Roster {
                     .filter_map(|id| self.participants.get(id))
                     .any(|member| member.skills.iter().any(|s| s.eq_ignore_ascii_case(skill)))
             };
-            team.missing = team
-                .needs
-                .iter()
-                .filter(|need| !has(need))
-                .cloned()
-                .collect();
+            team.missing = team.needs.iter().filter(|need| !has(need)).cloned().collect();
         }
     }
 }
@@ -315,29 +293,17 @@ pub fn decide_join(roster: &Roster, new: NewParticipant) -> Result<RosterEvent, 
 }
 
 fn organisers_only(context: &Context, what: &str) -> Result<(), DomainError> {
-    if context.actor.is_organiser() {
-        Ok(())
-    } else {
-        Err(DomainError::Forbidden(format!("only organisers {what}")))
-    }
+    if context.actor.is_organiser() { Ok(()) } else { Err(DomainError::Forbidden(format!("only organisers {what}"))) }
 }
 
 impl Domain for Roster {
     type Event = RosterEvent;
     type Command = RosterCommand;
 
-    fn decide(
-        &self,
-        command: RosterCommand,
-        context: &mut Context,
-    ) -> Result<RosterEvent, DomainError> {
+    fn decide(&self, command: RosterCommand, context: &mut Context) -> Result<RosterEvent, DomainError> {
         let actor = context.actor;
         match command {
-            RosterCommand::UpdateEvent {
-                name,
-                starts_at,
-                ends_at,
-            } => {
+            RosterCommand::UpdateEvent { name, starts_at, ends_at } => {
                 organisers_only(context, "change the event")?;
                 let mut details = self.event.clone();
                 if let Some(name) = name {
@@ -348,9 +314,7 @@ impl Domain for Roster {
                 if let (Some(start), Some(end)) = (details.starts_at, details.ends_at)
                     && end <= start
                 {
-                    return Err(DomainError::Invalid(
-                        "the event must end after it starts".into(),
-                    ));
+                    return Err(DomainError::Invalid("the event must end after it starts".into()));
                 }
                 Ok(RosterEvent::EventUpdated { details })
             }
@@ -366,14 +330,7 @@ impl Domain for Roster {
                     return Err(DomainError::NotFound(format!("brief `{brief}`")));
                 }
                 let needs = parse_skills(needs)?;
-                Ok(RosterEvent::TeamCreated {
-                    team: NewTeam {
-                        id: (context.fresh_id)("t"),
-                        name,
-                        brief,
-                        needs,
-                    },
-                })
+                Ok(RosterEvent::TeamCreated { team: NewTeam { id: (context.fresh_id)("t"), name, brief, needs } })
             }
             RosterCommand::RenameTeam { team, name } => {
                 organisers_only(context, "rename teams")?;
@@ -389,10 +346,7 @@ impl Domain for Roster {
                         "only the team's members and organisers say what it needs".into(),
                     ));
                 }
-                Ok(RosterEvent::TeamNeeds {
-                    team,
-                    needs: parse_skills(needs)?,
-                })
+                Ok(RosterEvent::TeamNeeds { team, needs: parse_skills(needs)? })
             }
             RosterCommand::ArchiveTeam { team } => {
                 organisers_only(context, "archive teams")?;
@@ -401,36 +355,25 @@ impl Domain for Roster {
             }
             RosterCommand::JoinTeam { team } => {
                 if actor.role != Role::Participant {
-                    return Err(DomainError::Forbidden(
-                        "only participants join teams".into(),
-                    ));
+                    return Err(DomainError::Forbidden("only participants join teams".into()));
                 }
                 self.open_team(&team)?;
                 if actor.team == Some(team.as_str()) {
                     return Err(DomainError::Conflict("you are already in this team".into()));
                 }
-                Ok(RosterEvent::Moved {
-                    participant: actor.id.to_string(),
-                    team: Some(team),
-                })
+                Ok(RosterEvent::Moved { participant: actor.id.to_string(), team: Some(team) })
             }
             RosterCommand::LeaveTeam {} => {
                 if actor.team.is_none() {
                     return Err(DomainError::Conflict("you are not in a team".into()));
                 }
-                Ok(RosterEvent::Moved {
-                    participant: actor.id.to_string(),
-                    team: None,
-                })
+                Ok(RosterEvent::Moved { participant: actor.id.to_string(), team: None })
             }
             RosterCommand::SetSkills { skills } => {
                 if actor.role == Role::Display {
                     return Err(DomainError::Forbidden("a display has no skills".into()));
                 }
-                Ok(RosterEvent::SkillsChanged {
-                    participant: actor.id.to_string(),
-                    skills: parse_skills(skills)?,
-                })
+                Ok(RosterEvent::SkillsChanged { participant: actor.id.to_string(), skills: parse_skills(skills)? })
             }
             RosterCommand::RemoveParticipant { participant } => {
                 organisers_only(context, "remove people")?;
@@ -438,9 +381,7 @@ impl Domain for Roster {
                     return Err(DomainError::Conflict("you cannot remove yourself".into()));
                 }
                 if self.active(&participant).is_none() {
-                    return Err(DomainError::NotFound(format!(
-                        "participant `{participant}`"
-                    )));
+                    return Err(DomainError::NotFound(format!("participant `{participant}`")));
                 }
                 Ok(RosterEvent::Removed { participant })
             }
@@ -487,18 +428,14 @@ impl Domain for Roster {
                 }
             }
             RosterEvent::Joined { participant } => {
-                self.participants
-                    .insert(participant.id.clone(), participant.clone());
+                self.participants.insert(participant.id.clone(), participant.clone());
             }
             RosterEvent::Moved { participant, team } => {
                 if let Some(p) = self.participants.get_mut(participant) {
                     p.team = team.clone();
                 }
             }
-            RosterEvent::SkillsChanged {
-                participant,
-                skills,
-            } => {
+            RosterEvent::SkillsChanged { participant, skills } => {
                 if let Some(p) = self.participants.get_mut(participant) {
                     p.skills = skills.clone();
                 }
@@ -523,18 +460,10 @@ mod tests {
         Name::try_from(text.to_string()).expect("valid name")
     }
 
-    const AT: Recorded = Recorded {
-        offset: 1,
-        ts: 0,
-        by: "x",
-    };
+    const AT: Recorded = Recorded { offset: 1, ts: 0, by: "x" };
 
     /// Runs a command as `actor` and applies its event; returns the event or the refusal.
-    fn run(
-        roster: &mut Roster,
-        actor: Actor,
-        command: RosterCommand,
-    ) -> Result<RosterEvent, DomainError> {
+    fn run(roster: &mut Roster, actor: Actor, command: RosterCommand) -> Result<RosterEvent, DomainError> {
         let mut counter = roster.teams.len();
         let mut fresh = |prefix: &str| {
             counter += 1;
@@ -546,6 +475,7 @@ mod tests {
             actor,
             is_participant: &is_participant,
             is_brief: &is_brief,
+            is_team: &|_: &str| true,
             fresh_id: &mut fresh,
         };
         let event = roster.decide(command, &mut context)?;
@@ -571,18 +501,9 @@ mod tests {
     fn weekend() -> Roster {
         let mut roster = Roster::new(name("Made in Lambeth"));
         person(&mut roster, "host", Role::Organiser, &[]);
-        person(
-            &mut roster,
-            "ada",
-            Role::Participant,
-            &["Design", "Research"],
-        );
+        person(&mut roster, "ada", Role::Participant, &["Design", "Research"]);
         person(&mut roster, "bo", Role::Participant, &["Rust"]);
-        let host = Actor {
-            id: "host",
-            role: Role::Organiser,
-            team: None,
-        };
+        let host = Actor { id: "host", role: Role::Organiser, team: None };
         run(
             &mut roster,
             host,
@@ -602,21 +523,12 @@ mod tests {
         assert!(Name::try_from("   ".to_string()).is_err());
         assert!(Name::try_from("x".repeat(MAX_NAME_CHARS + 1)).is_err());
         assert!(Name::try_from("a\u{7}b".to_string()).is_err());
-        assert!(
-            serde_json::from_str::<Name>(r#""""#).is_err(),
-            "invalid names cannot even be parsed"
-        );
+        assert!(serde_json::from_str::<Name>(r#""""#).is_err(), "invalid names cannot even be parsed");
     }
 
     #[test]
     fn skills_drop_blanks_and_duplicates() {
-        let skills = parse_skills(vec![
-            "Design".into(),
-            " ".into(),
-            "design".into(),
-            "Rust".into(),
-        ])
-        .expect("ok");
+        let skills = parse_skills(vec!["Design".into(), " ".into(), "design".into(), "Rust".into()]).expect("ok");
         assert_eq!(skills, vec!["Design", "Rust"]);
         assert!(parse_skills(vec!["x".repeat(MAX_SKILL_CHARS + 1)]).is_err());
         assert!(parse_skills((0..=MAX_SKILLS).map(|i| i.to_string()).collect()).is_err());
@@ -626,44 +538,15 @@ mod tests {
     fn a_team_shows_who_is_in_it_and_which_needed_skills_nobody_has() {
         let mut roster = weekend();
         let team = roster.teams.keys().next().expect("team").clone();
-        assert_eq!(
-            roster.teams[&team].missing,
-            vec!["design", "Rust", "Copywriting"]
-        );
-        let ada = Actor {
-            id: "ada",
-            role: Role::Participant,
-            team: None,
-        };
-        run(
-            &mut roster,
-            ada,
-            RosterCommand::JoinTeam { team: team.clone() },
-        )
-        .expect("ada joins");
+        assert_eq!(roster.teams[&team].missing, vec!["design", "Rust", "Copywriting"]);
+        let ada = Actor { id: "ada", role: Role::Participant, team: None };
+        run(&mut roster, ada, RosterCommand::JoinTeam { team: team.clone() }).expect("ada joins");
         assert_eq!(roster.teams[&team].members, vec!["ada"]);
-        assert_eq!(
-            roster.teams[&team].missing,
-            vec!["Rust", "Copywriting"],
-            "skills match regardless of case"
-        );
-        let bo = Actor {
-            id: "bo",
-            role: Role::Participant,
-            team: None,
-        };
-        run(
-            &mut roster,
-            bo,
-            RosterCommand::JoinTeam { team: team.clone() },
-        )
-        .expect("bo joins");
+        assert_eq!(roster.teams[&team].missing, vec!["Rust", "Copywriting"], "skills match regardless of case");
+        let bo = Actor { id: "bo", role: Role::Participant, team: None };
+        run(&mut roster, bo, RosterCommand::JoinTeam { team: team.clone() }).expect("bo joins");
         assert_eq!(roster.teams[&team].missing, vec!["Copywriting"]);
-        let bo = Actor {
-            id: "bo",
-            role: Role::Participant,
-            team: Some(&team),
-        };
+        let bo = Actor { id: "bo", role: Role::Participant, team: Some(&team) };
         run(&mut roster, bo, RosterCommand::LeaveTeam {}).expect("bo leaves");
         assert_eq!(roster.teams[&team].missing, vec!["Rust", "Copywriting"]);
     }
@@ -671,85 +554,29 @@ mod tests {
     #[test]
     fn people_switch_teams_freely_but_only_into_open_teams() {
         let mut roster = weekend();
-        let host = Actor {
-            id: "host",
-            role: Role::Organiser,
-            team: None,
-        };
+        let host = Actor { id: "host", role: Role::Organiser, team: None };
         let first = roster.teams.keys().next().expect("team").clone();
         run(
             &mut roster,
             host,
-            RosterCommand::CreateTeam {
-                name: "Love Your Space".into(),
-                brief: None,
-                needs: vec![],
-            },
+            RosterCommand::CreateTeam { name: "Love Your Space".into(), brief: None, needs: vec![] },
         )
         .expect("second team");
-        let second = roster
-            .teams
-            .keys()
-            .find(|t| **t != first)
-            .expect("second")
-            .clone();
-        let ada = Actor {
-            id: "ada",
-            role: Role::Participant,
-            team: None,
-        };
-        run(
-            &mut roster,
-            ada,
-            RosterCommand::JoinTeam {
-                team: first.clone(),
-            },
-        )
-        .expect("join");
-        let ada = Actor {
-            id: "ada",
-            role: Role::Participant,
-            team: Some(&first),
-        };
-        run(
-            &mut roster,
-            ada,
-            RosterCommand::JoinTeam {
-                team: second.clone(),
-            },
-        )
-        .expect("switch");
+        let second = roster.teams.keys().find(|t| **t != first).expect("second").clone();
+        let ada = Actor { id: "ada", role: Role::Participant, team: None };
+        run(&mut roster, ada, RosterCommand::JoinTeam { team: first.clone() }).expect("join");
+        let ada = Actor { id: "ada", role: Role::Participant, team: Some(&first) };
+        run(&mut roster, ada, RosterCommand::JoinTeam { team: second.clone() }).expect("switch");
         assert_eq!(roster.team_of("ada"), Some(second.as_str()));
-        run(
-            &mut roster,
-            host,
-            RosterCommand::ArchiveTeam {
-                team: second.clone(),
-            },
-        )
-        .expect("archive");
-        assert_eq!(
-            roster.team_of("ada"),
-            None,
-            "archiving a team frees its members"
-        );
-        let ada = Actor {
-            id: "ada",
-            role: Role::Participant,
-            team: None,
-        };
+        run(&mut roster, host, RosterCommand::ArchiveTeam { team: second.clone() }).expect("archive");
+        assert_eq!(roster.team_of("ada"), None, "archiving a team frees its members");
+        let ada = Actor { id: "ada", role: Role::Participant, team: None };
         assert!(matches!(
             run(&mut roster, ada, RosterCommand::JoinTeam { team: second }),
             Err(DomainError::Conflict(_))
         ));
         assert!(matches!(
-            run(
-                &mut roster,
-                ada,
-                RosterCommand::JoinTeam {
-                    team: "t_nope".into()
-                }
-            ),
+            run(&mut roster, ada, RosterCommand::JoinTeam { team: "t_nope".into() }),
             Err(DomainError::NotFound(_))
         ));
     }
@@ -758,71 +585,27 @@ mod tests {
     fn only_organisers_rename_archive_remove_and_change_the_event() {
         let mut roster = weekend();
         let team = roster.teams.keys().next().expect("team").clone();
-        let ada = Actor {
-            id: "ada",
-            role: Role::Participant,
-            team: None,
-        };
+        let ada = Actor { id: "ada", role: Role::Participant, team: None };
         let before = roster.clone();
         for command in [
-            RosterCommand::RenameTeam {
-                team: team.clone(),
-                name: "Mine".into(),
-            },
+            RosterCommand::RenameTeam { team: team.clone(), name: "Mine".into() },
             RosterCommand::ArchiveTeam { team: team.clone() },
-            RosterCommand::RemoveParticipant {
-                participant: "bo".into(),
-            },
-            RosterCommand::UpdateEvent {
-                name: Some("Mine".into()),
-                starts_at: None,
-                ends_at: None,
-            },
-            RosterCommand::SetNeeds {
-                team: team.clone(),
-                needs: vec![],
-            },
+            RosterCommand::RemoveParticipant { participant: "bo".into() },
+            RosterCommand::UpdateEvent { name: Some("Mine".into()), starts_at: None, ends_at: None },
+            RosterCommand::SetNeeds { team: team.clone(), needs: vec![] },
         ] {
-            assert!(matches!(
-                run(&mut roster, ada, command),
-                Err(DomainError::Forbidden(_))
-            ));
+            assert!(matches!(run(&mut roster, ada, command), Err(DomainError::Forbidden(_))));
         }
         assert_eq!(roster, before, "refusals change nothing");
-        let host = Actor {
-            id: "host",
-            role: Role::Organiser,
-            team: None,
-        };
-        run(
-            &mut roster,
-            host,
-            RosterCommand::RemoveParticipant {
-                participant: "bo".into(),
-            },
-        )
-        .expect("remove");
+        let host = Actor { id: "host", role: Role::Organiser, team: None };
+        run(&mut roster, host, RosterCommand::RemoveParticipant { participant: "bo".into() }).expect("remove");
         assert!(roster.active("bo").is_none());
         assert!(matches!(
-            run(
-                &mut roster,
-                host,
-                RosterCommand::RemoveParticipant {
-                    participant: "host".into()
-                }
-            ),
+            run(&mut roster, host, RosterCommand::RemoveParticipant { participant: "host".into() }),
             Err(DomainError::Conflict(_))
         ));
         assert!(matches!(
-            run(
-                &mut roster,
-                host,
-                RosterCommand::UpdateEvent {
-                    name: None,
-                    starts_at: Some(10),
-                    ends_at: Some(5)
-                }
-            ),
+            run(&mut roster, host, RosterCommand::UpdateEvent { name: None, starts_at: Some(10), ends_at: Some(5) }),
             Err(DomainError::Invalid(_))
         ));
     }
@@ -830,20 +613,12 @@ mod tests {
     #[test]
     fn team_names_are_unique_regardless_of_case_and_need_real_briefs() {
         let mut roster = weekend();
-        let host = Actor {
-            id: "host",
-            role: Role::Organiser,
-            team: None,
-        };
+        let host = Actor { id: "host", role: Role::Organiser, team: None };
         assert!(matches!(
             run(
                 &mut roster,
                 host,
-                RosterCommand::CreateTeam {
-                    name: "HEALTHWATCH".into(),
-                    brief: None,
-                    needs: vec![]
-                }
+                RosterCommand::CreateTeam { name: "HEALTHWATCH".into(), brief: None, needs: vec![] }
             ),
             Err(DomainError::Conflict(_))
         ));
@@ -851,40 +626,25 @@ mod tests {
             run(
                 &mut roster,
                 host,
-                RosterCommand::CreateTeam {
-                    name: "X".into(),
-                    brief: Some("b_nope".into()),
-                    needs: vec![]
-                }
+                RosterCommand::CreateTeam { name: "X".into(), brief: Some("b_nope".into()), needs: vec![] }
             ),
             Err(DomainError::NotFound(_))
         ));
         run(
             &mut roster,
             host,
-            RosterCommand::CreateTeam {
-                name: "X".into(),
-                brief: Some("b_1".into()),
-                needs: vec![],
-            },
+            RosterCommand::CreateTeam { name: "X".into(), brief: Some("b_1".into()), needs: vec![] },
         )
         .expect("a team around a real brief");
     }
 
     #[test]
     fn events_are_recorded_in_a_stable_json_shape() {
-        let event = RosterEvent::Moved {
-            participant: "p1".into(),
-            team: Some("t1".into()),
-        };
+        let event = RosterEvent::Moved { participant: "p1".into(), team: Some("t1".into()) };
         let json = serde_json::to_string(&event).expect("serializes");
         assert_eq!(json, r#"{"type":"moved","participant":"p1","team":"t1"}"#);
-        assert_eq!(
-            serde_json::from_str::<RosterEvent>(&json).expect("parses"),
-            event
-        );
-        let command: RosterCommand =
-            serde_json::from_str(r#"{"type":"team.join","team":"t1"}"#).expect("command");
+        assert_eq!(serde_json::from_str::<RosterEvent>(&json).expect("parses"), event);
+        let command: RosterCommand = serde_json::from_str(r#"{"type":"team.join","team":"t1"}"#).expect("command");
         assert!(matches!(command, RosterCommand::JoinTeam { .. }));
     }
 }

@@ -7,9 +7,7 @@
 
 use crate::store::{ChannelKey, PublicationSink};
 use bytestring::ByteString;
-use makeroom_protocol::{
-    Member, PresenceAction, PresenceChange, Publication, ServerFrame, Unsubscribed, close,
-};
+use makeroom_protocol::{Member, PresenceAction, PresenceChange, Publication, ServerFrame, Unsubscribed, close};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -54,11 +52,7 @@ pub struct Signal {
 
 impl Signal {
     pub fn trip(&self, code: u16) {
-        if self
-            .code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
+        if self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             self.notify.notify_one();
         }
     }
@@ -86,14 +80,7 @@ impl Outbox {
     pub fn new(capacity: usize) -> (Outbox, mpsc::Receiver<Outgoing>, Arc<Signal>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let signal = Arc::new(Signal::default());
-        (
-            Outbox {
-                tx,
-                signal: signal.clone(),
-            },
-            rx,
-            signal,
-        )
+        (Outbox { tx, signal: signal.clone() }, rx, signal)
     }
 
     fn push(&self, item: Outgoing) {
@@ -121,47 +108,24 @@ struct ChannelSubscribers {
 }
 
 impl ChannelSubscribers {
-    fn push_presence(
-        &self,
-        key: &ChannelKey,
-        action: PresenceAction,
-        member: &Member,
-        except: ConnId,
-    ) {
-        if !self
-            .subscribers
-            .iter()
-            .any(|s| s.wants_presence && s.conn != except)
-        {
+    fn push_presence(&self, key: &ChannelKey, action: PresenceAction, member: &Member, except: ConnId) {
+        if !self.subscribers.iter().any(|s| s.wants_presence && s.conn != except) {
             return;
         }
-        let frame = ServerFrame::Presence(PresenceChange {
-            channel: key.name().to_string(),
-            action,
-            member: member.clone(),
-        });
+        let frame =
+            ServerFrame::Presence(PresenceChange { channel: key.name().to_string(), action, member: member.clone() });
         let Ok(text) = serde_json::to_string(&frame) else {
             return;
         };
         let frame = ByteString::from(text);
         let key = key.shared();
-        for subscriber in self
-            .subscribers
-            .iter()
-            .filter(|s| s.wants_presence && s.conn != except)
-        {
-            subscriber.outbox.push(Outgoing::Presence {
-                key: key.clone(),
-                frame: frame.clone(),
-            });
+        for subscriber in self.subscribers.iter().filter(|s| s.wants_presence && s.conn != except) {
+            subscriber.outbox.push(Outgoing::Presence { key: key.clone(), frame: frame.clone() });
         }
     }
 
     fn members(&self) -> Vec<Member> {
-        self.present
-            .values()
-            .map(|(member, _)| member.clone())
-            .collect()
+        self.present.values().map(|(member, _)| member.clone()).collect()
     }
 }
 
@@ -181,9 +145,7 @@ pub struct Hub {
 
 /// Locks ignore poisoning: a panic elsewhere must not take every room down with it.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Hub {
@@ -232,20 +194,12 @@ impl Hub {
             existing.wants_presence = wants_presence;
             return wants_presence.then(|| state.members());
         }
-        let entry = state
-            .present
-            .entry(member.id.clone())
-            .or_insert_with(|| (member.clone(), 0));
+        let entry = state.present.entry(member.id.clone()).or_insert_with(|| (member.clone(), 0));
         entry.1 += 1;
         if entry.1 == 1 {
             state.push_presence(key, PresenceAction::Join, &member, conn);
         }
-        state.subscribers.push(Subscriber {
-            conn,
-            member,
-            outbox,
-            wants_presence,
-        });
+        state.subscribers.push(Subscriber { conn, member, outbox, wants_presence });
         wants_presence.then(|| state.members())
     }
 
@@ -279,10 +233,7 @@ impl Hub {
 
     /// Notes a connection of `participant`, so that `close_participant` reaches it.
     pub fn register(&self, participant: &str, conn: ConnId, signal: Arc<Signal>) {
-        lock(&self.connections)
-            .entry(participant.to_string())
-            .or_default()
-            .push((conn, signal));
+        lock(&self.connections).entry(participant.to_string()).or_default().push((conn, signal));
     }
 
     pub fn unregister(&self, participant: &str, conn: ConnId) {
@@ -306,35 +257,18 @@ impl Hub {
 
     /// Ends the subscriptions to `key` of every member `which` picks (people who lost access), telling
     /// each connection why with an `unsubscribed` push.
-    pub fn unsubscribe_members(
-        &self,
-        key: &ChannelKey,
-        which: impl Fn(&Member) -> bool,
-        reason: &str,
-    ) {
+    pub fn unsubscribe_members(&self, key: &ChannelKey, which: impl Fn(&Member) -> bool, reason: &str) {
         let conns: Vec<ConnId> = {
-            let channel = self
-                .channels
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(key.as_str())
-                .cloned();
+            let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
             let Some(channel) = channel else { return };
             let state = lock(&channel);
-            state
-                .subscribers
-                .iter()
-                .filter(|s| which(&s.member))
-                .map(|s| s.conn)
-                .collect()
+            state.subscribers.iter().filter(|s| which(&s.member)).map(|s| s.conn).collect()
         };
         if conns.is_empty() {
             return;
         }
-        let frame = ServerFrame::Unsubscribed(Unsubscribed {
-            channel: key.name().to_string(),
-            reason: reason.to_string(),
-        });
+        let frame =
+            ServerFrame::Unsubscribed(Unsubscribed { channel: key.name().to_string(), reason: reason.to_string() });
         let Ok(text) = serde_json::to_string(&frame) else {
             return;
         };
@@ -342,64 +276,33 @@ impl Hub {
         for conn in conns {
             if let Some(outbox) = self.outbox_of(key, conn) {
                 self.unsubscribe(key, conn);
-                outbox.push(Outgoing::Unsubscribed {
-                    key: key.shared(),
-                    frame: frame.clone(),
-                });
+                outbox.push(Outgoing::Unsubscribed { key: key.shared(), frame: frame.clone() });
             }
         }
     }
 
     fn outbox_of(&self, key: &ChannelKey, conn: ConnId) -> Option<Outbox> {
-        let channel = self
-            .channels
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key.as_str())
-            .cloned()?;
+        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned()?;
         let state = lock(&channel);
-        state
-            .subscribers
-            .iter()
-            .find(|s| s.conn == conn)
-            .map(|s| s.outbox.clone())
+        state.subscribers.iter().find(|s| s.conn == conn).map(|s| s.outbox.clone())
     }
 
     pub fn presence(&self, key: &ChannelKey) -> Vec<Member> {
-        let channel = self
-            .channels
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key.as_str())
-            .cloned();
-        channel
-            .map(|channel| lock(&channel).members())
-            .unwrap_or_default()
+        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
+        channel.map(|channel| lock(&channel).members()).unwrap_or_default()
     }
 
     /// How many connections listen to `key` on this instance.
     pub fn subscriber_count(&self, key: &ChannelKey) -> usize {
-        let channel = self
-            .channels
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key.as_str())
-            .cloned();
-        channel
-            .map(|channel| lock(&channel).subscribers.len())
-            .unwrap_or(0)
+        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
+        channel.map(|channel| lock(&channel).subscribers.len()).unwrap_or(0)
     }
 }
 
 impl PublicationSink for Hub {
     fn deliver(&self, key: &ChannelKey, publication: Publication) {
         self.stats.publications.fetch_add(1, Ordering::Relaxed);
-        let channel = self
-            .channels
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key.as_str())
-            .cloned();
+        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
         let Some(channel) = channel else { return };
         let offset = publication.offset;
         let frame = match serde_json::to_string(&ServerFrame::Pub(publication)) {
@@ -409,20 +312,12 @@ impl PublicationSink for Hub {
                 return;
             }
         };
-        let delivery = Arc::new(Delivery {
-            key: key.shared(),
-            offset,
-            frame,
-        });
+        let delivery = Arc::new(Delivery { key: key.shared(), offset, frame });
         let state = lock(&channel);
         for subscriber in &state.subscribers {
-            subscriber
-                .outbox
-                .push(Outgoing::Publication(delivery.clone()));
+            subscriber.outbox.push(Outgoing::Publication(delivery.clone()));
         }
-        self.stats
-            .deliveries
-            .fetch_add(state.subscribers.len() as u64, Ordering::Relaxed);
+        self.stats.deliveries.fetch_add(state.subscribers.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -433,11 +328,7 @@ mod tests {
     use serde_json::value::RawValue;
 
     fn member(id: &str) -> Member {
-        Member {
-            id: id.into(),
-            name: id.to_uppercase(),
-            role: Role::Participant,
-        }
+        Member { id: id.into(), name: id.to_uppercase(), role: Role::Participant }
     }
 
     fn publication(offset: u64) -> Publication {
@@ -446,11 +337,7 @@ mod tests {
             epoch: "e".into(),
             offset,
             ts: 0,
-            from: Sender {
-                id: "a".into(),
-                name: "A".into(),
-                role: Role::Participant,
-            },
+            from: Sender { id: "a".into(), name: "A".into(), role: Role::Participant },
             data: RawValue::from_string("{}".into()).expect("raw"),
         }
     }
@@ -464,9 +351,7 @@ mod tests {
         hub.subscribe(&key, 1, member("a"), a, false);
         hub.subscribe(&key, 2, member("b"), b, false);
         hub.deliver(&key, publication(1));
-        let (Ok(Outgoing::Publication(x)), Ok(Outgoing::Publication(y))) =
-            (a_rx.try_recv(), b_rx.try_recv())
-        else {
+        let (Ok(Outgoing::Publication(x)), Ok(Outgoing::Publication(y))) = (a_rx.try_recv(), b_rx.try_recv()) else {
             panic!("both subscribers get the publication")
         };
         assert!(Arc::ptr_eq(&x, &y));
@@ -485,10 +370,7 @@ mod tests {
         for offset in 1..=3 {
             hub.deliver(&key, publication(offset));
         }
-        assert_eq!(
-            slow_signal.code.load(Ordering::Acquire),
-            close::SLOW_CONSUMER
-        );
+        assert_eq!(slow_signal.code.load(Ordering::Acquire), close::SLOW_CONSUMER);
         assert_eq!(fast_signal.code.load(Ordering::Acquire), 0);
         let mut got = 0;
         while fast_rx.try_recv().is_ok() {
@@ -511,10 +393,7 @@ mod tests {
         assert_eq!(joins.len(), 1, "one join for two connections of one person");
         assert_eq!(hub.presence(&key).len(), 2);
         hub.unsubscribe(&key, 2);
-        assert!(
-            watcher_rx.try_recv().is_err(),
-            "ada is still here on her laptop"
-        );
+        assert!(watcher_rx.try_recv().is_err(), "ada is still here on her laptop");
         hub.unsubscribe(&key, 3);
         match watcher_rx.try_recv() {
             Ok(Outgoing::Presence { frame, .. }) => {
@@ -524,9 +403,6 @@ mod tests {
         }
         hub.unsubscribe(&key, 1);
         assert_eq!(hub.subscriber_count(&key), 0);
-        assert!(
-            hub.channels.read().expect("lock").is_empty(),
-            "empty channels are dropped"
-        );
+        assert!(hub.channels.read().expect("lock").is_empty(), "empty channels are dropped");
     }
 }

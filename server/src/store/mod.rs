@@ -40,10 +40,7 @@ impl ChannelKey {
 
     /// The part clients see.
     pub fn name(&self) -> &str {
-        self.0
-            .split_once('/')
-            .map(|(_, name)| name)
-            .unwrap_or(&self.0)
+        self.0.split_once('/').map(|(_, name)| name).unwrap_or(&self.0)
     }
 
     pub fn scope(&self) -> &str {
@@ -112,27 +109,14 @@ pub trait Store: Send + Sync {
     fn append(&self, request: AppendRequest) -> StoreFuture<'_, Appended>;
 
     /// Up to `limit` messages with offsets above `after`, oldest first.
-    fn read_after<'a>(
-        &'a self,
-        key: &'a ChannelKey,
-        after: u64,
-        limit: u64,
-    ) -> StoreFuture<'a, ChannelSlice>;
+    fn read_after<'a>(&'a self, key: &'a ChannelKey, after: u64, limit: u64) -> StoreFuture<'a, ChannelSlice>;
 
     /// Up to `limit` messages with offsets below `before` (or the newest ones), oldest first.
-    fn read_before<'a>(
-        &'a self,
-        key: &'a ChannelKey,
-        before: Option<u64>,
-        limit: u64,
-    ) -> StoreFuture<'a, ChannelSlice>;
+    fn read_before<'a>(&'a self, key: &'a ChannelKey, before: Option<u64>, limit: u64)
+    -> StoreFuture<'a, ChannelSlice>;
 
     /// The message stored under an idempotency key on a channel, if any.
-    fn find_key<'a>(
-        &'a self,
-        key: &'a ChannelKey,
-        idempotency_key: &'a str,
-    ) -> StoreFuture<'a, Option<Appended>>;
+    fn find_key<'a>(&'a self, key: &'a ChannelKey, idempotency_key: &'a str) -> StoreFuture<'a, Option<Appended>>;
 
     /// Whether the store can take writes now (for `/readyz`).
     fn check_ready(&self) -> StoreFuture<'_, ()>;

@@ -5,10 +5,7 @@
 //! Reads use their own connection on tokio's blocking pool; WAL mode lets them run beside the writer.
 //! `synchronous=FULL`: a commit survives a crash of the process and a loss of power.
 
-use super::{
-    AppendRequest, Appended, ChannelKey, ChannelSlice, PublicationSink, Store, StoreError,
-    StoreFuture,
-};
+use super::{AppendRequest, Appended, ChannelKey, ChannelSlice, PublicationSink, Store, StoreError, StoreFuture};
 use crate::clock::now_millis;
 use anyhow::Context;
 use makeroom_protocol::{Publication, Sender};
@@ -67,45 +64,29 @@ impl SqliteStore {
     pub fn open(dir: &Path, sink: Arc<dyn PublicationSink>) -> anyhow::Result<Self> {
         let path: PathBuf = dir.join("makeroom.sqlite3");
         let writer_conn = open_connection(&path)?;
-        writer_conn
-            .execute_batch(SCHEMA)
-            .context("creating the schema")?;
+        writer_conn.execute_batch(SCHEMA).context("creating the schema")?;
         // The epoch names this log's lifetime: a new file (data lost or replaced) gets a new one, so
         // clients holding offsets from the old file resync instead of trusting them.
         let epoch: String = match writer_conn
-            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| {
-                row.get(0)
-            })
+            .query_row("SELECT value FROM meta WHERE key = 'epoch'", [], |row| row.get(0))
             .optional()?
         {
             Some(epoch) => epoch,
             None => {
                 let epoch = crate::ids::new_secret_hex()[..16].to_string();
-                writer_conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('epoch', ?1)",
-                    [&epoch],
-                )?;
+                writer_conn.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?1)", [&epoch])?;
                 epoch
             }
         };
         let epoch: Arc<str> = epoch.into();
         let reader = open_connection(&path)?;
         let (tx, rx) = mpsc::channel(4096);
-        let mut writer = Writer {
-            conn: writer_conn,
-            channels: HashMap::new(),
-            epoch: epoch.clone(),
-            sink,
-        };
+        let mut writer = Writer { conn: writer_conn, channels: HashMap::new(), epoch: epoch.clone(), sink };
         std::thread::Builder::new()
             .name("makeroom-sqlite-writer".into())
             .spawn(move || writer.run(rx))
             .context("starting the store's writer thread")?;
-        Ok(SqliteStore {
-            writer: tx,
-            reader: Arc::new(Mutex::new(reader)),
-            epoch,
-        })
+        Ok(SqliteStore { writer: tx, reader: Arc::new(Mutex::new(reader)), epoch })
     }
 
     async fn read<T: Send + 'static>(
@@ -114,12 +95,8 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let reader = self.reader.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = reader
-                .lock()
-                .map_err(|_| StoreError::Unavailable("reader lock poisoned".into()))?;
-            work(&conn).map_err(|err| {
-                StoreError::Unexpected(anyhow::Error::new(err).context("reading history"))
-            })
+            let conn = reader.lock().map_err(|_| StoreError::Unavailable("reader lock poisoned".into()))?;
+            work(&conn).map_err(|err| StoreError::Unexpected(anyhow::Error::new(err).context("reading history")))
         })
         .await
         .map_err(|err| StoreError::Unavailable(format!("read task failed: {err}")))?
@@ -133,25 +110,13 @@ struct ChannelRow {
 }
 
 fn channel_row(conn: &Connection, key: &str) -> rusqlite::Result<Option<ChannelRow>> {
-    conn.query_row(
-        "SELECT id, top, first FROM channels WHERE key = ?1",
-        [key],
-        |row| {
-            Ok(ChannelRow {
-                id: row.get(0)?,
-                top: row.get::<_, i64>(1)? as u64,
-                first: row.get::<_, i64>(2)? as u64,
-            })
-        },
-    )
+    conn.query_row("SELECT id, top, first FROM channels WHERE key = ?1", [key], |row| {
+        Ok(ChannelRow { id: row.get(0)?, top: row.get::<_, i64>(1)? as u64, first: row.get::<_, i64>(2)? as u64 })
+    })
     .optional()
 }
 
-fn row_to_publication(
-    key: &ChannelKey,
-    epoch: &str,
-    row: &rusqlite::Row,
-) -> rusqlite::Result<Publication> {
+fn row_to_publication(key: &ChannelKey, epoch: &str, row: &rusqlite::Row) -> rusqlite::Result<Publication> {
     let offset: i64 = row.get(0)?;
     let ts: i64 = row.get(1)?;
     let sender: String = row.get(2)?;
@@ -177,28 +142,16 @@ impl Store for SqliteStore {
                 .send(WriteJob { request, reply })
                 .await
                 .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
-            answer
-                .await
-                .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
+            answer.await.map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
         })
     }
 
-    fn read_after<'a>(
-        &'a self,
-        key: &'a ChannelKey,
-        after: u64,
-        limit: u64,
-    ) -> StoreFuture<'a, ChannelSlice> {
+    fn read_after<'a>(&'a self, key: &'a ChannelKey, after: u64, limit: u64) -> StoreFuture<'a, ChannelSlice> {
         let key = key.clone();
         let epoch = self.epoch.clone();
         Box::pin(self.read(move |conn| {
             let Some(channel) = channel_row(conn, key.as_str())? else {
-                return Ok(ChannelSlice {
-                    epoch,
-                    top: 0,
-                    first: 1,
-                    publications: Vec::new(),
-                });
+                return Ok(ChannelSlice { epoch, top: 0, first: 1, publications: Vec::new() });
             };
             let mut statement = conn.prepare_cached(
                 "SELECT offset, ts, sender, data FROM messages
@@ -209,12 +162,7 @@ impl Store for SqliteStore {
                     row_to_publication(&key, &epoch, row)
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(ChannelSlice {
-                epoch,
-                top: channel.top,
-                first: channel.first,
-                publications,
-            })
+            Ok(ChannelSlice { epoch, top: channel.top, first: channel.first, publications })
         }))
     }
 
@@ -228,12 +176,7 @@ impl Store for SqliteStore {
         let epoch = self.epoch.clone();
         Box::pin(self.read(move |conn| {
             let Some(channel) = channel_row(conn, key.as_str())? else {
-                return Ok(ChannelSlice {
-                    epoch,
-                    top: 0,
-                    first: 1,
-                    publications: Vec::new(),
-                });
+                return Ok(ChannelSlice { epoch, top: 0, first: 1, publications: Vec::new() });
             };
             let before = before.unwrap_or(u64::MAX).min(i64::MAX as u64) as i64;
             let mut statement = conn.prepare_cached(
@@ -241,25 +184,14 @@ impl Store for SqliteStore {
                  WHERE channel_id = ?1 AND offset < ?2 ORDER BY offset DESC LIMIT ?3",
             )?;
             let mut publications = statement
-                .query_map(params![channel.id, before, limit as i64], |row| {
-                    row_to_publication(&key, &epoch, row)
-                })?
+                .query_map(params![channel.id, before, limit as i64], |row| row_to_publication(&key, &epoch, row))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             publications.reverse();
-            Ok(ChannelSlice {
-                epoch,
-                top: channel.top,
-                first: channel.first,
-                publications,
-            })
+            Ok(ChannelSlice { epoch, top: channel.top, first: channel.first, publications })
         }))
     }
 
-    fn find_key<'a>(
-        &'a self,
-        key: &'a ChannelKey,
-        idempotency_key: &'a str,
-    ) -> StoreFuture<'a, Option<Appended>> {
+    fn find_key<'a>(&'a self, key: &'a ChannelKey, idempotency_key: &'a str) -> StoreFuture<'a, Option<Appended>> {
         let (key, idempotency_key) = (key.clone(), idempotency_key.to_string());
         let epoch = self.epoch.clone();
         Box::pin(self.read(move |conn| {
@@ -268,12 +200,7 @@ impl Store for SqliteStore {
                  WHERE c.key = ?1 AND m.idem_key = ?2",
             )?
             .query_row(params![key.as_str(), idempotency_key], |row| {
-                Ok(Appended {
-                    epoch,
-                    offset: row.get::<_, i64>(0)? as u64,
-                    ts: row.get(1)?,
-                    duplicate: true,
-                })
+                Ok(Appended { epoch, offset: row.get::<_, i64>(0)? as u64, ts: row.get(1)?, duplicate: true })
             })
             .optional()
         }))
@@ -282,12 +209,9 @@ impl Store for SqliteStore {
     fn check_ready(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             if self.writer.is_closed() {
-                return Err(StoreError::Unavailable(
-                    "the store's writer has stopped".into(),
-                ));
+                return Err(StoreError::Unavailable("the store's writer has stopped".into()));
             }
-            self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
-                .await
+            self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(()))).await
         })
     }
 }
@@ -328,12 +252,7 @@ impl Writer {
             let transaction = self.conn.transaction()?;
             let mut outcomes = Vec::with_capacity(group.len());
             for job in &group {
-                outcomes.push(append_one(
-                    &transaction,
-                    &mut self.channels,
-                    &self.epoch,
-                    &job.request,
-                )?);
+                outcomes.push(append_one(&transaction, &mut self.channels, &self.epoch, &job.request)?);
             }
             transaction.commit()?;
             Ok(outcomes)
@@ -358,9 +277,7 @@ impl Writer {
                 self.channels.clear();
                 tracing::error!(error = format!("{err:#}"), "committing appends failed");
                 for job in group {
-                    let _ = job
-                        .reply
-                        .send(Err(StoreError::Unavailable(format!("write failed: {err}"))));
+                    let _ = job.reply.send(Err(StoreError::Unavailable(format!("write failed: {err}"))));
                 }
             }
         }
@@ -378,31 +295,18 @@ fn append_one(
         let row = match channel_row(tx, key)? {
             Some(row) => row,
             None => {
-                tx.execute(
-                    "INSERT INTO channels (key, top, first) VALUES (?1, 0, 1)",
-                    [key],
-                )?;
-                ChannelRow {
-                    id: tx.last_insert_rowid(),
-                    top: 0,
-                    first: 1,
-                }
+                tx.execute("INSERT INTO channels (key, top, first) VALUES (?1, 0, 1)", [key])?;
+                ChannelRow { id: tx.last_insert_rowid(), top: 0, first: 1 }
             }
         };
         channels.insert(request.key.shared(), row);
     }
-    let channel = channels
-        .get_mut(key)
-        .context("channel row vanished from the cache")?;
+    let channel = channels.get_mut(key).context("channel row vanished from the cache")?;
 
     if let Some(idem_key) = &request.idempotency_key {
         let existing: Option<(i64, i64)> = tx
-            .prepare_cached(
-                "SELECT offset, ts FROM messages WHERE channel_id = ?1 AND idem_key = ?2",
-            )?
-            .query_row(params![channel.id, idem_key], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
+            .prepare_cached("SELECT offset, ts FROM messages WHERE channel_id = ?1 AND idem_key = ?2")?
+            .query_row(params![channel.id, idem_key], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
         if let Some((offset, ts)) = existing {
             return Ok(Outcome::Duplicate(Appended {
@@ -435,8 +339,11 @@ fn append_one(
             first = keep_from;
         }
     }
-    tx.prepare_cached("UPDATE channels SET top = ?2, first = ?3 WHERE id = ?1")?
-        .execute(params![channel.id, offset as i64, first as i64])?;
+    tx.prepare_cached("UPDATE channels SET top = ?2, first = ?3 WHERE id = ?1")?.execute(params![
+        channel.id,
+        offset as i64,
+        first as i64
+    ])?;
     channel.top = offset;
     channel.first = first;
 
@@ -448,15 +355,7 @@ fn append_one(
         from: request.from.clone(),
         data: request.data.clone(),
     };
-    Ok(Outcome::Stored(
-        Appended {
-            epoch: epoch.clone(),
-            offset,
-            ts,
-            duplicate: false,
-        },
-        publication,
-    ))
+    Ok(Outcome::Stored(Appended { epoch: epoch.clone(), offset, ts, duplicate: false }, publication))
 }
 
 #[cfg(test)]
@@ -468,10 +367,7 @@ mod tests {
     struct Collected(Mutex<Vec<(String, u64)>>);
     impl PublicationSink for Collected {
         fn deliver(&self, key: &ChannelKey, publication: Publication) {
-            self.0
-                .lock()
-                .expect("lock")
-                .push((key.to_string(), publication.offset));
+            self.0.lock().expect("lock").push((key.to_string(), publication.offset));
         }
     }
 
@@ -479,11 +375,7 @@ mod tests {
         AppendRequest {
             key: key.clone(),
             data: RawValue::from_string(format!(r#"{{"text":"{text}"}}"#)).expect("raw"),
-            from: Sender {
-                id: "p_1".into(),
-                name: "Ada".into(),
-                role: Role::Participant,
-            },
+            from: Sender { id: "p_1".into(), name: "Ada".into(), role: Role::Participant },
             idempotency_key: idem.map(str::to_string),
             expected_offset: None,
             retain: None,
@@ -499,9 +391,7 @@ mod tests {
         let mut tasks = Vec::new();
         for i in 0..50 {
             let (store, key) = (store.clone(), key.clone());
-            tasks.push(tokio::spawn(async move {
-                store.append(request(&key, &i.to_string(), None)).await
-            }));
+            tasks.push(tokio::spawn(async move { store.append(request(&key, &i.to_string(), None)).await }));
         }
         let mut offsets = Vec::new();
         for task in tasks {
@@ -509,24 +399,11 @@ mod tests {
         }
         offsets.sort();
         assert_eq!(offsets, (1..=50).collect::<Vec<_>>());
-        let delivered: Vec<u64> = sink
-            .0
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|(_, o)| *o)
-            .collect();
+        let delivered: Vec<u64> = sink.0.lock().expect("lock").iter().map(|(_, o)| *o).collect();
         assert_eq!(delivered, (1..=50).collect::<Vec<_>>());
         let slice = store.read_after(&key, 45, 100).await.expect("read");
         assert_eq!(slice.top, 50);
-        assert_eq!(
-            slice
-                .publications
-                .iter()
-                .map(|p| p.offset)
-                .collect::<Vec<_>>(),
-            vec![46, 47, 48, 49, 50]
-        );
+        assert_eq!(slice.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), vec![46, 47, 48, 49, 50]);
         assert_eq!(slice.publications[0].channel, "lobby");
     }
 
@@ -535,26 +412,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(dir.path(), Arc::new(Collected::default())).expect("open");
         let key = ChannelKey::new("ev", "lobby");
-        let first = store
-            .append(request(&key, "a", Some("k1")))
-            .await
-            .expect("first");
-        let again = store
-            .append(request(&key, "a", Some("k1")))
-            .await
-            .expect("again");
+        let first = store.append(request(&key, "a", Some("k1"))).await.expect("first");
+        let again = store.append(request(&key, "a", Some("k1"))).await.expect("again");
         assert_eq!((first.offset, first.duplicate), (1, false));
         assert_eq!((again.offset, again.duplicate), (1, true));
-        let other = store
-            .append(request(&key, "b", Some("k2")))
-            .await
-            .expect("other");
+        let other = store.append(request(&key, "b", Some("k2"))).await.expect("other");
         assert_eq!(other.offset, 2);
         // The same key on another channel is another message.
-        let elsewhere = store
-            .append(request(&ChannelKey::new("ev", "x"), "a", Some("k1")))
-            .await
-            .expect("x");
+        let elsewhere = store.append(request(&ChannelKey::new("ev", "x"), "a", Some("k1"))).await.expect("x");
         assert_eq!((elsewhere.offset, elsewhere.duplicate), (1, false));
     }
 
@@ -568,19 +433,8 @@ mod tests {
         assert_eq!(store.append(first).await.expect("fits").offset, 1);
         let mut stale = request(&key, "b", None);
         stale.expected_offset = Some(0);
-        assert!(matches!(
-            store.append(stale).await,
-            Err(StoreError::Conflict { top: 1 })
-        ));
-        assert_eq!(
-            store
-                .read_after(&key, 0, 10)
-                .await
-                .expect("read")
-                .publications
-                .len(),
-            1
-        );
+        assert!(matches!(store.append(stale).await, Err(StoreError::Conflict { top: 1 })));
+        assert_eq!(store.read_after(&key, 0, 10).await.expect("read").publications.len(), 1);
     }
 
     #[tokio::test]
@@ -596,18 +450,8 @@ mod tests {
         let slice = store.read_after(&key, 0, 100).await.expect("read");
         assert_eq!((slice.first, slice.top), (7, 10));
         assert_eq!(slice.publications.len(), 4);
-        let older = store
-            .read_before(&key, Some(9), 2)
-            .await
-            .expect("read before");
-        assert_eq!(
-            older
-                .publications
-                .iter()
-                .map(|p| p.offset)
-                .collect::<Vec<_>>(),
-            vec![7, 8]
-        );
+        let older = store.read_before(&key, Some(9), 2).await.expect("read before");
+        assert_eq!(older.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), vec![7, 8]);
     }
 
     #[tokio::test]
@@ -615,31 +459,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = ChannelKey::new("ev", "lobby");
         let epoch = {
-            let store =
-                SqliteStore::open(dir.path(), Arc::new(Collected::default())).expect("open");
+            let store = SqliteStore::open(dir.path(), Arc::new(Collected::default())).expect("open");
             for i in 0..3 {
-                store
-                    .append(request(&key, &i.to_string(), None))
-                    .await
-                    .expect("append");
+                store.append(request(&key, &i.to_string(), None)).await.expect("append");
             }
             store.epoch.clone()
         };
         let store = SqliteStore::open(dir.path(), Arc::new(Collected::default())).expect("reopen");
         assert_eq!(store.epoch, epoch);
-        let next = store
-            .append(request(&key, "after", None))
-            .await
-            .expect("append");
+        let next = store.append(request(&key, "after", None)).await.expect("append");
         assert_eq!(next.offset, 4);
-        assert_eq!(
-            store
-                .read_after(&key, 0, 10)
-                .await
-                .expect("read")
-                .publications
-                .len(),
-            4
-        );
+        assert_eq!(store.read_after(&key, 0, 10).await.expect("read").publications.len(), 4);
     }
 }

@@ -26,28 +26,23 @@ pub fn server(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(json_limit)
-                    .error_handler(|err, _| {
-                        let code = match err {
-                            JsonPayloadError::Overflow { .. }
-                            | JsonPayloadError::OverflowKnownLength { .. } => ErrorCode::TooLarge,
-                            _ => ErrorCode::BadRequest,
-                        };
-                        AppError::refused(code, err.to_string()).into()
-                    }),
-            )
+            .app_data(web::JsonConfig::default().limit(json_limit).error_handler(|err, _| {
+                let code = match err {
+                    JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                        ErrorCode::TooLarge
+                    }
+                    _ => ErrorCode::BadRequest,
+                };
+                AppError::refused(code, err.to_string()).into()
+            }))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/ws", web::get().to(ws::upgrade))
             .route("/api/join/{code}", web::get().to(join_info))
             .route("/api/join", web::post().to(join))
             .route("/api/token", web::post().to(refresh))
-            .route(
-                "/api/events/{event}/displays",
-                web::post().to(create_display),
-            )
+            .route("/api/events/{event}/displays", web::post().to(create_display))
+            .route("/api/events/{event}/export", web::get().to(export))
             .configure(|config| pages::routes(config, web_dir.clone()))
     })
     // Signals are handled by `Application::run_until_stopped`, which closes WebSockets first.
@@ -66,8 +61,7 @@ async fn healthz() -> HttpResponse {
 /// Ready when the store takes reads and its writer runs, and the server is not shutting down.
 async fn readyz(state: State) -> HttpResponse {
     if *state.shutdown.borrow() {
-        return HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "shutting_down" }));
+        return HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "shutting_down" }));
     }
     match state.store.check_ready().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
@@ -116,24 +110,15 @@ async fn join_info(state: State, code: web::Path<String>) -> Result<HttpResponse
             .map(|team| TeamSummary {
                 id: team.id.clone(),
                 name: team.name.as_str().to_string(),
-                brief: team
-                    .brief
-                    .as_ref()
-                    .and_then(|id| briefs.briefs.get(id))
-                    .map(|b| b.title.clone()),
+                brief: team.brief.as_ref().and_then(|id| briefs.briefs.get(id)).map(|b| b.title.clone()),
                 members: team.members.len(),
                 needs: team.needs.clone(),
                 missing: team.missing.clone(),
             })
             .collect()
     };
-    Ok(HttpResponse::Ok().json(JoinInfo {
-        event: EventSummary {
-            id: event.info.id.clone(),
-            name: event.info.name.as_str().to_string(),
-        },
-        teams,
-    }))
+    Ok(HttpResponse::Ok()
+        .json(JoinInfo { event: EventSummary { id: event.info.id.clone(), name: event.name() }, teams }))
 }
 
 #[derive(Deserialize)]
@@ -165,12 +150,7 @@ fn credentials(
     who: Member,
     team: Option<String>,
 ) -> Result<Credentials, AppError> {
-    let subject = Subject {
-        participant: &who.id,
-        event: event_id,
-        role: who.role,
-        name: &who.name,
-    };
+    let subject = Subject { participant: &who.id, event: event_id, role: who.role, name: &who.name };
     let (token, token_expires_at) = state.tokens.issue(&subject, TokenKind::Access)?;
     let (refresh_token, refresh_expires_at) = state.tokens.issue(&subject, TokenKind::Refresh)?;
     Ok(Credentials {
@@ -179,10 +159,7 @@ fn credentials(
         refresh_token,
         refresh_expires_at,
         participant: who,
-        event: EventSummary {
-            id: event_id.to_string(),
-            name: event_name.to_string(),
-        },
+        event: EventSummary { id: event_id.to_string(), name: event_name.to_string() },
         team,
     })
 }
@@ -196,18 +173,9 @@ async fn join(state: State, body: web::Json<JoinRequest>) -> Result<HttpResponse
         .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no event has this join code"))?;
     let name = Name::try_from(body.name)?;
     let skills = parse_skills(body.skills)?;
-    let participant = state
-        .events
-        .add_participant(&event, None, name, Role::Participant, skills, body.team)
-        .await?;
+    let participant = state.events.add_participant(&event, None, name, Role::Participant, skills, body.team).await?;
     let team = participant.team.clone();
-    let credentials = credentials(
-        &state,
-        &event.info.id,
-        event.info.name.as_str(),
-        participant.member(),
-        team,
-    )?;
+    let credentials = credentials(&state, &event.info.id, &event.name(), participant.member(), team)?;
     Ok(HttpResponse::Ok().json(credentials))
 }
 
@@ -228,34 +196,25 @@ struct AccessToken {
 
 /// Trades a refresh token for a fresh access token, if its holder is still part of the event.
 async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpResponse, AppError> {
-    let claims = state
-        .tokens
-        .verify(&body.refresh_token, TokenKind::Refresh)?;
-    let event = state.events.get(&claims.evt).ok_or_else(|| {
-        AppError::refused(ErrorCode::Unauthorized, "the token's event does not exist")
-    })?;
+    let claims = state.tokens.verify(&body.refresh_token, TokenKind::Refresh)?;
+    let event = state
+        .events
+        .get(&claims.evt)
+        .ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "the token's event does not exist"))?;
     let (member, team) = {
         let roster = event.roster();
-        let participant = roster.active(&claims.sub).ok_or_else(|| {
-            AppError::refused(ErrorCode::Forbidden, "you are no longer part of this event")
-        })?;
+        let participant = roster
+            .active(&claims.sub)
+            .ok_or_else(|| AppError::refused(ErrorCode::Forbidden, "you are no longer part of this event"))?;
         (participant.member(), participant.team.clone())
     };
-    let subject = Subject {
-        participant: &member.id,
-        event: &event.info.id,
-        role: member.role,
-        name: &member.name,
-    };
+    let subject = Subject { participant: &member.id, event: &event.info.id, role: member.role, name: &member.name };
     let (token, token_expires_at) = state.tokens.issue(&subject, TokenKind::Access)?;
     Ok(HttpResponse::Ok().json(AccessToken {
         token,
         token_expires_at,
         participant: member,
-        event: EventSummary {
-            id: event.info.id.clone(),
-            name: event.info.name.as_str().to_string(),
-        },
+        event: EventSummary { id: event.info.id.clone(), name: event.name() },
         team,
     }))
 }
@@ -294,44 +253,20 @@ async fn create_display(
 ) -> Result<HttpResponse, AppError> {
     let claims = bearer(&state, &request)?;
     if claims.evt != *event_id {
-        return Err(AppError::refused(
-            ErrorCode::Forbidden,
-            "your token is for another event",
-        ));
+        return Err(AppError::refused(ErrorCode::Forbidden, "your token is for another event"));
     }
     if claims.role != Role::Organiser {
-        return Err(AppError::refused(
-            ErrorCode::Forbidden,
-            "only organisers add displays",
-        ));
+        return Err(AppError::refused(ErrorCode::Forbidden, "only organisers add displays"));
     }
-    let event = state
-        .events
-        .get(&event_id)
-        .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no such event"))?;
+    let event = state.events.get(&event_id).ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no such event"))?;
     if event.roster().active(&claims.sub).is_none() {
-        return Err(AppError::refused(
-            ErrorCode::Forbidden,
-            "you are no longer part of this event",
-        ));
+        return Err(AppError::refused(ErrorCode::Forbidden, "you are no longer part of this event"));
     }
     let name = Name::try_from(body.into_inner().name.unwrap_or_else(|| "Display".into()))?;
-    let by = Sender {
-        id: claims.sub.clone(),
-        name: claims.name.clone(),
-        role: claims.role,
-    };
-    let display = state
-        .events
-        .add_participant(&event, Some(&by), name, Role::Display, vec![], None)
-        .await?;
+    let by = Sender { id: claims.sub.clone(), name: claims.name.clone(), role: claims.role };
+    let display = state.events.add_participant(&event, Some(&by), name, Role::Display, vec![], None).await?;
     let member = display.member();
-    let subject = Subject {
-        participant: &member.id,
-        event: &event.info.id,
-        role: Role::Display,
-        name: &member.name,
-    };
+    let subject = Subject { participant: &member.id, event: &event.info.id, role: Role::Display, name: &member.name };
     let (refresh_token, refresh_expires_at) = state.tokens.issue(&subject, TokenKind::Refresh)?;
     Ok(HttpResponse::Ok().json(DisplayCredentials {
         link: format!("{}/display#refresh={refresh_token}", state.public_url),
@@ -339,4 +274,45 @@ async fn create_display(
         refresh_expires_at,
         display: member,
     }))
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// Everything about the event, for organisers: JSON (default), `?format=markdown` or `?format=html`.
+async fn export(
+    state: State,
+    request: HttpRequest,
+    event_id: web::Path<String>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, AppError> {
+    let claims = bearer(&state, &request)?;
+    if claims.evt != *event_id {
+        return Err(AppError::refused(ErrorCode::Forbidden, "your token is for another event"));
+    }
+    if claims.role != Role::Organiser {
+        return Err(AppError::refused(ErrorCode::Forbidden, "only organisers export the event"));
+    }
+    let event = state.events.get(&event_id).ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no such event"))?;
+    let exported = crate::export::export_json(state.store.as_ref(), &event, crate::clock::now_millis()).await?;
+    let file = format!("makeroom-{}", event.info.id);
+    let (content_type, body, extension) = match query.format.as_deref().unwrap_or("json") {
+        "json" => ("application/json", exported.to_string(), "json"),
+        "markdown" | "md" => ("text/markdown; charset=utf-8", crate::export::to_markdown(&exported), "md"),
+        "html" => ("text/html; charset=utf-8", crate::export::to_html(&exported), "html"),
+        other => {
+            return Err(AppError::refused(
+                ErrorCode::BadRequest,
+                format!("unknown format `{other}`: json, markdown or html"),
+            ));
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("content-disposition", format!("attachment; filename=\"{file}.{extension}\"")))
+        .insert_header(("cache-control", "no-store"))
+        .body(body))
 }

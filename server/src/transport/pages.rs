@@ -9,12 +9,7 @@ type Page = (&'static str, &'static str, &'static str, &'static str);
 
 macro_rules! page {
     ($url:expr, $file:expr, $content_type:expr) => {
-        (
-            $url,
-            $file,
-            $content_type,
-            include_str!(concat!("../../../web-client/", $file)),
-        )
+        ($url, $file, $content_type, include_str!(concat!("../../../web-client/", $file)))
     };
 }
 
@@ -49,8 +44,7 @@ pub fn routes(config: &mut web::ServiceConfig, web_dir: Option<PathBuf>) {
                         Some(path) => match tokio::fs::read_to_string(&path).await {
                             Ok(text) => text,
                             Err(err) => {
-                                return HttpResponse::NotFound()
-                                    .body(format!("{}: {err}", path.display()));
+                                return HttpResponse::NotFound().body(format!("{}: {err}", path.display()));
                             }
                         },
                         None => built_in.to_string(),

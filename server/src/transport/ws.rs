@@ -20,10 +20,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
 use makeroom_protocol::{
-    ClientFrame, Closing, ErrorCode, EventRef, HelloResult, HistoryResult, Limits, Member,
-    PROTOCOL_VERSION, PresenceResult, PublishResult, RefreshResult, Reply, Request, Reset, Role,
-    ServerFrame, Snapshot, SubscribeResult, TimeResult, TokenExpiring, close, parse_client_frame,
-    peek_request_id,
+    ClientFrame, Closing, ErrorCode, EventRef, HelloResult, HistoryResult, Limits, Member, PROTOCOL_VERSION,
+    PresenceResult, PublishResult, RefreshResult, Reply, Request, Reset, Role, ServerFrame, Snapshot, SubscribeResult,
+    TimeResult, TokenExpiring, close, parse_client_frame, peek_request_id,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -46,10 +45,7 @@ pub async fn upgrade(
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let state = state.get_ref().clone();
     let max_frame = state.limits.max_frame_bytes;
-    let stream = stream
-        .max_frame_size(max_frame)
-        .aggregate_continuations()
-        .max_continuation_size(max_frame);
+    let stream = stream.max_frame_size(max_frame).aggregate_continuations().max_continuation_size(max_frame);
     actix_web::rt::spawn(async move {
         let (connection, outbox, signal) = Connection::new(state, session);
         connection.run(stream, outbox, signal).await;
@@ -98,19 +94,13 @@ struct RateLimiter {
 impl RateLimiter {
     fn new(rate: u32, burst: u32) -> Self {
         let burst = f64::from(burst.max(1));
-        RateLimiter {
-            tokens: burst,
-            rate: f64::from(rate.max(1)),
-            burst,
-            last: Instant::now(),
-        }
+        RateLimiter { tokens: burst, rate: f64::from(rate.max(1)), burst, last: Instant::now() }
     }
 
     /// Takes one token, or says how long until one is there.
     fn take(&mut self) -> Result<(), Duration> {
         let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
         self.last = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -142,14 +132,10 @@ fn result<T: Serialize>(value: &T) -> Handled {
 }
 
 impl Connection {
-    fn new(
-        state: Arc<AppState>,
-        session: Session,
-    ) -> (Self, tokio::sync::mpsc::Receiver<Outgoing>, Arc<Signal>) {
+    fn new(state: Arc<AppState>, session: Session) -> (Self, tokio::sync::mpsc::Receiver<Outgoing>, Arc<Signal>) {
         let id = state.next_connection.fetch_add(1, Ordering::Relaxed);
         let (outbox, outbox_rx, signal) = Outbox::new(state.limits.outbox_capacity);
-        let limiter =
-            RateLimiter::new(state.limits.requests_per_second, state.limits.request_burst);
+        let limiter = RateLimiter::new(state.limits.requests_per_second, state.limits.request_burst);
         (
             Connection {
                 state,
@@ -183,12 +169,9 @@ impl Connection {
 
         let close = loop {
             let (warn_at, expires_at) = match &self.auth {
-                Some(auth) if !auth.warned => (
-                    auth.expires_at
-                        .checked_sub(self.state.token_warning)
-                        .unwrap_or(auth.expires_at),
-                    auth.expires_at,
-                ),
+                Some(auth) if !auth.warned => {
+                    (auth.expires_at.checked_sub(self.state.token_warning).unwrap_or(auth.expires_at), auth.expires_at)
+                }
                 Some(auth) => (far_future, auth.expires_at),
                 None => (far_future, far_future),
             };
@@ -287,22 +270,14 @@ impl Connection {
             let _ = self.session.close(None).await;
             return;
         };
-        tracing::debug!(
-            connection = self.id,
-            code = close.code,
-            reason = close.reason,
-            "closing connection"
-        );
+        tracing::debug!(connection = self.id, code = close.code, reason = close.reason, "closing connection");
         let frame = ServerFrame::Closing(Closing {
             code: close.code,
             reason: close.reason.to_string(),
             reconnect: close::should_reconnect(close.code),
         });
         let _ = self.send(&frame).await;
-        let reason = CloseReason {
-            code: CloseCode::from(close.code),
-            description: Some(close.reason.to_string()),
-        };
+        let reason = CloseReason { code: CloseCode::from(close.code), description: Some(close.reason.to_string()) };
         let _ = self.session.close(Some(reason)).await;
     }
 
@@ -318,23 +293,13 @@ impl Connection {
 
     async fn reply(&mut self, id: Option<u64>, outcome: Handled) -> Result<(), Gone> {
         let frame = match outcome {
-            Ok(result) => Reply {
-                id,
-                result: Some(result),
-                error: None,
-            },
+            Ok(result) => Reply { id, result: Some(result), error: None },
             Err(err) => {
                 err.log_if_internal("ws");
-                Reply {
-                    id,
-                    result: None,
-                    error: Some(err.body()),
-                }
+                Reply { id, result: None, error: Some(err.body()) }
             }
         };
-        self.send(&ServerFrame::Reply(frame))
-            .await
-            .map_err(|_| Gone)
+        self.send(&ServerFrame::Reply(frame)).await.map_err(|_| Gone)
     }
 
     /// Takes one request's worth from the rate limit, or builds the `rate_limited` refusal.
@@ -356,10 +321,7 @@ impl Connection {
         }
         if text.len() > self.state.limits.max_message_bytes {
             let limit = self.state.limits.max_message_bytes;
-            let error = AppError::refused(
-                ErrorCode::TooLarge,
-                format!("frames are limited to {limit} bytes"),
-            );
+            let error = AppError::refused(ErrorCode::TooLarge, format!("frames are limited to {limit} bytes"));
             self.reply(peek_request_id(text), Err(error)).await?;
             return Ok(None);
         }
@@ -375,14 +337,9 @@ impl Connection {
         let mut close_after = None;
         let outcome = match request {
             Request::Hello(hello) => self.hello(hello, &mut close_after).await,
-            Request::Time => result(&TimeResult {
-                server_time: now_millis(),
-            }),
+            Request::Time => result(&TimeResult { server_time: now_millis() }),
             other => match self.auth.is_some() {
-                false => Err(AppError::refused(
-                    ErrorCode::Unauthorized,
-                    "send `hello` with a token first",
-                )),
+                false => Err(AppError::refused(ErrorCode::Unauthorized, "send `hello` with a token first")),
                 true => self.handle(other).await,
             },
         };
@@ -406,74 +363,46 @@ impl Connection {
             Request::Presence(query) => {
                 let (key, channel) = self.channel(&query.channel)?;
                 self.check_read(&channel)?;
-                result(&PresenceResult {
-                    channel: query.channel,
-                    members: self.state.hub.presence(&key),
-                })
+                result(&PresenceResult { channel: query.channel, members: self.state.hub.presence(&key) })
             }
             Request::Command(command) => self.command(command).await,
-            Request::Hello(_) => Err(AppError::refused(
-                ErrorCode::BadRequest,
-                "`hello` was already sent",
-            )),
-            Request::Time => result(&TimeResult {
-                server_time: now_millis(),
-            }),
+            Request::Hello(_) => Err(AppError::refused(ErrorCode::BadRequest, "`hello` was already sent")),
+            Request::Time => result(&TimeResult { server_time: now_millis() }),
         }
     }
 
     /// Authenticates the connection. Sets `close_after` when the refusal is final for this connection.
-    async fn hello(
-        &mut self,
-        hello: makeroom_protocol::Hello,
-        close_after: &mut Option<Close>,
-    ) -> Handled {
+    async fn hello(&mut self, hello: makeroom_protocol::Hello, close_after: &mut Option<Close>) -> Handled {
         if self.auth.is_some() {
-            return Err(AppError::refused(
-                ErrorCode::BadRequest,
-                "`hello` was already sent",
-            ));
+            return Err(AppError::refused(ErrorCode::BadRequest, "`hello` was already sent"));
         }
         if hello.version != PROTOCOL_VERSION {
-            *close_after = Some(Close::new(
-                close::UNSUPPORTED_VERSION,
-                "unsupported protocol version",
-            ));
+            *close_after = Some(Close::new(close::UNSUPPORTED_VERSION, "unsupported protocol version"));
             return Err(AppError::refused(
                 ErrorCode::UnsupportedVersion,
-                format!(
-                    "this server speaks protocol version {PROTOCOL_VERSION}, not {}",
-                    hello.version
-                ),
+                format!("this server speaks protocol version {PROTOCOL_VERSION}, not {}", hello.version),
             ));
         }
         let claims = self.state.tokens.verify(&hello.token, TokenKind::Access)?;
         if let Some(event) = &hello.event
             && *event != claims.evt
         {
-            return Err(AppError::refused(
-                ErrorCode::Forbidden,
-                "this token is for another event",
-            ));
+            return Err(AppError::refused(ErrorCode::Forbidden, "this token is for another event"));
         }
-        let event = self.state.events.get(&claims.evt).ok_or_else(|| {
-            AppError::refused(ErrorCode::Unauthorized, "the token's event does not exist")
-        })?;
+        let event = self
+            .state
+            .events
+            .get(&claims.evt)
+            .ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "the token's event does not exist"))?;
         let (member, team) = {
             let roster = event.roster();
             let participant = match roster.participants.get(&claims.sub) {
                 None => {
-                    return Err(AppError::refused(
-                        ErrorCode::Unauthorized,
-                        "the token names nobody at this event",
-                    ));
+                    return Err(AppError::refused(ErrorCode::Unauthorized, "the token names nobody at this event"));
                 }
                 Some(p) if p.removed => {
                     *close_after = Some(Close::new(close::REVOKED, "removed from the event"));
-                    return Err(AppError::refused(
-                        ErrorCode::Forbidden,
-                        "you are no longer part of this event",
-                    ));
+                    return Err(AppError::refused(ErrorCode::Forbidden, "you are no longer part of this event"));
                 }
                 Some(p) => p,
             };
@@ -483,10 +412,7 @@ impl Connection {
             connection: self.id,
             version: PROTOCOL_VERSION,
             participant: member.clone(),
-            event: EventRef {
-                id: event.info.id.clone(),
-                name: event.info.name.as_str().to_string(),
-            },
+            event: EventRef { id: event.info.id.clone(), name: event.name() },
             team,
             server_time: now_millis(),
             token_expires_at: claims.exp as i64 * 1000,
@@ -500,36 +426,20 @@ impl Connection {
             },
         };
         let expires_at = expiry_instant(claims.exp);
-        self.state
-            .hub
-            .register(&claims.sub, self.id, self.signal.clone());
-        self.auth = Some(Authenticated {
-            claims,
-            event,
-            member,
-            expires_at,
-            warned: false,
-        });
+        self.state.hub.register(&claims.sub, self.id, self.signal.clone());
+        self.auth = Some(Authenticated { claims, event, member, expires_at, warned: false });
         result(&hello_result)
     }
 
     fn refresh(&mut self, token: &str) -> Handled {
         let claims = self.state.tokens.verify(token, TokenKind::Access)?;
-        let auth = self
-            .auth
-            .as_mut()
-            .ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "send `hello` first"))?;
+        let auth =
+            self.auth.as_mut().ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "send `hello` first"))?;
         if claims.sub != auth.claims.sub || claims.evt != auth.claims.evt {
-            return Err(AppError::refused(
-                ErrorCode::Forbidden,
-                "a refresh must be for the same person and event",
-            ));
+            return Err(AppError::refused(ErrorCode::Forbidden, "a refresh must be for the same person and event"));
         }
         if auth.event.roster().active(&claims.sub).is_none() {
-            return Err(AppError::refused(
-                ErrorCode::Forbidden,
-                "you are no longer part of this event",
-            ));
+            return Err(AppError::refused(ErrorCode::Forbidden, "you are no longer part of this event"));
         }
         auth.expires_at = expiry_instant(claims.exp);
         auth.warned = false;
@@ -539,16 +449,14 @@ impl Connection {
     }
 
     fn auth(&self) -> Result<&Authenticated, AppError> {
-        self.auth
-            .as_ref()
-            .ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "send `hello` first"))
+        self.auth.as_ref().ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "send `hello` first"))
     }
 
     /// The store key and domain channel for a name the client gave.
     fn channel(&self, name: &str) -> Result<(ChannelKey, Channel), AppError> {
         let auth = self.auth()?;
         let channel = Channel::parse(name)?;
-        if let Channel::Team(team) = &channel
+        if let Some(team) = channel.team()
             && !auth.event.roster().teams.contains_key(team)
         {
             return Err(DomainError::NotFound(format!("team `{team}`")).into());
@@ -560,10 +468,7 @@ impl Connection {
     fn check_read(&self, channel: &Channel) -> Result<(), AppError> {
         let auth = self.auth()?;
         let roster = auth.event.roster();
-        let reader = Reader {
-            role: auth.claims.role,
-            team: roster.team_of(&auth.claims.sub),
-        };
+        let reader = Reader { role: auth.claims.role, team: roster.team_of(&auth.claims.sub) };
         Ok(channel::may_read(reader, channel)?)
     }
 
@@ -574,10 +479,7 @@ impl Connection {
         if !already && self.subscriptions.len() >= self.state.limits.max_subscriptions {
             return Err(AppError::refused(
                 ErrorCode::BadRequest,
-                format!(
-                    "at most {} subscriptions per connection",
-                    self.state.limits.max_subscriptions
-                ),
+                format!("at most {} subscriptions per connection", self.state.limits.max_subscriptions),
             ));
         }
         if subscribe.snapshot && !channel.is_state() {
@@ -589,26 +491,14 @@ impl Connection {
         let member = self.auth()?.member.clone();
         // Join the hub before reading history: anything committed after this point reaches the outbox,
         // anything before it is in the read below, and offsets weed out what is in both.
-        let presence = self.state.hub.subscribe(
-            &key,
-            self.id,
-            member,
-            self.outbox.clone(),
-            subscribe.presence,
-        );
-        let outcome = self
-            .read_for_subscribe(&key, subscribe.since.as_ref())
-            .await;
+        let presence = self.state.hub.subscribe(&key, self.id, member, self.outbox.clone(), subscribe.presence);
+        let outcome = self.read_for_subscribe(&key, subscribe.since.as_ref()).await;
         let outcome = match outcome {
             Ok(read) if subscribe.snapshot && read.2 != Some(true) => self
                 .read_snapshot(&key, &channel)
                 .await
-                .map(|(epoch, last, publications, snapshot)| {
-                    (epoch, last, read.2, publications, Some(snapshot))
-                }),
-            Ok((epoch, last, recovered, publications)) => {
-                Ok((epoch, last, recovered, publications, None))
-            }
+                .map(|(epoch, last, publications, snapshot)| (epoch, last, read.2, publications, Some(snapshot))),
+            Ok((epoch, last, recovered, publications)) => Ok((epoch, last, recovered, publications, None)),
             Err(err) => Err(err),
         };
         let (epoch, last, recovered, publications, snapshot) = match outcome {
@@ -620,8 +510,7 @@ impl Connection {
                 return Err(err);
             }
         };
-        self.subscriptions
-            .insert(key.shared(), Subscription { key, last });
+        self.subscriptions.insert(key.shared(), Subscription { key, last });
         result(&SubscribeResult {
             channel: subscribe.channel,
             epoch,
@@ -644,37 +533,24 @@ impl Connection {
         let store = self.state.store.as_ref();
         fn serialized<D: Domain>(log: &StateLog<D>) -> Result<(u64, Box<RawValue>), AppError> {
             let state = log.state();
-            Ok((
-                state.offset(),
-                to_raw_value(&*state).map_err(|err| AppError::Unexpected(err.into()))?,
-            ))
+            Ok((state.offset(), to_raw_value(&*state).map_err(|err| AppError::Unexpected(err.into()))?))
         }
         let (offset, state) = match channel {
             Channel::Roster => serialized(&event.roster)?,
+            Channel::Announcements => serialized(&event.announcements)?,
             Channel::Briefs => serialized(&event.briefs)?,
             Channel::Board(team) => serialized(event.board(store, team).await?.as_ref())?,
-            _ => {
-                return Err(AppError::refused(
-                    ErrorCode::BadRequest,
-                    "this channel has no snapshot",
-                ));
+            Channel::Schedule => serialized(&event.schedule)?,
+            Channel::Presentations => serialized(&event.presentations)?,
+            Channel::Help => serialized(&event.help)?,
+            Channel::Outputs => serialized(&event.outputs)?,
+            Channel::Lobby | Channel::Team(_) => {
+                return Err(AppError::refused(ErrorCode::BadRequest, "this channel has no snapshot"));
             }
         };
-        let tail = store
-            .read_after(key, offset, self.state.limits.max_recovery)
-            .await?;
-        let last = tail
-            .publications
-            .last()
-            .map(|p| p.offset)
-            .unwrap_or(offset)
-            .max(offset);
-        Ok((
-            tail.epoch.to_string(),
-            last,
-            tail.publications,
-            Snapshot { offset, state },
-        ))
+        let tail = store.read_after(key, offset, self.state.limits.max_recovery).await?;
+        let last = tail.publications.last().map(|p| p.offset).unwrap_or(offset).max(offset);
+        Ok((tail.epoch.to_string(), last, tail.publications, Snapshot { offset, state }))
     }
 
     /// Records a domain command on its state channel.
@@ -691,47 +567,30 @@ impl Connection {
         let idempotency_key = command.key.map(|key| format!("{}:{key}", who.id));
         let store = self.state.store.as_ref();
         let raw = command.command.get();
+        // Every state channel takes its own commands, parsed into its own command type.
+        macro_rules! record {
+            ($log:expr) => {
+                event.command(store, $log, &who, parse_command(raw)?, idempotency_key).await?.appended
+            };
+        }
         let appended = match &channel {
             Channel::Roster => {
                 let team_before = event.roster().team_of(&who.id).map(str::to_string);
-                let outcome = event
-                    .command(
-                        store,
-                        &event.roster,
-                        &who,
-                        parse_command(raw)?,
-                        idempotency_key,
-                    )
-                    .await?;
+                let outcome = event.command(store, &event.roster, &who, parse_command(raw)?, idempotency_key).await?;
                 if let Some(change) = &outcome.event {
                     self.after_roster_change(&event, change, team_before.as_deref());
                 }
                 outcome.appended
             }
-            Channel::Briefs => {
-                event
-                    .command(
-                        store,
-                        &event.briefs,
-                        &who,
-                        parse_command(raw)?,
-                        idempotency_key,
-                    )
-                    .await?
-                    .appended
-            }
-            Channel::Board(team) => {
-                let board = event.board(store, team).await?;
-                event
-                    .command(store, &board, &who, parse_command(raw)?, idempotency_key)
-                    .await?
-                    .appended
-            }
-            _ => {
-                return Err(AppError::refused(
-                    ErrorCode::BadRequest,
-                    "commands go to roster, briefs or board:{team}; chat uses publish",
-                ));
+            Channel::Announcements => record!(&event.announcements),
+            Channel::Briefs => record!(&event.briefs),
+            Channel::Board(team) => record!(event.board(store, team).await?.as_ref()),
+            Channel::Schedule => record!(&event.schedule),
+            Channel::Presentations => record!(&event.presentations),
+            Channel::Help => record!(&event.help),
+            Channel::Outputs => record!(&event.outputs),
+            Channel::Lobby | Channel::Team(_) => {
+                return Err(AppError::refused(ErrorCode::BadRequest, "chat channels take `publish`, not commands"));
             }
         };
         result(&PublishResult {
@@ -742,34 +601,19 @@ impl Connection {
     }
 
     /// Access that a roster change takes away, taken away at once on this instance.
-    fn after_roster_change(
-        &self,
-        event: &EventEntry,
-        change: &RosterEvent,
-        team_before: Option<&str>,
-    ) {
+    fn after_roster_change(&self, event: &EventEntry, change: &RosterEvent, team_before: Option<&str>) {
         let hub = &self.state.hub;
         let room = |team: &str| event.channel_key(&format!("team:{team}"));
         match change {
             RosterEvent::Moved { participant, .. } => {
                 if let Some(old) = team_before {
-                    hub.unsubscribe_members(
-                        &room(old),
-                        |m| m.id == *participant,
-                        "you left the team",
-                    );
+                    hub.unsubscribe_members(&room(old), |m| m.id == *participant, "you left the team");
                 }
             }
             RosterEvent::TeamArchived { team } => {
-                hub.unsubscribe_members(
-                    &room(team),
-                    |m| m.role == Role::Participant,
-                    "the team was archived",
-                );
+                hub.unsubscribe_members(&room(team), |m| m.role == Role::Participant, "the team was archived");
             }
-            RosterEvent::Removed { participant } => {
-                hub.close_participant(participant, close::REVOKED)
-            }
+            RosterEvent::Removed { participant } => hub.close_participant(participant, close::REVOKED),
             _ => {}
         }
     }
@@ -780,43 +624,21 @@ impl Connection {
         &self,
         key: &ChannelKey,
         since: Option<&makeroom_protocol::Position>,
-    ) -> Result<
-        (
-            String,
-            u64,
-            Option<bool>,
-            Vec<makeroom_protocol::Publication>,
-        ),
-        AppError,
-    > {
+    ) -> Result<(String, u64, Option<bool>, Vec<makeroom_protocol::Publication>), AppError> {
         let Some(since) = since else {
             let slice = self.state.store.read_before(key, None, 0).await?;
             return Ok((slice.epoch.to_string(), slice.top, None, Vec::new()));
         };
         let max = self.state.limits.max_recovery;
-        let slice = self
-            .state
-            .store
-            .read_after(key, since.offset, max.saturating_add(1))
-            .await?;
-        let last = slice
-            .publications
-            .last()
-            .map(|p| p.offset)
-            .unwrap_or(slice.top)
-            .max(slice.top);
+        let slice = self.state.store.read_after(key, since.offset, max.saturating_add(1)).await?;
+        let last = slice.publications.last().map(|p| p.offset).unwrap_or(slice.top).max(slice.top);
         let complete = *slice.epoch == *since.epoch
             && since.offset <= slice.top
             && since.offset + 1 >= slice.first
             && slice.publications.len() as u64 == last - since.offset
             && (slice.publications.len() as u64) <= max;
         if complete {
-            Ok((
-                slice.epoch.to_string(),
-                last,
-                Some(true),
-                slice.publications,
-            ))
+            Ok((slice.epoch.to_string(), last, Some(true), slice.publications))
         } else {
             Ok((slice.epoch.to_string(), last, Some(false), Vec::new()))
         }
@@ -827,19 +649,13 @@ impl Connection {
         let auth = self.auth()?;
         {
             let roster = auth.event.roster();
-            let writer = Reader {
-                role: auth.claims.role,
-                team: roster.team_of(&auth.claims.sub),
-            };
+            let writer = Reader { role: auth.claims.role, team: roster.team_of(&auth.claims.sub) };
             channel::may_publish(writer, &channel)?;
         }
         if publish.data.get().len() > self.state.limits.max_data_bytes {
             return Err(AppError::refused(
                 ErrorCode::TooLarge,
-                format!(
-                    "`data` is limited to {} bytes",
-                    self.state.limits.max_data_bytes
-                ),
+                format!("`data` is limited to {} bytes", self.state.limits.max_data_bytes),
             ));
         }
         chat::check_message(publish.data.get())?;
@@ -871,15 +687,8 @@ impl Connection {
     async fn history(&self, history: makeroom_protocol::History) -> Handled {
         let (key, channel) = self.channel(&history.channel)?;
         self.check_read(&channel)?;
-        let limit = history
-            .limit
-            .unwrap_or(DEFAULT_HISTORY)
-            .clamp(1, MAX_HISTORY);
-        let slice = self
-            .state
-            .store
-            .read_before(&key, history.before, u64::from(limit))
-            .await?;
+        let limit = history.limit.unwrap_or(DEFAULT_HISTORY).clamp(1, MAX_HISTORY);
+        let slice = self.state.store.read_before(&key, history.before, u64::from(limit)).await?;
         result(&HistoryResult {
             channel: history.channel,
             epoch: slice.epoch.to_string(),
@@ -914,8 +723,7 @@ impl Connection {
             return Ok(());
         }
         if delivery.offset > subscription.last + 1 {
-            self.fill_gap(delivery.key.clone(), delivery.offset - 1)
-                .await?;
+            self.fill_gap(delivery.key.clone(), delivery.offset - 1).await?;
         }
         self.session.text(delivery.frame.clone()).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&*delivery.key) {
@@ -932,11 +740,7 @@ impl Connection {
         };
         let (store_key, after) = (subscription.key.clone(), subscription.last);
         let missing = up_to - after;
-        let slice = self
-            .state
-            .store
-            .read_after(&store_key, after, missing)
-            .await;
+        let slice = self.state.store.read_after(&store_key, after, missing).await;
         let complete = matches!(&slice, Ok(s) if s.publications.len() as u64 == missing
             && s.publications.first().is_some_and(|p| p.offset == after + 1));
         match slice {
@@ -963,18 +767,14 @@ impl Connection {
 fn check_idempotency_key(key: Option<&str>) -> Result<(), AppError> {
     match key {
         Some(key) if key.is_empty() || key.chars().count() > MAX_KEY_CHARS => {
-            Err(AppError::refused(
-                ErrorCode::BadRequest,
-                format!("`key` holds 1 to {MAX_KEY_CHARS} characters"),
-            ))
+            Err(AppError::refused(ErrorCode::BadRequest, format!("`key` holds 1 to {MAX_KEY_CHARS} characters")))
         }
         _ => Ok(()),
     }
 }
 
 fn parse_command<T: DeserializeOwned>(raw: &str) -> Result<T, AppError> {
-    serde_json::from_str(raw)
-        .map_err(|err| AppError::refused(ErrorCode::BadRequest, format!("bad command: {err}")))
+    serde_json::from_str(raw).map_err(|err| AppError::refused(ErrorCode::BadRequest, format!("bad command: {err}")))
 }
 
 /// A token's `exp` (seconds since the epoch) as a tokio deadline.

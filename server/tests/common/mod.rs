@@ -34,9 +34,7 @@ pub struct TestServer {
 }
 
 fn fragment_token(link: &str) -> String {
-    link.split_once("#refresh=")
-        .map(|(_, token)| token.to_string())
-        .unwrap_or_default()
+    link.split_once("#refresh=").map(|(_, token)| token.to_string()).unwrap_or_default()
 }
 
 impl TestServer {
@@ -71,16 +69,9 @@ impl TestServer {
             .arg(data)
             .args(args)
             .env("MAKEROOM_JWT_SECRET", SECRET)
-            .env(
-                "MAKEROOM_LOG",
-                std::env::var("TEST_LOG").map(|_| "debug").unwrap_or("warn"),
-            )
+            .env("MAKEROOM_LOG", std::env::var("TEST_LOG").map(|_| "debug").unwrap_or("warn"))
             .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
+            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
             .kill_on_drop(true);
         let mut child = command.spawn().expect("the makeroom binary starts");
         let stdout = child.stdout.take().unwrap();
@@ -90,16 +81,10 @@ impl TestServer {
             (String::new(), String::new(), String::new(), String::new());
         let read = async {
             while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(rest) = line.strip_prefix("Makeroom is listening on http://127.0.0.1:")
-                {
+                if let Some(rest) = line.strip_prefix("Makeroom is listening on http://127.0.0.1:") {
                     port = rest.split_whitespace().next().unwrap().parse().unwrap();
                 } else if line.starts_with("Event ") && event_id.is_empty() {
-                    event_id = line
-                        .rsplit_once('(')
-                        .unwrap()
-                        .1
-                        .trim_end_matches(')')
-                        .to_string();
+                    event_id = line.rsplit_once('(').unwrap().1.trim_end_matches(')').to_string();
                 } else if let Some(link) = line.trim().strip_prefix("organiser: ") {
                     if organiser.is_empty() {
                         organiser = fragment_token(link);
@@ -117,9 +102,7 @@ impl TestServer {
                 }
             }
         };
-        tokio::time::timeout(Duration::from_secs(30), read)
-            .await
-            .expect("the server starts within 30 s");
+        tokio::time::timeout(Duration::from_secs(30), read).await.expect("the server starts within 30 s");
         assert!(port > 0, "the server printed its port");
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -150,20 +133,19 @@ impl TestServer {
         self.child.id().unwrap_or(0)
     }
 
-    pub async fn http(
-        &self,
-        method: &str,
-        path: &str,
-        bearer: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
+    pub async fn http(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<Value>) -> (u16, Value) {
         http(self.port, method, path, bearer, body).await
     }
 
     /// Joins the event as a new participant; returns the join response.
     pub async fn join(&self, name: &str, team: Option<&str>) -> Value {
         let (status, body) = self
-            .http("POST", "/api/join", None, Some(json!({"code": self.join_code, "name": name, "skills": ["testing"], "team": team})))
+            .http(
+                "POST",
+                "/api/join",
+                None,
+                Some(json!({"code": self.join_code, "name": name, "skills": ["testing"], "team": team})),
+            )
             .await;
         assert_eq!(status, 200, "join failed: {body}");
         body
@@ -171,32 +153,19 @@ impl TestServer {
 
     /// The demo event's teams as (id, name), in the order the server lists them.
     pub async fn teams(&self) -> Vec<(String, String)> {
-        let (status, body) = self
-            .http("GET", &format!("/api/join/{}", self.join_code), None, None)
-            .await;
+        let (status, body) = self.http("GET", &format!("/api/join/{}", self.join_code), None, None).await;
         assert_eq!(status, 200, "{body}");
         body["teams"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| {
-                (
-                    t["id"].as_str().unwrap().to_string(),
-                    t["name"].as_str().unwrap().to_string(),
-                )
-            })
+            .map(|t| (t["id"].as_str().unwrap().to_string(), t["name"].as_str().unwrap().to_string()))
             .collect()
     }
 
     pub async fn access_token(&self, refresh_token: &str) -> String {
-        let (status, body) = self
-            .http(
-                "POST",
-                "/api/token",
-                None,
-                Some(json!({ "refresh_token": refresh_token })),
-            )
-            .await;
+        let (status, body) =
+            self.http("POST", "/api/token", None, Some(json!({ "refresh_token": refresh_token }))).await;
         assert_eq!(status, 200, "{body}");
         body["token"].as_str().unwrap().to_string()
     }
@@ -212,9 +181,7 @@ impl TestServer {
     /// A connected client that has said hello with `token`.
     pub async fn client(&self, token: &str) -> Client {
         let mut client = Client::connect(self.port).await;
-        let reply = client
-            .request(json!({"op": "hello", "version": 1, "token": token}))
-            .await;
+        let reply = client.request(json!({"op": "hello", "version": 1, "token": token})).await;
         assert!(reply.get("result").is_some(), "hello failed: {reply}");
         client
     }
@@ -228,49 +195,27 @@ impl TestServer {
 }
 
 /// A minimal HTTP/1.1 client: one request per connection, JSON in and out.
-pub async fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    bearer: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
+pub async fn http(port: u16, method: &str, path: &str, bearer: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     if let Some(token) = bearer {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
     if !body.is_empty() {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
     request.push_str(&body);
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response)).await.unwrap().unwrap();
     let response = String::from_utf8_lossy(&response);
     let status: u16 = response.split_whitespace().nth(1).unwrap().parse().unwrap();
     let (head, rest) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let text = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    let text =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -305,14 +250,8 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(port: u16) -> Self {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
-            .await
-            .unwrap();
-        Client {
-            socket,
-            next_id: 1,
-            pushes: VecDeque::new(),
-        }
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await.unwrap();
+        Client { socket, next_id: 1, pushes: VecDeque::new() }
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {
@@ -350,9 +289,7 @@ impl Client {
         if let Some(frame) = self.pushes.pop_front() {
             return frame;
         }
-        self.next_frame()
-            .await
-            .unwrap_or_else(|closed| panic!("closed while waiting for a push: {closed:?}"))
+        self.next_frame().await.unwrap_or_else(|closed| panic!("closed while waiting for a push: {closed:?}"))
     }
 
     /// The next push, or `None` if none comes within `wait`.
@@ -360,10 +297,7 @@ impl Client {
         if let Some(frame) = self.pushes.pop_front() {
             return Some(frame);
         }
-        tokio::time::timeout(wait, self.next_frame())
-            .await
-            .ok()
-            .and_then(Result::ok)
+        tokio::time::timeout(wait, self.next_frame()).await.ok().and_then(Result::ok)
     }
 
     /// Reads the next JSON text frame; answers pings (as browsers do) and reports a close.
@@ -385,10 +319,7 @@ impl Client {
                 Some(Ok(Message::Close(close))) => return Err(Closed { closing, close }),
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => {
-                    return Err(Closed {
-                        closing,
-                        close: None,
-                    });
+                    return Err(Closed { closing, close: None });
                 }
             }
         }
@@ -412,6 +343,16 @@ impl Client {
         self.request(request).await
     }
 
+    /// A domain `command` on a state channel; returns the reply.
+    pub async fn command(&mut self, channel: &str, command: Value) -> Value {
+        self.request(json!({"op": "command", "channel": channel, "command": command})).await
+    }
+
+    /// Posts an announcement (organisers); returns the reply.
+    pub async fn announce(&mut self, text: &str, priority: &str) -> Value {
+        self.command("announcements", json!({"type": "announcement.post", "text": text, "priority": priority})).await
+    }
+
     /// Collects `count` publications of `channel`, skipping other pushes.
     pub async fn publications(&mut self, channel: &str, count: usize) -> Vec<Value> {
         let mut got = Vec::new();
@@ -431,10 +372,7 @@ impl Client {
 
 /// The `offset` field of every frame in `frames`.
 pub fn offsets(frames: &[Value]) -> Vec<u64> {
-    frames
-        .iter()
-        .map(|f| f["offset"].as_u64().unwrap())
-        .collect()
+    frames.iter().map(|f| f["offset"].as_u64().unwrap()).collect()
 }
 
 /// The error code of a reply, or "" if it succeeded.
