@@ -7,6 +7,7 @@ use crate::domain::roster::{Name, Participant};
 use crate::events::{EventDirectory, EventEntry, system_sender};
 use crate::hub::Hub;
 use crate::store::Store;
+use crate::store::redis::{RedisConfig, RedisStore};
 use crate::store::sqlite::SqliteStore;
 use crate::transport;
 use anyhow::Context;
@@ -24,7 +25,7 @@ pub struct AppState {
     pub tokens: Tokens,
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
-    pub events: EventDirectory,
+    pub events: Arc<EventDirectory>,
     pub limits: LimitsConfig,
     pub history_limit: u64,
     pub heartbeat_interval: Duration,
@@ -35,7 +36,7 @@ pub struct AppState {
     pub next_connection: AtomicU64,
     /// Flips to true when the server begins to shut down; connections then close with 1001.
     pub shutdown: watch::Receiver<bool>,
-    _data_lock: DataDirLock,
+    _data_lock: Option<DataDirLock>,
 }
 
 /// Holds the data folder for this process: two servers on one embedded store would corrupt nothing
@@ -68,18 +69,41 @@ impl DataDirLock {
 pub struct Backend {
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
-    pub events: EventDirectory,
+    pub events: Arc<EventDirectory>,
     pub tokens: Tokens,
-    lock: DataDirLock,
+    /// Held for the embedded store; Redis is shared on purpose.
+    lock: Option<DataDirLock>,
 }
 
 impl Backend {
+    /// The embedded store in the data folder, or Redis if `--redis` is given.
     pub async fn open(store_config: &StoreConfig, token_config: &TokenConfig) -> anyhow::Result<Self> {
-        let lock = DataDirLock::acquire(&store_config.data_dir)?;
         let hub = Arc::new(Hub::new());
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&store_config.data_dir, hub.clone())?);
+        let (store, lock, secret): (Arc<dyn Store>, _, _) = match &store_config.redis_url {
+            None => {
+                let lock = DataDirLock::acquire(&store_config.data_dir)?;
+                let store = Arc::new(SqliteStore::open(&store_config.data_dir, hub.clone())?);
+                let secret = load_or_create_secret(token_config.jwt_secret.as_deref(), &store_config.data_dir)?;
+                (store, Some(lock), secret)
+            }
+            Some(url) => {
+                let config = RedisConfig {
+                    url: url.clone(),
+                    prefix: store_config.redis_prefix.clone(),
+                    idempotency_ttl: Duration::from_secs(store_config.idempotency_ttl_secs),
+                    position_check: Duration::from_secs_f64(store_config.position_check_secs.max(0.05)),
+                };
+                let store = RedisStore::open(config, hub.clone()).await?;
+                let secret = match token_config.jwt_secret.as_deref() {
+                    Some(secret) => load_or_create_secret(Some(secret), &store_config.data_dir)?,
+                    None => store.shared_secret().await?.into_bytes(),
+                };
+                (store, None, secret)
+            }
+        };
         let events = EventDirectory::load(store.clone()).await?;
-        let secret = load_or_create_secret(token_config.jwt_secret.as_deref(), &store_config.data_dir)?;
+        let observer: Arc<dyn crate::hub::Observer> = events.clone();
+        hub.set_observer(Arc::downgrade(&observer));
         let tokens = Tokens::new(&secret, token_config.access_token_ttl_secs, token_config.refresh_token_ttl_secs);
         Ok(Backend { store, hub, events, tokens, lock })
     }

@@ -48,6 +48,18 @@ pub struct StoreConfig {
     /// Folder for the embedded store, the signing secret and the lock file.
     #[arg(long = "data", env = "MAKEROOM_DATA", default_value = "./makeroom-data")]
     pub data_dir: PathBuf,
+    /// Run against Redis (cluster mode: several instances share it) instead of the embedded store.
+    #[arg(long = "redis", env = "MAKEROOM_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    #[arg(long, env = "MAKEROOM_REDIS_PREFIX", default_value = "makeroom")]
+    pub redis_prefix: String,
+    /// Seconds an idempotency key is remembered in Redis (the embedded store keeps it with the message).
+    #[arg(long = "idempotency-ttl", env = "MAKEROOM_IDEMPOTENCY_TTL", default_value_t = 72 * 3600)]
+    pub idempotency_ttl_secs: u64,
+    /// Seconds between checks that pub/sub lost nothing (each watched channel's top offset in Redis).
+    #[arg(long = "position-check", env = "MAKEROOM_POSITION_CHECK", default_value_t = 2.0)]
+    pub position_check_secs: f64,
     /// Chat messages kept per channel; older ones leave history (recovery past them reports `recovered: false`).
     #[arg(long, env = "MAKEROOM_HISTORY_LIMIT", default_value_t = 10_000)]
     pub history_limit: u64,

@@ -12,6 +12,7 @@ use crate::clock::now_millis;
 use crate::domain::announcements::Announcements;
 use crate::domain::board::Board;
 use crate::domain::brief::Briefs;
+use crate::domain::channel::Channel;
 use crate::domain::help::HelpQueue;
 use crate::domain::outputs::Outputs;
 use crate::domain::presentations::Presentations;
@@ -95,12 +96,40 @@ pub struct StateLog<D: Domain> {
 }
 
 impl<D: Domain> StateLog<D> {
-    /// Folds the whole log of `key` into `initial`.
+    /// Folds the whole log of `key` into `initial`, and keeps following it: the store is asked to
+    /// deliver the log's new entries (from any instance) before the log is read, so none falls between.
     pub async fn load(store: &dyn Store, key: ChannelKey, initial: D) -> anyhow::Result<Self> {
+        store.watch(&key).await?;
         let log =
             StateLog { key, inner: RwLock::new(Versioned { state: initial, offset: 0 }), writing: Default::default() };
         log.catch_up(store).await?;
         Ok(log)
+    }
+
+    /// Applies a publication of this log seen on the hub (recorded here or by another instance).
+    /// Returns false if it revealed a gap, which a `catch_up` must fill.
+    pub fn observe(&self, publication: &Publication) -> bool {
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if publication.offset <= inner.offset {
+            return true;
+        }
+        if publication.offset > inner.offset + 1 {
+            return false;
+        }
+        match serde_json::from_str::<D::Event>(publication.data.get()) {
+            Ok(event) => {
+                inner.state.apply(
+                    &event,
+                    Recorded { offset: publication.offset, ts: publication.ts, by: &publication.from.id },
+                );
+                inner.offset = publication.offset;
+                true
+            }
+            Err(err) => {
+                tracing::error!(key = %self.key, offset = publication.offset, error = %err, "an unreadable state event");
+                false
+            }
+        }
     }
 
     pub fn key(&self) -> &ChannelKey {
@@ -166,9 +195,20 @@ impl<D: Domain> StateLog<D> {
                     return Ok(Outcome { appended, event: None });
                 }
                 Ok(appended) => {
-                    let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-                    inner.state.apply(&event, Recorded { offset: appended.offset, ts: appended.ts, by: &by.id });
-                    inner.offset = appended.offset;
+                    // The hub may have applied it already (it sees every committed publication).
+                    let behind = {
+                        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+                        if inner.offset + 1 == appended.offset {
+                            inner
+                                .state
+                                .apply(&event, Recorded { offset: appended.offset, ts: appended.ts, by: &by.id });
+                            inner.offset = appended.offset;
+                        }
+                        inner.offset < appended.offset
+                    };
+                    if behind {
+                        self.catch_up(store).await?;
+                    }
                     return Ok(Outcome { appended, event: Some(event) });
                 }
                 Err(StoreError::Conflict { .. }) => self.catch_up(store).await?,
@@ -218,6 +258,29 @@ impl EventEntry {
 
     pub fn channel_key(&self, name: &str) -> ChannelKey {
         ChannelKey::new(&self.info.id, name)
+    }
+
+    /// A team's board if it was loaded already (without waiting).
+    fn loaded_board(&self, team: &str) -> Option<Arc<StateLog<Board>>> {
+        self.boards.try_lock().ok().and_then(|boards| boards.get(team).cloned())
+    }
+
+    /// Reads what a state log is missing from the store.
+    async fn catch_up(&self, store: &dyn Store, key: &ChannelKey) -> anyhow::Result<()> {
+        match Channel::parse(key.name()) {
+            Ok(Channel::Roster) => self.roster.catch_up(store).await,
+            Ok(Channel::Announcements) => self.announcements.catch_up(store).await,
+            Ok(Channel::Briefs) => self.briefs.catch_up(store).await,
+            Ok(Channel::Schedule) => self.schedule.catch_up(store).await,
+            Ok(Channel::Presentations) => self.presentations.catch_up(store).await,
+            Ok(Channel::Help) => self.help.catch_up(store).await,
+            Ok(Channel::Outputs) => self.outputs.catch_up(store).await,
+            Ok(Channel::Board(team)) => match self.loaded_board(&team) {
+                Some(board) => board.catch_up(store).await,
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
 
     /// A team's board, read from its log the first time it is needed.
@@ -283,11 +346,15 @@ pub struct EventDirectory {
     store: Arc<dyn Store>,
     events: RwLock<HashMap<String, Arc<EventEntry>>>,
     registry: tokio::sync::Mutex<u64>,
+    /// Where catch-ups run when a publication reveals a gap (the hub may call from a plain thread).
+    runtime: tokio::runtime::Handle,
+    this: std::sync::Weak<EventDirectory>,
 }
 
 impl EventDirectory {
     /// Reads every event and its logs back from the store.
-    pub async fn load(store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    pub async fn load(store: Arc<dyn Store>) -> anyhow::Result<Arc<Self>> {
+        store.watch(&registry_key()).await?;
         let mut events = HashMap::new();
         let created = read_all(store.as_ref(), &registry_key(), 0).await.context("reading the event registry")?;
         let registry_offset = created.last().map(|p| p.offset).unwrap_or(0);
@@ -297,9 +364,21 @@ impl EventDirectory {
             let entry = EventEntry::load(store.as_ref(), info).await?;
             events.insert(entry.info.id.clone(), Arc::new(entry));
         }
-        Ok(EventDirectory { store, events: RwLock::new(events), registry: tokio::sync::Mutex::new(registry_offset) })
+        Ok(Arc::new_cyclic(|this| EventDirectory {
+            store,
+            events: RwLock::new(events),
+            registry: tokio::sync::Mutex::new(registry_offset),
+            runtime: tokio::runtime::Handle::current(),
+            this: this.clone(),
+        }))
     }
 
+    fn insert(&self, entry: Arc<EventEntry>) {
+        self.events.write().unwrap_or_else(|p| p.into_inner()).entry(entry.info.id.clone()).or_insert(entry);
+    }
+}
+
+impl EventDirectory {
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
@@ -335,9 +414,9 @@ impl EventDirectory {
             })
             .await?;
         *registry = appended.offset;
-        let entry = Arc::new(EventEntry::load(self.store.as_ref(), info).await?);
-        self.events.write().unwrap_or_else(|p| p.into_inner()).insert(entry.info.id.clone(), entry.clone());
-        Ok(entry)
+        let id = info.id.clone();
+        self.insert(Arc::new(EventEntry::load(self.store.as_ref(), info).await?));
+        self.get(&id).context("an event vanished right after it was created").map_err(Into::into)
     }
 
     fn unused_join_code(&self) -> String {
@@ -398,6 +477,51 @@ impl EventDirectory {
         match outcome.event {
             Some(roster::RosterEvent::TeamCreated { team }) => Ok(team.id),
             _ => Err(AppError::Unexpected(anyhow::anyhow!("creating a team recorded something else"))),
+        }
+    }
+}
+
+impl crate::hub::Observer for EventDirectory {
+    /// Keeps the events' state in step with their logs, whoever wrote to them. The hub calls this
+    /// for every committed publication before fanning it out.
+    fn observe(&self, key: &ChannelKey, publication: &Publication) {
+        if *key == registry_key() {
+            let Ok(info) = serde_json::from_str::<EventInfo>(publication.data.get()) else { return };
+            if self.get(&info.id).is_none()
+                && let Some(this) = self.this.upgrade()
+            {
+                // Created by another instance: load it.
+                self.runtime.spawn(async move {
+                    match EventEntry::load(this.store.as_ref(), info).await {
+                        Ok(entry) => this.insert(Arc::new(entry)),
+                        Err(err) => tracing::error!(error = format!("{err:#}"), "loading a new event failed"),
+                    }
+                });
+            }
+            return;
+        }
+        let Some(event) = self.get(key.scope()) else { return };
+        let in_step = match Channel::parse(key.name()) {
+            Ok(Channel::Roster) => event.roster.observe(publication),
+            Ok(Channel::Announcements) => event.announcements.observe(publication),
+            Ok(Channel::Briefs) => event.briefs.observe(publication),
+            Ok(Channel::Schedule) => event.schedule.observe(publication),
+            Ok(Channel::Presentations) => event.presentations.observe(publication),
+            Ok(Channel::Help) => event.help.observe(publication),
+            Ok(Channel::Outputs) => event.outputs.observe(publication),
+            Ok(Channel::Board(team)) => match event.loaded_board(&team) {
+                Some(board) => board.observe(publication),
+                None => true,
+            },
+            _ => true,
+        };
+        if !in_step {
+            let (store, key) = (self.store.clone(), key.clone());
+            self.runtime.spawn(async move {
+                if let Err(err) = event.catch_up(store.as_ref(), &key).await {
+                    tracing::warn!(%key, error = format!("{err:#}"), "catching up a state log failed");
+                }
+            });
         }
     }
 }

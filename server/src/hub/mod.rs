@@ -135,8 +135,14 @@ pub struct HubStats {
     pub deliveries: AtomicU64,
 }
 
+/// Sees every committed publication before it is fanned out (the event state follows its logs).
+pub trait Observer: Send + Sync {
+    fn observe(&self, key: &ChannelKey, publication: &Publication);
+}
+
 #[derive(Default)]
 pub struct Hub {
+    observer: std::sync::OnceLock<std::sync::Weak<dyn Observer>>,
     channels: RwLock<HashMap<Arc<str>, Arc<Mutex<ChannelSubscribers>>>>,
     /// Participant id -> their connections on this instance, to close them when they are removed.
     connections: Mutex<HashMap<String, Vec<ConnSignal>>>,
@@ -231,6 +237,10 @@ impl Hub {
         }
     }
 
+    pub fn set_observer(&self, observer: std::sync::Weak<dyn Observer>) {
+        let _ = self.observer.set(observer);
+    }
+
     /// Notes a connection of `participant`, so that `close_participant` reaches it.
     pub fn register(&self, participant: &str, conn: ConnId, signal: Arc<Signal>) {
         lock(&self.connections).entry(participant.to_string()).or_default().push((conn, signal));
@@ -302,6 +312,9 @@ impl Hub {
 impl PublicationSink for Hub {
     fn deliver(&self, key: &ChannelKey, publication: Publication) {
         self.stats.publications.fetch_add(1, Ordering::Relaxed);
+        if let Some(observer) = self.observer.get().and_then(std::sync::Weak::upgrade) {
+            observer.observe(key, &publication);
+        }
         let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
         let Some(channel) = channel else { return };
         let offset = publication.offset;

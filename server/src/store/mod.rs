@@ -5,6 +5,7 @@
 //! hub through the `PublicationSink`, in offset order. It knows nothing of WebSockets, tokens, teams or
 //! boards. The embedded SQLite store lives in `sqlite.rs`; a Redis store plugs in behind the same trait.
 
+pub mod redis;
 pub mod sqlite;
 
 use makeroom_protocol::{Publication, Sender};
@@ -117,6 +118,16 @@ pub trait Store: Send + Sync {
 
     /// The message stored under an idempotency key on a channel, if any.
     fn find_key<'a>(&'a self, key: &'a ChannelKey, idempotency_key: &'a str) -> StoreFuture<'a, Option<Appended>>;
+
+    /// Starts delivering `key`'s publications from other instances to the sink; counted, so each
+    /// `watch` needs one `unwatch`. A single instance's store sees every append and needs nothing.
+    fn watch<'a>(&'a self, _key: &'a ChannelKey) -> StoreFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn unwatch<'a>(&'a self, _key: &'a ChannelKey) -> StoreFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// Whether the store can take writes now (for `/readyz`).
     fn check_ready(&self) -> StoreFuture<'_, ()>;

@@ -260,8 +260,10 @@ impl Connection {
 
     /// Leaves every channel and, if the server chose to close, says why before closing.
     async fn finish(mut self, close: Option<Close>) {
-        for (_, subscription) in self.subscriptions.drain() {
+        let subscriptions: Vec<Subscription> = self.subscriptions.drain().map(|(_, s)| s).collect();
+        for subscription in subscriptions {
             self.state.hub.unsubscribe(&subscription.key, self.id);
+            self.unwatch(&subscription.key).await;
         }
         if let Some(auth) = &self.auth {
             self.state.hub.unregister(&auth.claims.sub, self.id);
@@ -355,6 +357,7 @@ impl Connection {
                 let (key, _) = self.channel(&unsubscribe.channel)?;
                 if self.subscriptions.remove(key.as_str()).is_some() {
                     self.state.hub.unsubscribe(&key, self.id);
+                    self.unwatch(&key).await;
                 }
                 result(&serde_json::json!({}))
             }
@@ -464,6 +467,13 @@ impl Connection {
         Ok((auth.event.channel_key(&channel.to_string()), channel))
     }
 
+    /// Tells the store this connection no longer needs `key` (a cluster store may stop listening).
+    async fn unwatch(&self, key: &ChannelKey) {
+        if let Err(err) = self.state.store.unwatch(key).await {
+            tracing::debug!(%key, error = %err, "could not stop watching a channel");
+        }
+    }
+
     /// Checks the caller against the channel's rules with their team as it is now.
     fn check_read(&self, channel: &Channel) -> Result<(), AppError> {
         let auth = self.auth()?;
@@ -492,6 +502,11 @@ impl Connection {
         // Join the hub before reading history: anything committed after this point reaches the outbox,
         // anything before it is in the read below, and offsets weed out what is in both.
         let presence = self.state.hub.subscribe(&key, self.id, member, self.outbox.clone(), subscribe.presence);
+        // In a cluster, other instances' publications must reach this hub before history is read.
+        if !already && let Err(err) = self.state.store.watch(&key).await {
+            self.state.hub.unsubscribe(&key, self.id);
+            return Err(err.into());
+        }
         let outcome = self.read_for_subscribe(&key, subscribe.since.as_ref()).await;
         let outcome = match outcome {
             Ok(read) if subscribe.snapshot && read.2 != Some(true) => self
@@ -506,6 +521,7 @@ impl Connection {
             Err(err) => {
                 if !already {
                     self.state.hub.unsubscribe(&key, self.id);
+                    self.unwatch(&key).await;
                 }
                 return Err(err);
             }
@@ -709,9 +725,8 @@ impl Connection {
                 return self.session.text(frame).await;
             }
             Outgoing::Unsubscribed { key, frame } => {
-                if self.subscriptions.remove(&*key).is_none() {
-                    return Ok(());
-                }
+                let Some(subscription) = self.subscriptions.remove(&*key) else { return Ok(()) };
+                self.unwatch(&subscription.key).await;
                 return self.session.text(frame).await;
             }
             Outgoing::Publication(delivery) => delivery,

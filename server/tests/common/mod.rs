@@ -21,8 +21,71 @@ pub const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 /// How long a test waits for something that should happen promptly before failing.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
+/// A real redis-server of the test's own, on a free port, with its data in a temp folder. Append-only
+/// file with fsync on every write: the configuration under which Makeroom's acknowledgements are durable.
+pub struct TestRedis {
+    child: Option<std::process::Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl TestRedis {
+    pub fn start() -> Self {
+        let mut redis = TestRedis { child: None, port: free_port(), dir: tempfile::tempdir().unwrap() };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again (after `stop`) on the same port and data.
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+            .args(["--appendfsync", "always", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (the test script installs it)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it outright, as an outage would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether the suite runs against Redis (`MAKEROOM_TEST_BACKEND=redis`) rather than the embedded store.
+pub fn redis_backend() -> bool {
+    std::env::var("MAKEROOM_TEST_BACKEND").is_ok_and(|b| b == "redis")
+}
+
 pub struct TestServer {
     child: Child,
+    /// The server's own Redis when the suite runs against Redis.
+    pub redis: Option<std::sync::Arc<std::sync::Mutex<TestRedis>>>,
     pub port: u16,
     pub data: PathBuf,
     _data_dir: Option<tempfile::TempDir>,
@@ -46,14 +109,24 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_path_buf();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let mut server = Self::spawn(&data, &args).await;
+        let redis = redis_backend().then(|| std::sync::Arc::new(std::sync::Mutex::new(TestRedis::start())));
+        let mut server = Self::spawn(&data, &args, redis.clone()).await;
         server._data_dir = Some(dir);
         server
     }
 
     /// A server on an existing data folder (which the caller keeps).
     pub async fn start_in(data: &Path) -> Self {
-        Self::spawn(data, &[]).await
+        Self::spawn(data, &[], None).await
+    }
+
+    /// Another instance on the same Redis (cluster mode).
+    pub async fn start_on_redis(redis: &std::sync::Arc<std::sync::Mutex<TestRedis>>, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut server = Self::spawn(dir.path(), &args, Some(redis.clone())).await;
+        server._data_dir = Some(dir);
+        server
     }
 
     /// Waits for the server process to exit.
@@ -61,8 +134,11 @@ impl TestServer {
         self.child.wait().await.unwrap()
     }
 
-    async fn spawn(data: &Path, args: &[String]) -> Self {
+    async fn spawn(data: &Path, args: &[String], redis: Option<std::sync::Arc<std::sync::Mutex<TestRedis>>>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_makeroom"));
+        if let Some(redis) = &redis {
+            command.env("MAKEROOM_REDIS_URL", redis.lock().unwrap().url());
+        }
         command
             .arg("serve")
             .args(["--bind", "127.0.0.1:0", "--data"])
@@ -108,6 +184,7 @@ impl TestServer {
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         TestServer {
             child,
+            redis,
             port,
             data: data.to_path_buf(),
             _data_dir: None,
@@ -123,7 +200,7 @@ impl TestServer {
     pub async fn crash_and_restart(&mut self) {
         self.child.kill().await.unwrap();
         let dir = self._data_dir.take();
-        let fresh = Self::spawn(&self.data, &self.args).await;
+        let fresh = Self::spawn(&self.data, &self.args, self.redis.clone()).await;
         let old = std::mem::replace(self, fresh);
         drop(old);
         self._data_dir = dir;

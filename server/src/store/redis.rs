@@ -1,0 +1,457 @@
+//! The cluster store: channel logs in Redis, shared by every instance, and fan-out through Redis pub/sub.
+//!
+//! One Lua script appends atomically: it reads or creates the channel's epoch, checks the idempotency
+//! key and the expected offset, takes the next offset, `XADD`s the publication to the channel's stream
+//! (trimmed to the history limit), and `PUBLISH`es the same bytes. Two instances can therefore never
+//! hand out one offset twice or publish out of order. Every instance subscribes to the channels its
+//! clients (and its event state) need, and hands what arrives to its hub.
+//!
+//! Redis pub/sub is at-most-once: a publication sent while an instance was reconnecting is lost to it.
+//! So the store remembers the newest offset it delivered per watched channel and, every few seconds and
+//! at once after a disconnection, compares it with each channel's top offset in Redis and delivers what
+//! is missing from the stream. No client sits on a silent gap for longer than that.
+
+use super::{AppendRequest, Appended, ChannelKey, ChannelSlice, PublicationSink, Store, StoreError, StoreFuture};
+use crate::clock::now_millis;
+use crate::ids::new_secret_hex;
+use anyhow::Context;
+use makeroom_protocol::Publication;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, PushKind, Script, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const APPEND: &str = r#"
+local meta, log, idem, topic = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+redis.call('HSETNX', meta, 'epoch', ARGV[1])
+local epoch = redis.call('HGET', meta, 'epoch')
+if ARGV[9] == '1' then
+  local seen = redis.call('GET', idem)
+  if seen then return {'duplicate', epoch, seen} end
+end
+local top = tonumber(redis.call('HGET', meta, 'top') or '0')
+if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= top then return {'conflict', epoch, tostring(top)} end
+local offset = top + 1
+local publication = '{"channel":' .. cjson.encode(ARGV[7]) .. ',"epoch":' .. cjson.encode(epoch)
+  .. ',"offset":' .. offset .. ',"ts":' .. ARGV[4] .. ',"from":' .. ARGV[5] .. ',"data":' .. ARGV[6] .. '}'
+redis.call('XADD', log, offset .. '-0', 'p', publication)
+redis.call('HSET', meta, 'top', offset)
+if ARGV[3] ~= '' then
+  local first = tonumber(redis.call('HGET', meta, 'first') or '1')
+  local keep_from = offset + 1 - tonumber(ARGV[3])
+  if keep_from > first then
+    redis.call('XTRIM', log, 'MINID', keep_from .. '-0')
+    redis.call('HSET', meta, 'first', keep_from)
+  end
+end
+if ARGV[9] == '1' then redis.call('SET', idem, offset .. ':' .. ARGV[4], 'EX', ARGV[8]) end
+redis.call('PUBLISH', topic, publication)
+return {'stored', epoch, offset .. ':' .. ARGV[4]}
+"#;
+
+const READ: &str = r#"
+local meta, log = KEYS[1], KEYS[2]
+redis.call('HSETNX', meta, 'epoch', ARGV[1])
+local epoch = redis.call('HGET', meta, 'epoch')
+local top = redis.call('HGET', meta, 'top') or '0'
+local first = redis.call('HGET', meta, 'first') or '1'
+local rows = {}
+if tonumber(ARGV[4]) == 0 then
+  rows = {}
+elseif ARGV[2] == 'after' then
+  rows = redis.call('XRANGE', log, '(' .. ARGV[3] .. '-0', '+', 'COUNT', ARGV[4])
+else
+  local upper = ARGV[3] == '' and '+' or ('(' .. ARGV[3] .. '-0')
+  rows = redis.call('XREVRANGE', log, upper, '-', 'COUNT', ARGV[4])
+end
+local entries = {}
+for i, row in ipairs(rows) do entries[i] = row[2][2] end
+return {epoch, top, first, entries}
+"#;
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub prefix: String,
+    /// How long an idempotency key is remembered.
+    pub idempotency_ttl: Duration,
+    /// How often watched channels are compared with Redis to find publications pub/sub lost.
+    pub position_check: Duration,
+}
+
+/// A watched channel: how many parts of this instance need it, and the newest offset delivered.
+struct Watch {
+    key: ChannelKey,
+    refs: usize,
+    delivered: u64,
+}
+
+struct Shared {
+    prefix: String,
+    sink: Arc<dyn PublicationSink>,
+    /// By pub/sub topic.
+    watched: Mutex<HashMap<String, Watch>>,
+    /// Woken when the subscriber connection dropped: publications may have been lost.
+    gap_suspected: Notify,
+}
+
+impl Shared {
+    fn topic(&self, key: &ChannelKey) -> String {
+        format!("{}:pub:{}", self.prefix, key)
+    }
+
+    fn watched(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watch>> {
+        self.watched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands one publication to the hub, remembering how far the channel got.
+    fn deliver(&self, topic: &str, publication: Publication) {
+        let key = {
+            let mut watched = self.watched();
+            let Some(watch) = watched.get_mut(topic) else { return };
+            watch.delivered = watch.delivered.max(publication.offset);
+            watch.key.clone()
+        };
+        self.sink.deliver(&key, publication);
+    }
+
+    fn on_push(&self, push: redis::PushInfo) {
+        match push.kind {
+            PushKind::Message => {
+                let [topic, payload] = push.data.as_slice() else { return };
+                let (Ok(topic), Ok(payload)) =
+                    (redis::from_redis_value_ref::<String>(topic), redis::from_redis_value_ref::<Vec<u8>>(payload))
+                else {
+                    return;
+                };
+                match serde_json::from_slice::<Publication>(&payload) {
+                    Ok(publication) => self.deliver(&topic, publication),
+                    Err(err) => tracing::error!(%topic, error = %err, "an unreadable publication on pub/sub"),
+                }
+            }
+            PushKind::Disconnection => {
+                tracing::warn!("lost the Redis subscriber connection; will check every channel for gaps");
+                self.gap_suspected.notify_one();
+            }
+            _ => {}
+        }
+    }
+}
+
+pub struct RedisStore {
+    commands: ConnectionManager,
+    subscriber: ConnectionManager,
+    shared: Arc<Shared>,
+    append: Script,
+    read: Script,
+    idempotency_ttl_secs: u64,
+    /// Serializes SUBSCRIBE/UNSUBSCRIBE with the reference counts they follow.
+    subscribing: tokio::sync::Mutex<()>,
+}
+
+fn manager_config() -> ConnectionManagerConfig {
+    // Keep trying for ever (capped at 2 s between tries): an outage must not leave a dead connection.
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(usize::MAX)
+        .set_max_delay(Duration::from_secs(2))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+}
+
+fn unavailable(err: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("Redis: {err}"))
+}
+
+fn resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    redis::from_redis_value_ref::<String>(value).ok()
+}
+
+fn number(value: &Value) -> u64 {
+    text(value).and_then(|t| t.parse().ok()).unwrap_or(0)
+}
+
+/// Parses `offset:ts`.
+fn offset_and_ts(value: &str) -> (u64, i64) {
+    let (offset, ts) = value.split_once(':').unwrap_or((value, "0"));
+    (offset.parse().unwrap_or(0), ts.parse().unwrap_or(0))
+}
+
+impl RedisStore {
+    /// Connects (lazily: it starts even while Redis is down, and reconnects with backoff for ever) and
+    /// starts the task that finds and fills pub/sub gaps.
+    pub async fn open(config: RedisConfig, sink: Arc<dyn PublicationSink>) -> anyhow::Result<Arc<Self>> {
+        let shared = Arc::new(Shared {
+            prefix: config.prefix.clone(),
+            sink,
+            watched: Mutex::new(HashMap::new()),
+            gap_suspected: Notify::new(),
+        });
+        let client = redis::Client::open(config.url.as_str()).context("parsing the Redis URL")?;
+        let commands = ConnectionManager::new_lazy_with_config(client, manager_config())
+            .context("preparing the Redis connection")?;
+        let on_push = shared.clone();
+        let subscriber_client = redis::Client::open(resp3(&config.url)).context("parsing the Redis URL")?;
+        let subscriber = ConnectionManager::new_lazy_with_config(
+            subscriber_client,
+            manager_config().set_automatic_resubscription().set_push_sender(move |push: redis::PushInfo| {
+                on_push.on_push(push);
+                Ok::<(), redis::aio::SendError>(())
+            }),
+        )
+        .context("preparing the Redis subscriber connection")?;
+        let store = Arc::new(RedisStore {
+            commands,
+            subscriber,
+            shared,
+            append: Script::new(APPEND),
+            read: Script::new(READ),
+            idempotency_ttl_secs: config.idempotency_ttl.as_secs().max(1),
+            subscribing: tokio::sync::Mutex::new(()),
+        });
+        let checker = Arc::downgrade(&store);
+        let shared = store.shared.clone();
+        let every = config.position_check;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = shared.gap_suspected.notified() => {
+                        // Give the connection a moment to come back and resubscribe first.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+                let Some(store) = checker.upgrade() else { return };
+                if let Err(err) = store.fill_gaps().await {
+                    tracing::debug!(error = %err, "position check failed; will retry");
+                }
+            }
+        });
+        Ok(store)
+    }
+
+    /// The signing secret shared by every instance: the first to start creates it.
+    pub async fn shared_secret(&self) -> anyhow::Result<String> {
+        let key = format!("{}:jwt-secret", self.shared.prefix);
+        let mut connection = self.commands.clone();
+        let _: bool = connection.set_nx(&key, new_secret_hex()).await.context("storing the signing secret in Redis")?;
+        let secret: String = connection.get(&key).await.context("reading the signing secret from Redis")?;
+        Ok(secret)
+    }
+
+    fn meta(&self, key: &ChannelKey) -> String {
+        format!("{}:{{{key}}}:meta", self.shared.prefix)
+    }
+
+    fn log(&self, key: &ChannelKey) -> String {
+        format!("{}:{{{key}}}:log", self.shared.prefix)
+    }
+
+    fn idem(&self, key: &ChannelKey, idempotency_key: &str) -> String {
+        format!("{}:{{{key}}}:idem:{idempotency_key}", self.shared.prefix)
+    }
+
+    async fn read_slice(
+        &self,
+        key: &ChannelKey,
+        direction: &str,
+        bound: Option<u64>,
+        limit: u64,
+    ) -> Result<ChannelSlice, StoreError> {
+        let mut connection = self.commands.clone();
+        let value: Value = self
+            .read
+            .key(self.meta(key))
+            .key(self.log(key))
+            .arg(&new_secret_hex()[..16])
+            .arg(direction)
+            .arg(bound.map(|b| b.to_string()).unwrap_or_default())
+            .arg(limit)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let Value::Array(parts) = value else {
+            return Err(StoreError::Unexpected(anyhow::anyhow!("the read script answered {value:?}")));
+        };
+        let [epoch, top, first, entries] = parts.as_slice() else {
+            return Err(StoreError::Unexpected(anyhow::anyhow!("the read script answered {} parts", parts.len())));
+        };
+        let mut publications = Vec::new();
+        if let Value::Array(entries) = entries {
+            for entry in entries {
+                let bytes: Vec<u8> = redis::from_redis_value_ref(entry)
+                    .map_err(|err| StoreError::Unexpected(anyhow::anyhow!("an unreadable log entry: {err}")))?;
+                let publication: Publication = serde_json::from_slice(&bytes).map_err(|err| {
+                    StoreError::Unexpected(anyhow::Error::new(err).context("an unreadable log entry"))
+                })?;
+                publications.push(publication);
+            }
+        }
+        if direction == "before" {
+            publications.reverse();
+        }
+        Ok(ChannelSlice {
+            epoch: text(epoch).unwrap_or_default().into(),
+            top: number(top),
+            first: number(first).max(1),
+            publications,
+        })
+    }
+
+    /// Compares every watched channel's top offset in Redis with what was delivered here, and
+    /// delivers what pub/sub lost.
+    async fn fill_gaps(&self) -> Result<(), StoreError> {
+        let watched: Vec<(String, ChannelKey, u64)> =
+            self.shared.watched().iter().map(|(topic, w)| (topic.clone(), w.key.clone(), w.delivered)).collect();
+        if watched.is_empty() {
+            let mut connection = self.commands.clone();
+            let _: () = redis::cmd("PING").query_async(&mut connection).await.map_err(unavailable)?;
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (_, key, _) in &watched {
+            pipe.hget(self.meta(key), "top");
+        }
+        let mut connection = self.commands.clone();
+        let tops: Vec<Option<u64>> = pipe.query_async(&mut connection).await.map_err(unavailable)?;
+        for ((topic, key, delivered), top) in watched.into_iter().zip(tops) {
+            let top = top.unwrap_or(0);
+            if top <= delivered {
+                continue;
+            }
+            tracing::info!(%key, delivered, top, "recovering publications pub/sub did not bring");
+            let slice = self.read_slice(&key, "after", Some(delivered), top - delivered).await?;
+            for publication in slice.publications {
+                self.shared.deliver(&topic, publication);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for RedisStore {
+    fn append(&self, request: AppendRequest) -> StoreFuture<'_, Appended> {
+        Box::pin(async move {
+            let sender = serde_json::to_string(&request.from).context("encoding a sender")?;
+            let idempotency_key = request.idempotency_key.as_deref().unwrap_or("");
+            let mut connection = self.commands.clone();
+            let reply: (String, String, String) = self
+                .append
+                .key(self.meta(&request.key))
+                .key(self.log(&request.key))
+                .key(self.idem(&request.key, idempotency_key))
+                .key(self.shared.topic(&request.key))
+                .arg(&new_secret_hex()[..16])
+                .arg(request.expected_offset.map(|o| o.to_string()).unwrap_or_default())
+                .arg(request.retain.map(|r| r.max(1).to_string()).unwrap_or_default())
+                .arg(now_millis())
+                .arg(sender)
+                .arg(request.data.get())
+                .arg(request.key.name())
+                .arg(self.idempotency_ttl_secs)
+                .arg(if request.idempotency_key.is_some() { "1" } else { "0" })
+                .invoke_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            let (outcome, epoch, position) = reply;
+            match outcome.as_str() {
+                "conflict" => Err(StoreError::Conflict { top: position.parse().unwrap_or(0) }),
+                "duplicate" | "stored" => {
+                    let (offset, ts) = offset_and_ts(&position);
+                    Ok(Appended { epoch: epoch.into(), offset, ts, duplicate: outcome == "duplicate" })
+                }
+                other => Err(StoreError::Unexpected(anyhow::anyhow!("the append script answered {other}"))),
+            }
+        })
+    }
+
+    fn read_after<'a>(&'a self, key: &'a ChannelKey, after: u64, limit: u64) -> StoreFuture<'a, ChannelSlice> {
+        Box::pin(self.read_slice(key, "after", Some(after), limit))
+    }
+
+    fn read_before<'a>(
+        &'a self,
+        key: &'a ChannelKey,
+        before: Option<u64>,
+        limit: u64,
+    ) -> StoreFuture<'a, ChannelSlice> {
+        Box::pin(self.read_slice(key, "before", before, limit))
+    }
+
+    fn find_key<'a>(&'a self, key: &'a ChannelKey, idempotency_key: &'a str) -> StoreFuture<'a, Option<Appended>> {
+        Box::pin(async move {
+            let mut connection = self.commands.clone();
+            let (position, epoch): (Option<String>, Option<String>) = redis::pipe()
+                .get(self.idem(key, idempotency_key))
+                .hget(self.meta(key), "epoch")
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            Ok(position.map(|position| {
+                let (offset, ts) = offset_and_ts(&position);
+                Appended { epoch: epoch.unwrap_or_default().into(), offset, ts, duplicate: true }
+            }))
+        })
+    }
+
+    fn watch<'a>(&'a self, key: &'a ChannelKey) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _subscribing = self.subscribing.lock().await;
+            let topic = self.shared.topic(key);
+            if let Some(watch) = self.shared.watched().get_mut(&topic) {
+                watch.refs += 1;
+                return Ok(());
+            }
+            // Subscribe first, then learn the top: anything after that top arrives by pub/sub, and the
+            // caller reads anything before it from history.
+            let mut subscriber = self.subscriber.clone();
+            subscriber.subscribe(&topic).await.map_err(unavailable)?;
+            let mut connection = self.commands.clone();
+            let top: Option<u64> = connection.hget(self.meta(key), "top").await.map_err(unavailable)?;
+            self.shared.watched().insert(topic, Watch { key: key.clone(), refs: 1, delivered: top.unwrap_or(0) });
+            Ok(())
+        })
+    }
+
+    fn unwatch<'a>(&'a self, key: &'a ChannelKey) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _subscribing = self.subscribing.lock().await;
+            let topic = self.shared.topic(key);
+            let last = match self.shared.watched().get_mut(&topic) {
+                Some(watch) => {
+                    watch.refs = watch.refs.saturating_sub(1);
+                    watch.refs == 0
+                }
+                None => false,
+            };
+            if last {
+                self.shared.watched().remove(&topic);
+                let mut subscriber = self.subscriber.clone();
+                subscriber.unsubscribe(&topic).await.map_err(unavailable)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn check_ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut connection = self.commands.clone();
+            let _: () = redis::cmd("PING").query_async(&mut connection).await.map_err(unavailable)?;
+            let mut subscriber = self.subscriber.clone();
+            let _: () = redis::cmd("PING").query_async(&mut subscriber).await.map_err(unavailable)?;
+            Ok(())
+        })
+    }
+}
