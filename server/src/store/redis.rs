@@ -165,6 +165,18 @@ fn unavailable(err: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("Redis: {err}"))
 }
 
+/// How long one Redis operation may take. While Redis is down the connection keeps reconnecting in
+/// the background, and a request waiting for it would wait for ever: it gets a clear, retryable
+/// `unavailable` instead, and a client retries it (with its idempotency key) when Redis is back.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn bounded<T>(operation: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(OPERATION_TIMEOUT, operation).await {
+        Ok(result) => result.map_err(unavailable),
+        Err(_) => Err(StoreError::Unavailable("Redis did not answer in time".into())),
+    }
+}
+
 fn resp3(url: &str) -> String {
     if url.contains("protocol=") {
         url.to_string()
@@ -246,8 +258,9 @@ impl RedisStore {
     pub async fn shared_secret(&self) -> anyhow::Result<String> {
         let key = format!("{}:jwt-secret", self.shared.prefix);
         let mut connection = self.commands.clone();
-        let _: bool = connection.set_nx(&key, new_secret_hex()).await.context("storing the signing secret in Redis")?;
-        let secret: String = connection.get(&key).await.context("reading the signing secret from Redis")?;
+        let _: bool =
+            bounded(connection.set_nx(&key, new_secret_hex())).await.context("storing the signing secret in Redis")?;
+        let secret: String = bounded(connection.get(&key)).await.context("reading the signing secret from Redis")?;
         Ok(secret)
     }
 
@@ -271,17 +284,17 @@ impl RedisStore {
         limit: u64,
     ) -> Result<ChannelSlice, StoreError> {
         let mut connection = self.commands.clone();
-        let value: Value = self
-            .read
-            .key(self.meta(key))
-            .key(self.log(key))
-            .arg(&new_secret_hex()[..16])
-            .arg(direction)
-            .arg(bound.map(|b| b.to_string()).unwrap_or_default())
-            .arg(limit)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(unavailable)?;
+        let value: Value = bounded(
+            self.read
+                .key(self.meta(key))
+                .key(self.log(key))
+                .arg(&new_secret_hex()[..16])
+                .arg(direction)
+                .arg(bound.map(|b| b.to_string()).unwrap_or_default())
+                .arg(limit)
+                .invoke_async(&mut connection),
+        )
+        .await?;
         let Value::Array(parts) = value else {
             return Err(StoreError::Unexpected(anyhow::anyhow!("the read script answered {value:?}")));
         };
@@ -317,7 +330,7 @@ impl RedisStore {
             self.shared.watched().iter().map(|(topic, w)| (topic.clone(), w.key.clone(), w.delivered)).collect();
         if watched.is_empty() {
             let mut connection = self.commands.clone();
-            let _: () = redis::cmd("PING").query_async(&mut connection).await.map_err(unavailable)?;
+            let _: () = bounded(redis::cmd("PING").query_async(&mut connection)).await?;
             return Ok(());
         }
         let mut pipe = redis::pipe();
@@ -325,7 +338,7 @@ impl RedisStore {
             pipe.hget(self.meta(key), "top");
         }
         let mut connection = self.commands.clone();
-        let tops: Vec<Option<u64>> = pipe.query_async(&mut connection).await.map_err(unavailable)?;
+        let tops: Vec<Option<u64>> = bounded(pipe.query_async(&mut connection)).await?;
         for ((topic, key, delivered), top) in watched.into_iter().zip(tops) {
             let top = top.unwrap_or(0);
             if top <= delivered {
@@ -347,24 +360,24 @@ impl Store for RedisStore {
             let sender = serde_json::to_string(&request.from).context("encoding a sender")?;
             let idempotency_key = request.idempotency_key.as_deref().unwrap_or("");
             let mut connection = self.commands.clone();
-            let reply: (String, String, String) = self
-                .append
-                .key(self.meta(&request.key))
-                .key(self.log(&request.key))
-                .key(self.idem(&request.key, idempotency_key))
-                .key(self.shared.topic(&request.key))
-                .arg(&new_secret_hex()[..16])
-                .arg(request.expected_offset.map(|o| o.to_string()).unwrap_or_default())
-                .arg(request.retain.map(|r| r.max(1).to_string()).unwrap_or_default())
-                .arg(now_millis())
-                .arg(sender)
-                .arg(request.data.get())
-                .arg(request.key.name())
-                .arg(self.idempotency_ttl_secs)
-                .arg(if request.idempotency_key.is_some() { "1" } else { "0" })
-                .invoke_async(&mut connection)
-                .await
-                .map_err(unavailable)?;
+            let reply: (String, String, String) = bounded(
+                self.append
+                    .key(self.meta(&request.key))
+                    .key(self.log(&request.key))
+                    .key(self.idem(&request.key, idempotency_key))
+                    .key(self.shared.topic(&request.key))
+                    .arg(&new_secret_hex()[..16])
+                    .arg(request.expected_offset.map(|o| o.to_string()).unwrap_or_default())
+                    .arg(request.retain.map(|r| r.max(1).to_string()).unwrap_or_default())
+                    .arg(now_millis())
+                    .arg(sender)
+                    .arg(request.data.get())
+                    .arg(request.key.name())
+                    .arg(self.idempotency_ttl_secs)
+                    .arg(if request.idempotency_key.is_some() { "1" } else { "0" })
+                    .invoke_async(&mut connection),
+            )
+            .await?;
             let (outcome, epoch, position) = reply;
             match outcome.as_str() {
                 "conflict" => Err(StoreError::Conflict { top: position.parse().unwrap_or(0) }),
@@ -393,12 +406,10 @@ impl Store for RedisStore {
     fn find_key<'a>(&'a self, key: &'a ChannelKey, idempotency_key: &'a str) -> StoreFuture<'a, Option<Appended>> {
         Box::pin(async move {
             let mut connection = self.commands.clone();
-            let (position, epoch): (Option<String>, Option<String>) = redis::pipe()
-                .get(self.idem(key, idempotency_key))
-                .hget(self.meta(key), "epoch")
-                .query_async(&mut connection)
-                .await
-                .map_err(unavailable)?;
+            let mut pipe = redis::pipe();
+            pipe.get(self.idem(key, idempotency_key)).hget(self.meta(key), "epoch");
+            let (position, epoch): (Option<String>, Option<String>) =
+                bounded(pipe.query_async(&mut connection)).await?;
             Ok(position.map(|position| {
                 let (offset, ts) = offset_and_ts(&position);
                 Appended { epoch: epoch.unwrap_or_default().into(), offset, ts, duplicate: true }
@@ -417,9 +428,9 @@ impl Store for RedisStore {
             // Subscribe first, then learn the top: anything after that top arrives by pub/sub, and the
             // caller reads anything before it from history.
             let mut subscriber = self.subscriber.clone();
-            subscriber.subscribe(&topic).await.map_err(unavailable)?;
+            bounded(subscriber.subscribe(&topic)).await?;
             let mut connection = self.commands.clone();
-            let top: Option<u64> = connection.hget(self.meta(key), "top").await.map_err(unavailable)?;
+            let top: Option<u64> = bounded(connection.hget(self.meta(key), "top")).await?;
             self.shared.watched().insert(topic, Watch { key: key.clone(), refs: 1, delivered: top.unwrap_or(0) });
             Ok(())
         })
@@ -439,7 +450,7 @@ impl Store for RedisStore {
             if last {
                 self.shared.watched().remove(&topic);
                 let mut subscriber = self.subscriber.clone();
-                subscriber.unsubscribe(&topic).await.map_err(unavailable)?;
+                bounded(subscriber.unsubscribe(&topic)).await?;
             }
             Ok(())
         })
@@ -448,9 +459,9 @@ impl Store for RedisStore {
     fn check_ready(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut connection = self.commands.clone();
-            let _: () = redis::cmd("PING").query_async(&mut connection).await.map_err(unavailable)?;
+            let _: () = bounded(redis::cmd("PING").query_async(&mut connection)).await?;
             let mut subscriber = self.subscriber.clone();
-            let _: () = redis::cmd("PING").query_async(&mut subscriber).await.map_err(unavailable)?;
+            let _: () = bounded(redis::cmd("PING").query_async(&mut subscriber)).await?;
             Ok(())
         })
     }

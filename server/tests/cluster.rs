@@ -1,0 +1,155 @@
+//! Several instances on one real Redis: fan-out between them, shared offsets and state, and faults
+//! done for real (Redis killed and restarted, an instance killed).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Client, TestRedis, TestServer, error_code, offsets};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn redis() -> Arc<Mutex<TestRedis>> {
+    Arc::new(Mutex::new(TestRedis::start()))
+}
+
+const FAST: &[&str] = &["--requests-per-second", "500", "--request-burst", "500", "--position-check", "0.5"];
+
+#[tokio::test]
+async fn a_message_published_on_one_instance_reaches_the_others_in_order_with_the_same_offsets() {
+    let redis = redis();
+    let a = TestServer::start_on_redis(&redis, FAST).await;
+    let b = TestServer::start_on_redis(&redis, FAST).await;
+    assert_eq!(a.event_id, b.event_id, "one event, seen by both instances");
+
+    // Someone who joined through A is known to B at once (B's roster follows the shared log).
+    let joined = a.join("Ada", None).await;
+    let mut ada_on_b = b.client(joined["token"].as_str().unwrap()).await;
+    let mut watcher_a = a.client(&a.organiser_token().await).await;
+    let mut watcher_b = b.client(&b.organiser_token().await).await;
+    for watcher in [&mut watcher_a, &mut watcher_b] {
+        watcher.request(json!({"op": "subscribe", "channel": "lobby"})).await;
+    }
+
+    let mut tasks = Vec::new();
+    for (server, name) in [(&a, "On A"), (&b, "On B"), (&a, "Also A")] {
+        let (mut client, _) = server.participant(name, None).await;
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..40 {
+                acked.push(
+                    client.say("lobby", &format!("{name} {i}"), None).await["result"]["offset"].as_u64().unwrap(),
+                );
+            }
+            acked
+        }));
+    }
+    let mut acked: Vec<u64> = Vec::new();
+    for task in tasks {
+        acked.extend(task.await.unwrap());
+    }
+    acked.sort_unstable();
+    assert_eq!(acked, (1..=120).collect::<Vec<_>>(), "two instances never hand out one offset twice");
+    let seen_a = watcher_a.publications("lobby", 120).await;
+    let seen_b = watcher_b.publications("lobby", 120).await;
+    assert_eq!(offsets(&seen_a), (1..=120).collect::<Vec<_>>());
+    assert_eq!(offsets(&seen_b), offsets(&seen_a));
+    let texts = |seen: &[serde_json::Value]| seen.iter().map(|p| p["data"]["text"].clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&seen_a), texts(&seen_b), "the same order everywhere");
+
+    // Domain state too: a card added through B is on A's board.
+    let teams = a.teams().await;
+    let (mut maker, _) = b.participant("Maker", Some(&teams[0].0)).await;
+    let reply =
+        maker.command(&format!("board:{}", teams[0].0), json!({"type": "card.add", "title": "Made on B"})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+    let snapshot = watcher_a
+        .request(json!({"op": "subscribe", "channel": format!("board:{}", teams[0].0), "snapshot": true}))
+        .await;
+    let titles = snapshot["result"]["snapshot"]["state"]["columns"][0]["cards"].to_string();
+    assert!(titles.contains("Made on B"), "{titles}");
+    assert!(ada_on_b.say("lobby", "hello from B", None).await["result"].is_object());
+}
+
+#[tokio::test]
+async fn while_redis_is_down_publishing_fails_retryably_and_afterwards_nothing_is_missed() {
+    let redis = redis();
+    let a = TestServer::start_on_redis(&redis, FAST).await;
+    let b = TestServer::start_on_redis(&redis, FAST).await;
+    let (mut speaker, _) = a.participant("Speaker", None).await;
+    let mut listener = b.client(&b.organiser_token().await).await;
+    let start = listener.request(json!({"op": "subscribe", "channel": "lobby"})).await;
+    let epoch = start["result"]["epoch"].as_str().unwrap().to_string();
+    for i in 1..=5 {
+        speaker.say("lobby", &format!("before {i}"), None).await;
+    }
+    assert_eq!(offsets(&listener.publications("lobby", 5).await), vec![1, 2, 3, 4, 5]);
+
+    redis.lock().unwrap().stop();
+    let refused = speaker.say("lobby", "into the void", Some("k-void")).await;
+    assert_eq!(error_code(&refused), "unavailable", "{refused}");
+    assert!(refused["error"]["retry_after_ms"].as_u64().is_some(), "a retryable error, not a false acknowledgement");
+    let (status, ready) = a.http("GET", "/readyz", None, None).await;
+    assert_eq!(status, 503, "{ready}");
+
+    redis.lock().unwrap().restart();
+    // The instances reconnect by themselves; the retried message is stored once.
+    let mut stored = None;
+    for _ in 0..50 {
+        let reply = speaker.say("lobby", "into the void", Some("k-void")).await;
+        if reply["result"].is_object() {
+            stored = Some(reply);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stored = stored.expect("publishing works again after Redis is back");
+    assert_eq!(stored["result"]["offset"], 6);
+    for i in 7..=10 {
+        speaker.say("lobby", &format!("after {i}"), None).await;
+    }
+    // The listener on B gets everything after 5 exactly once, live or recovered from the log.
+    let mut seen = offsets(&listener.publications("lobby", 5).await);
+    seen.dedup();
+    assert_eq!(seen, vec![6, 7, 8, 9, 10]);
+    assert_eq!(a.http("GET", "/readyz", None, None).await.0, 200);
+
+    // And a client that was away the whole time recovers exactly from the same epoch (Redis kept it).
+    let mut late = b.client(&b.organiser_token().await).await;
+    let resumed =
+        late.request(json!({"op": "subscribe", "channel": "lobby", "since": {"epoch": epoch, "offset": 5}})).await;
+    assert_eq!(resumed["result"]["recovered"], true);
+    assert_eq!(offsets(resumed["result"]["publications"].as_array().unwrap()), vec![6, 7, 8, 9, 10]);
+}
+
+#[tokio::test]
+async fn when_an_instance_dies_its_clients_recover_exactly_on_another() {
+    let redis = redis();
+    let a = TestServer::start_on_redis(&redis, FAST).await;
+    let b = TestServer::start_on_redis(&redis, FAST).await;
+    let joined = a.join("Phone", None).await;
+    let token = joined["token"].as_str().unwrap().to_string();
+    let mut phone = a.client(&token).await;
+    let start = phone.request(json!({"op": "subscribe", "channel": "lobby"})).await;
+    let epoch = start["result"]["epoch"].as_str().unwrap().to_string();
+    let (mut speaker, _) = b.participant("Speaker", None).await;
+    for i in 1..=3 {
+        speaker.say("lobby", &format!("m{i}"), None).await;
+    }
+    let last = *offsets(&phone.publications("lobby", 3).await).last().unwrap();
+
+    drop(a); // SIGKILL: the instance is gone, mid-conversation.
+    let closed = phone.closed().await;
+    assert!(closed.close.is_none() || closed.closing.is_none(), "a crash says nothing");
+    for i in 4..=8 {
+        speaker.say("lobby", &format!("m{i}"), None).await;
+    }
+    let mut phone = Client::connect(b.port).await;
+    let hello = phone.request(json!({"op": "hello", "version": 1, "token": token})).await;
+    assert!(hello["result"].is_object(), "the same token works on any instance: {hello}");
+    let resumed =
+        phone.request(json!({"op": "subscribe", "channel": "lobby", "since": {"epoch": epoch, "offset": last}})).await;
+    assert_eq!(resumed["result"]["recovered"], true);
+    assert_eq!(offsets(resumed["result"]["publications"].as_array().unwrap()), vec![4, 5, 6, 7, 8]);
+}
