@@ -92,8 +92,10 @@ impl Backend {
                     prefix: store_config.redis_prefix.clone(),
                     idempotency_ttl: Duration::from_secs(store_config.idempotency_ttl_secs),
                     position_check: Duration::from_secs_f64(store_config.position_check_secs.max(0.05)),
+                    presence_ttl: Duration::from_secs_f64(store_config.presence_ttl_secs.max(0.3)),
                 };
                 let store = RedisStore::open(config, hub.clone()).await?;
+                hub.set_presence_relay(store.presence_relay());
                 let secret = match token_config.jwt_secret.as_deref() {
                     Some(secret) => load_or_create_secret(Some(secret), &store_config.data_dir)?,
                     None => store.shared_secret().await?.into_bytes(),

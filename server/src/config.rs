@@ -60,6 +60,10 @@ pub struct StoreConfig {
     /// Seconds between checks that pub/sub lost nothing (each watched channel's top offset in Redis).
     #[arg(long = "position-check", env = "MAKEROOM_POSITION_CHECK", default_value_t = 2.0)]
     pub position_check_secs: f64,
+    /// Seconds a presence entry in Redis lives unrefreshed: a crashed instance's people leave presence
+    /// within this time (entries are refreshed every third of it).
+    #[arg(long = "presence-ttl", env = "MAKEROOM_PRESENCE_TTL", default_value_t = 30.0)]
+    pub presence_ttl_secs: f64,
     /// Chat messages kept per channel; older ones leave history (recovery past them reports `recovered: false`).
     #[arg(long, env = "MAKEROOM_HISTORY_LIMIT", default_value_t = 10_000)]
     pub history_limit: u64,

@@ -10,6 +10,16 @@ use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The next presence push about someone other than `me` (in a cluster, one's own join comes back too).
+async fn presence_about_others(client: &mut Client, me: &str) -> serde_json::Value {
+    loop {
+        let push = client.next_push().await;
+        if push["type"] == "presence" && push["member"]["name"] != me {
+            return push;
+        }
+    }
+}
+
 fn redis() -> Arc<Mutex<TestRedis>> {
     Arc::new(Mutex::new(TestRedis::start()))
 }
@@ -152,4 +162,49 @@ async fn when_an_instance_dies_its_clients_recover_exactly_on_another() {
         phone.request(json!({"op": "subscribe", "channel": "lobby", "since": {"epoch": epoch, "offset": last}})).await;
     assert_eq!(resumed["result"]["recovered"], true);
     assert_eq!(offsets(resumed["result"]["publications"].as_array().unwrap()), vec![4, 5, 6, 7, 8]);
+}
+
+#[tokio::test]
+async fn presence_spans_instances_and_a_dead_instance_people_leave_within_the_ttl() {
+    let redis = redis();
+    let args: Vec<&str> = FAST.iter().copied().chain(["--presence-ttl", "1.5"]).collect();
+    let a = TestServer::start_on_redis(&redis, &args).await;
+    let b = TestServer::start_on_redis(&redis, &args).await;
+    let c = TestServer::start_on_redis(&redis, &args).await;
+    let mut watcher = a.client(&a.organiser_token().await).await;
+    watcher.request(json!({"op": "subscribe", "channel": "lobby", "presence": true})).await;
+
+    // Bo through B and then also through A: one join, and no leave until his last connection goes.
+    let bo = a.join("Bo", None).await;
+    let bo_token = bo["token"].as_str().unwrap();
+    let mut bo_on_b = b.client(bo_token).await;
+    bo_on_b.request(json!({"op": "subscribe", "channel": "lobby"})).await;
+    let join = presence_about_others(&mut watcher, "Organiser").await;
+    assert_eq!((join["action"].as_str(), join["member"]["name"].as_str()), (Some("join"), Some("Bo")));
+    let mut bo_on_a = a.client(bo_token).await;
+    bo_on_a.request(json!({"op": "subscribe", "channel": "lobby"})).await;
+    bo_on_b.close().await;
+    while let Some(push) = watcher.maybe_push(Duration::from_millis(500)).await {
+        assert_ne!(push["member"]["name"], "Bo", "Bo is still here through A: {push}");
+    }
+    let listed = watcher.request(json!({"op": "presence", "channel": "lobby"})).await;
+    assert!(listed["result"]["members"].to_string().contains("Bo"), "{listed}");
+    bo_on_a.close().await;
+    let leave = presence_about_others(&mut watcher, "Organiser").await;
+    assert_eq!((leave["action"].as_str(), leave["member"]["name"].as_str()), (Some("leave"), Some("Bo")));
+
+    // Cy is on C when C dies: nobody says goodbye, and presence forgets Cy within the TTL.
+    let (mut cy, _) = c.participant("Cy", None).await;
+    cy.request(json!({"op": "subscribe", "channel": "lobby"})).await;
+    let join = presence_about_others(&mut watcher, "Organiser").await;
+    assert_eq!(join["member"]["name"], "Cy");
+    let seen_on_b = b.client(&b.organiser_token().await).await;
+    drop(c);
+    let started = std::time::Instant::now();
+    let leave = presence_about_others(&mut watcher, "Organiser").await;
+    assert_eq!((leave["action"].as_str(), leave["member"]["name"].as_str()), (Some("leave"), Some("Cy")));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let listed = watcher.request(json!({"op": "presence", "channel": "lobby"})).await;
+    assert!(!listed["result"]["members"].to_string().contains("Cy"), "{listed}");
+    drop(seen_on_b);
 }

@@ -30,9 +30,10 @@ pub struct Delivery {
 #[derive(Debug)]
 pub enum Outgoing {
     Publication(Arc<Delivery>),
-    /// A presence change on the channel `key` (no offset: presence is not stored).
+    /// A presence change on the channel `key` (no offset: presence is not stored) about `member`.
     Presence {
         key: Arc<str>,
+        member: Arc<str>,
         frame: ByteString,
     },
     /// The hub ended this connection's subscription to `key`; the frame says why.
@@ -119,8 +120,13 @@ impl ChannelSubscribers {
         };
         let frame = ByteString::from(text);
         let key = key.shared();
+        let about: Arc<str> = member.id.as_str().into();
         for subscriber in self.subscribers.iter().filter(|s| s.wants_presence && s.conn != except) {
-            subscriber.outbox.push(Outgoing::Presence { key: key.clone(), frame: frame.clone() });
+            subscriber.outbox.push(Outgoing::Presence {
+                key: key.clone(),
+                member: about.clone(),
+                frame: frame.clone(),
+            });
         }
     }
 
@@ -135,6 +141,14 @@ pub struct HubStats {
     pub deliveries: AtomicU64,
 }
 
+/// Carries presence changes between instances: in a cluster, a person's first local connection to a
+/// channel is told to the relay instead of being pushed here, and the relay decides (across every
+/// instance) whether it is a join or leave for the whole channel, then pushes it everywhere through
+/// `Hub::broadcast_presence`. It must not block.
+pub trait PresenceRelay: Send + Sync {
+    fn changed(&self, key: &ChannelKey, action: PresenceAction, member: &Member);
+}
+
 /// Sees every committed publication before it is fanned out (the event state follows its logs).
 pub trait Observer: Send + Sync {
     fn observe(&self, key: &ChannelKey, publication: &Publication);
@@ -143,6 +157,7 @@ pub trait Observer: Send + Sync {
 #[derive(Default)]
 pub struct Hub {
     observer: std::sync::OnceLock<std::sync::Weak<dyn Observer>>,
+    relay: std::sync::OnceLock<Arc<dyn PresenceRelay>>,
     channels: RwLock<HashMap<Arc<str>, Arc<Mutex<ChannelSubscribers>>>>,
     /// Participant id -> their connections on this instance, to close them when they are removed.
     connections: Mutex<HashMap<String, Vec<ConnSignal>>>,
@@ -179,14 +194,15 @@ impl Hub {
                 let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
                 let channel = channels.entry(key.shared()).or_default().clone();
                 let mut state = lock(&channel);
-                return Self::add(&mut state, key, conn, member, outbox, wants_presence);
+                return self.add(&mut state, key, conn, member, outbox, wants_presence);
             }
         };
         let mut state = lock(&channel);
-        Self::add(&mut state, key, conn, member, outbox, wants_presence)
+        self.add(&mut state, key, conn, member, outbox, wants_presence)
     }
 
     fn add(
+        &self,
         state: &mut ChannelSubscribers,
         key: &ChannelKey,
         conn: ConnId,
@@ -203,7 +219,7 @@ impl Hub {
         let entry = state.present.entry(member.id.clone()).or_insert_with(|| (member.clone(), 0));
         entry.1 += 1;
         if entry.1 == 1 {
-            state.push_presence(key, PresenceAction::Join, &member, conn);
+            self.presence_changed(state, key, PresenceAction::Join, &member, conn);
         }
         state.subscribers.push(Subscriber { conn, member, outbox, wants_presence });
         wants_presence.then(|| state.members())
@@ -229,7 +245,7 @@ impl Hub {
         };
         if gone {
             state.present.remove(&id);
-            state.push_presence(key, PresenceAction::Leave, &subscriber.member, conn);
+            self.presence_changed(&state, key, PresenceAction::Leave, &subscriber.member, conn);
         }
         if state.subscribers.is_empty() {
             drop(state);
@@ -239,6 +255,33 @@ impl Hub {
 
     pub fn set_observer(&self, observer: std::sync::Weak<dyn Observer>) {
         let _ = self.observer.set(observer);
+    }
+
+    pub fn set_presence_relay(&self, relay: Arc<dyn PresenceRelay>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// A person joined or left a channel somewhere in the cluster: tell the local presence subscribers.
+    pub fn broadcast_presence(&self, key: &ChannelKey, action: PresenceAction, member: &Member) {
+        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
+        if let Some(channel) = channel {
+            lock(&channel).push_presence(key, action, member, 0);
+        }
+    }
+
+    /// A local presence change: pushed here, or handed to the cluster's relay.
+    fn presence_changed(
+        &self,
+        state: &ChannelSubscribers,
+        key: &ChannelKey,
+        action: PresenceAction,
+        member: &Member,
+        conn: ConnId,
+    ) {
+        match self.relay.get() {
+            Some(relay) => relay.changed(key, action, member),
+            None => state.push_presence(key, action, member, conn),
+        }
     }
 
     /// Notes a connection of `participant`, so that `close_participant` reaches it.
@@ -310,6 +353,10 @@ impl Hub {
 }
 
 impl PublicationSink for Hub {
+    fn deliver_presence(&self, key: &ChannelKey, action: PresenceAction, member: &Member) {
+        self.broadcast_presence(key, action, member);
+    }
+
     fn deliver(&self, key: &ChannelKey, publication: Publication) {
         self.stats.publications.fetch_add(1, Ordering::Relaxed);
         if let Some(observer) = self.observer.get().and_then(std::sync::Weak::upgrade) {

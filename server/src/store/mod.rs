@@ -8,7 +8,7 @@
 pub mod redis;
 pub mod sqlite;
 
-use makeroom_protocol::{Publication, Sender};
+use makeroom_protocol::{Member, PresenceAction, Publication, Sender};
 use serde_json::value::RawValue;
 use std::future::Future;
 use std::pin::Pin;
@@ -103,6 +103,9 @@ pub enum StoreError {
 /// Receives every committed publication, per channel in offset order. The hub implements it.
 pub trait PublicationSink: Send + Sync {
     fn deliver(&self, key: &ChannelKey, publication: Publication);
+
+    /// A presence change decided across the cluster (only a cluster store calls this).
+    fn deliver_presence(&self, _key: &ChannelKey, _action: PresenceAction, _member: &Member) {}
 }
 
 pub trait Store: Send + Sync {
@@ -127,6 +130,11 @@ pub trait Store: Send + Sync {
 
     fn unwatch<'a>(&'a self, _key: &'a ChannelKey) -> StoreFuture<'a, ()> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Who is present on `key` across the cluster, or `None` when the hub's own list is the whole truth.
+    fn presence<'a>(&'a self, _key: &'a ChannelKey) -> StoreFuture<'a, Option<Vec<Member>>> {
+        Box::pin(async { Ok(None) })
     }
 
     /// Whether the store can take writes now (for `/readyz`).

@@ -13,9 +13,10 @@
 
 use super::{AppendRequest, Appended, ChannelKey, ChannelSlice, PublicationSink, Store, StoreError, StoreFuture};
 use crate::clock::now_millis;
+use crate::hub::PresenceRelay;
 use crate::ids::new_secret_hex;
 use anyhow::Context;
-use makeroom_protocol::Publication;
+use makeroom_protocol::{Member, PresenceAction, Publication};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, PushKind, Script, Value};
 use std::collections::HashMap;
@@ -71,6 +72,46 @@ for i, row in ipairs(rows) do entries[i] = row[2][2] end
 return {epoch, top, first, entries}
 "#;
 
+// Presence: a hash of entries `instance|participant` -> member, a sorted set of their expiry times,
+// and a count of entries per participant. A join or leave is published only when a person's count
+// goes 0 -> 1 or 1 -> 0, so a person connected through two instances joins once and leaves once.
+// Entries of an instance that died expire and are pruned by whichever instance looks next.
+const PRESENCE_JOIN: &str = r#"
+local added = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if added == 1 and redis.call('HINCRBY', KEYS[3], ARGV[4], 1) == 1 then
+  redis.call('PUBLISH', KEYS[4], '{"action":"join","member":' .. ARGV[2] .. '}')
+end
+return added
+"#;
+
+const PRESENCE_LEAVE: &str = r#"
+local member = redis.call('HGET', KEYS[1], ARGV[1])
+if not member then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('HINCRBY', KEYS[3], ARGV[2], -1) <= 0 then
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  redis.call('PUBLISH', KEYS[4], '{"action":"leave","member":' .. member .. '}')
+end
+return 1
+"#;
+
+const PRESENCE_LIST: &str = r#"
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for _, field in ipairs(expired) do
+  local member = redis.call('HGET', KEYS[1], field)
+  redis.call('HDEL', KEYS[1], field)
+  redis.call('ZREM', KEYS[2], field)
+  local participant = string.match(field, '^[^|]*|(.*)$')
+  if member and participant and redis.call('HINCRBY', KEYS[3], participant, -1) <= 0 then
+    redis.call('HDEL', KEYS[3], participant)
+    redis.call('PUBLISH', KEYS[4], '{"action":"leave","member":' .. member .. '}')
+  end
+end
+return redis.call('HVALS', KEYS[1])
+"#;
+
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     pub url: String,
@@ -80,6 +121,16 @@ pub struct RedisConfig {
     pub idempotency_ttl: Duration,
     /// How often watched channels are compared with Redis to find publications pub/sub lost.
     pub position_check: Duration,
+    /// How long a presence entry lives without being refreshed: an instance that dies takes its
+    /// people out of presence within this time (entries are refreshed every third of it).
+    pub presence_ttl: Duration,
+}
+
+/// A local presence change waiting to be told to Redis (in order, by one task).
+struct PresenceChangeOp {
+    key: ChannelKey,
+    action: PresenceAction,
+    member: Member,
 }
 
 /// A watched channel: how many parts of this instance need it, and the newest offset delivered.
@@ -96,6 +147,13 @@ struct Shared {
     watched: Mutex<HashMap<String, Watch>>,
     /// Woken when the subscriber connection dropped: publications may have been lost.
     gap_suspected: Notify,
+    presence: tokio::sync::mpsc::UnboundedSender<PresenceChangeOp>,
+}
+
+impl PresenceRelay for Shared {
+    fn changed(&self, key: &ChannelKey, action: PresenceAction, member: &Member) {
+        let _ = self.presence.send(PresenceChangeOp { key: key.clone(), action, member: member.clone() });
+    }
 }
 
 impl Shared {
@@ -127,6 +185,18 @@ impl Shared {
                 else {
                     return;
                 };
+                if let Some(key) = topic.strip_prefix(&format!("{}:presence:", self.prefix)).and_then(ChannelKey::parse)
+                {
+                    #[derive(serde::Deserialize)]
+                    struct Change {
+                        action: PresenceAction,
+                        member: Member,
+                    }
+                    if let Ok(change) = serde_json::from_slice::<Change>(&payload) {
+                        self.sink.deliver_presence(&key, change.action, &change.member);
+                    }
+                    return;
+                }
                 match serde_json::from_slice::<Publication>(&payload) {
                     Ok(publication) => self.deliver(&topic, publication),
                     Err(err) => tracing::error!(%topic, error = %err, "an unreadable publication on pub/sub"),
@@ -142,6 +212,12 @@ impl Shared {
 }
 
 pub struct RedisStore {
+    /// This process's name in presence entries.
+    instance: String,
+    presence_ttl: Duration,
+    presence_list: Script,
+    /// The people present through this instance, per channel, to refresh their entries' expiry.
+    local_presence: Mutex<HashMap<ChannelKey, HashMap<String, String>>>,
     commands: ConnectionManager,
     subscriber: ConnectionManager,
     shared: Arc<Shared>,
@@ -205,11 +281,13 @@ impl RedisStore {
     /// Connects (lazily: it starts even while Redis is down, and reconnects with backoff for ever) and
     /// starts the task that finds and fills pub/sub gaps.
     pub async fn open(config: RedisConfig, sink: Arc<dyn PublicationSink>) -> anyhow::Result<Arc<Self>> {
+        let (presence_tx, mut presence_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             prefix: config.prefix.clone(),
             sink,
             watched: Mutex::new(HashMap::new()),
             gap_suspected: Notify::new(),
+            presence: presence_tx,
         });
         let client = redis::Client::open(config.url.as_str()).context("parsing the Redis URL")?;
         let commands = ConnectionManager::new_lazy_with_config(client, manager_config())
@@ -225,6 +303,10 @@ impl RedisStore {
         )
         .context("preparing the Redis subscriber connection")?;
         let store = Arc::new(RedisStore {
+            instance: new_secret_hex()[..12].to_string(),
+            presence_ttl: config.presence_ttl.max(Duration::from_millis(300)),
+            presence_list: Script::new(PRESENCE_LIST),
+            local_presence: Mutex::new(HashMap::new()),
             commands,
             subscriber,
             shared,
@@ -251,7 +333,115 @@ impl RedisStore {
                 }
             }
         });
+        // Presence changes go to Redis one at a time, in the order they happened here.
+        let relay = Arc::downgrade(&store);
+        tokio::spawn(async move {
+            let (join, leave) = (Script::new(PRESENCE_JOIN), Script::new(PRESENCE_LEAVE));
+            while let Some(change) = presence_rx.recv().await {
+                let Some(store) = relay.upgrade() else { return };
+                if let Err(err) = store.tell_presence(&join, &leave, change).await {
+                    tracing::warn!(error = %err, "could not record a presence change in Redis");
+                }
+            }
+        });
+        // Keep this instance's entries alive, and prune the entries of instances that died.
+        let refresher = Arc::downgrade(&store);
+        let every = store.presence_ttl / 3;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(store) = refresher.upgrade() else { return };
+                if let Err(err) = store.refresh_presence().await {
+                    tracing::debug!(error = %err, "refreshing presence failed; will retry");
+                }
+            }
+        });
         Ok(store)
+    }
+
+    /// The relay the hub hands local presence changes to.
+    pub fn presence_relay(&self) -> Arc<dyn PresenceRelay> {
+        self.shared.clone()
+    }
+
+    fn presence_keys(&self, key: &ChannelKey) -> [String; 4] {
+        let prefix = &self.shared.prefix;
+        [
+            format!("{prefix}:{{{key}}}:presence"),
+            format!("{prefix}:{{{key}}}:presence-expiry"),
+            format!("{prefix}:{{{key}}}:presence-count"),
+            format!("{prefix}:presence:{key}"),
+        ]
+    }
+
+    async fn tell_presence(&self, join: &Script, leave: &Script, change: PresenceChangeOp) -> Result<(), StoreError> {
+        let keys = self.presence_keys(&change.key);
+        let field = format!("{}|{}", self.instance, change.member.id);
+        let mut connection = self.commands.clone();
+        match change.action {
+            PresenceAction::Join => {
+                let member = serde_json::to_string(&change.member).context("encoding a member")?;
+                self.local_presence()
+                    .entry(change.key.clone())
+                    .or_default()
+                    .insert(change.member.id.clone(), member.clone());
+                let expiry = now_millis() + self.presence_ttl.as_millis() as i64;
+                let mut invocation = join.prepare_invoke();
+                invocation.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]);
+                invocation.arg(&field).arg(member).arg(expiry).arg(&change.member.id);
+                let _: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
+            }
+            PresenceAction::Leave => {
+                if let Some(people) = self.local_presence().get_mut(&change.key) {
+                    people.remove(&change.member.id);
+                }
+                let mut invocation = leave.prepare_invoke();
+                invocation.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]);
+                invocation.arg(&field).arg(&change.member.id);
+                let _: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn local_presence(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelKey, HashMap<String, String>>> {
+        self.local_presence.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn refresh_presence(&self) -> Result<(), StoreError> {
+        let expiry = now_millis() + self.presence_ttl.as_millis() as i64;
+        let entries: Vec<(ChannelKey, Vec<String>)> = {
+            let mut local = self.local_presence();
+            local.retain(|_, people| !people.is_empty());
+            local.iter().map(|(key, people)| (key.clone(), people.keys().cloned().collect())).collect()
+        };
+        let mut pipe = redis::pipe();
+        for (key, people) in &entries {
+            let zset = &self.presence_keys(key)[1];
+            for person in people {
+                pipe.zadd(zset, format!("{}|{person}", self.instance), expiry).ignore();
+            }
+        }
+        let mut connection = self.commands.clone();
+        let _: () = bounded(pipe.query_async(&mut connection)).await?;
+        // Prune (and announce the leaving of) entries whose instance stopped refreshing them.
+        let watched: Vec<ChannelKey> = self.shared.watched().values().map(|w| w.key.clone()).collect();
+        for key in watched {
+            self.list_presence(&key).await?;
+        }
+        Ok(())
+    }
+
+    async fn list_presence(&self, key: &ChannelKey) -> Result<Vec<Member>, StoreError> {
+        let keys = self.presence_keys(key);
+        let mut connection = self.commands.clone();
+        let mut invocation = self.presence_list.prepare_invoke();
+        invocation.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]).arg(now_millis());
+        let entries: Vec<String> = bounded(invocation.invoke_async(&mut connection)).await?;
+        let mut members: Vec<Member> = entries.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        members.dedup_by(|a, b| a.id == b.id);
+        Ok(members)
     }
 
     /// The signing secret shared by every instance: the first to start creates it.
@@ -429,6 +619,7 @@ impl Store for RedisStore {
             // caller reads anything before it from history.
             let mut subscriber = self.subscriber.clone();
             bounded(subscriber.subscribe(&topic)).await?;
+            bounded(subscriber.subscribe(&self.presence_keys(key)[3])).await?;
             let mut connection = self.commands.clone();
             let top: Option<u64> = bounded(connection.hget(self.meta(key), "top")).await?;
             self.shared.watched().insert(topic, Watch { key: key.clone(), refs: 1, delivered: top.unwrap_or(0) });
@@ -451,9 +642,14 @@ impl Store for RedisStore {
                 self.shared.watched().remove(&topic);
                 let mut subscriber = self.subscriber.clone();
                 bounded(subscriber.unsubscribe(&topic)).await?;
+                bounded(subscriber.unsubscribe(&self.presence_keys(key)[3])).await?;
             }
             Ok(())
         })
+    }
+
+    fn presence<'a>(&'a self, key: &'a ChannelKey) -> StoreFuture<'a, Option<Vec<Member>>> {
+        Box::pin(async move { self.list_presence(key).await.map(Some) })
     }
 
     fn check_ready(&self) -> StoreFuture<'_, ()> {

@@ -366,7 +366,8 @@ impl Connection {
             Request::Presence(query) => {
                 let (key, channel) = self.channel(&query.channel)?;
                 self.check_read(&channel)?;
-                result(&PresenceResult { channel: query.channel, members: self.state.hub.presence(&key) })
+                let members = self.presence_of(&key, self.state.hub.presence(&key)).await?;
+                result(&PresenceResult { channel: query.channel, members })
             }
             Request::Command(command) => self.command(command).await,
             Request::Hello(_) => Err(AppError::refused(ErrorCode::BadRequest, "`hello` was already sent")),
@@ -467,6 +468,19 @@ impl Connection {
         Ok((auth.event.channel_key(&channel.to_string()), channel))
     }
 
+    /// Everyone present on `key`: across the cluster if the store knows, always including the people
+    /// connected here (whose joins may still be on their way to the store).
+    async fn presence_of(&self, key: &ChannelKey, local: Vec<Member>) -> Result<Vec<Member>, AppError> {
+        let Some(mut members) = self.state.store.presence(key).await? else { return Ok(local) };
+        for member in local {
+            if !members.iter().any(|m| m.id == member.id) {
+                members.push(member);
+            }
+        }
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(members)
+    }
+
     /// Tells the store this connection no longer needs `key` (a cluster store may stop listening).
     async fn unwatch(&self, key: &ChannelKey) {
         if let Err(err) = self.state.store.unwatch(key).await {
@@ -507,6 +521,19 @@ impl Connection {
             self.state.hub.unsubscribe(&key, self.id);
             return Err(err.into());
         }
+        let presence = match presence {
+            Some(local) => match self.presence_of(&key, local).await {
+                Ok(members) => Some(members),
+                Err(err) => {
+                    if !already {
+                        self.state.hub.unsubscribe(&key, self.id);
+                        self.unwatch(&key).await;
+                    }
+                    return Err(err);
+                }
+            },
+            None => None,
+        };
         let outcome = self.read_for_subscribe(&key, subscribe.since.as_ref()).await;
         let outcome = match outcome {
             Ok(read) if subscribe.snapshot && read.2 != Some(true) => self
@@ -717,9 +744,11 @@ impl Connection {
     /// Writes one outbox item, keeping each channel's offsets in order, once, without gaps.
     async fn deliver(&mut self, item: Outgoing) -> Result<(), actix_ws::Closed> {
         let delivery = match item {
-            Outgoing::Presence { key, frame } => {
-                // A change queued before an unsubscribe is no longer this connection's business.
-                if !self.subscriptions.contains_key(&*key) {
+            Outgoing::Presence { key, member, frame } => {
+                // A change queued before an unsubscribe is no longer this connection's business, and
+                // nobody is told of their own comings and goings (in a cluster they come back round).
+                let own = self.auth.as_ref().is_some_and(|auth| *auth.claims.sub == *member);
+                if own || !self.subscriptions.contains_key(&*key) {
                     return Ok(());
                 }
                 return self.session.text(frame).await;
