@@ -1,1 +1,245 @@
-/* placeholder */
+// The projector display: /display#refresh=TOKEN, then /display?event=ID. The event's name, a large
+// clock on the server's time, the latest announcements and how to join, readable from the back.
+
+import { Makeroom, Status, api, tokenSource } from './makeroom.js';
+import {
+  $,
+  announcementItem,
+  clearLinkToken,
+  currentSession,
+  forgetSession,
+  loadSession,
+  saveSession,
+  setChildren,
+  announce,
+  announcementSpeech,
+  announcementsFromSnapshot,
+  foldAnnouncements,
+  newestThenPinned,
+  subscribeAnnouncements,
+  showEventInAddress,
+  showStatus,
+  takeLinkToken,
+} from './ui.js';
+
+const ROLE = 'display';
+const SHOWN = 4; // announcements on screen
+const LOADED = 50; // publications read back (pins and acknowledgements take offsets too)
+
+function say(text) {
+  const box = $('#message');
+  box.textContent = text;
+  box.hidden = !text;
+}
+
+async function signIn() {
+  const link = takeLinkToken(ROLE);
+  if (!link) {
+    const session = currentSession(ROLE);
+    if (!session) say('Open the display link that the server or an organiser gave you (it ends in #refresh=…).');
+    return session ? { session, first: null } : null;
+  }
+  let answer;
+  try {
+    answer = await api('/api/token', { method: 'POST', body: { refresh_token: link.refresh } });
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) {
+      clearLinkToken(ROLE);
+      say('This display link has expired or was withdrawn. Ask an organiser for a new one.');
+    } else {
+      say('Could not reach Makeroom. Check the connection, then reload the page.');
+    }
+    return null;
+  }
+  clearLinkToken(ROLE);
+  const before = loadSession(ROLE, answer.event.id);
+  const session = {
+    refresh_token: link.refresh,
+    participant: answer.participant,
+    event: answer.event,
+    code: link.code || (before && before.code) || null,
+  };
+  saveSession(ROLE, session);
+  showEventInAddress(answer.event.id);
+  return { session, first: answer };
+}
+
+function start({ session, first }) {
+  const eventId = session.event.id;
+  $('#screen').hidden = false;
+  $('#event-name').textContent = session.event.name;
+  document.title = `${session.event.name} · Makeroom`;
+
+  const source = tokenSource(session.refresh_token);
+  let firstToken = first;
+  const client = new Makeroom({
+    getToken: async () => {
+      if (firstToken) {
+        const answer = firstToken;
+        firstToken = null;
+        return answer;
+      }
+      return source();
+    },
+    outboxKey: `makeroom:outbox:${eventId}:${session.participant.id}`,
+  });
+  showStatus($('#status'), client);
+
+  const showJoin = (code) => {
+    $('#join').hidden = !code;
+    if (!code) return;
+    $('#join-code').textContent = code;
+    $('#join-url').textContent = `${location.host}/join`;
+  };
+  showJoin(session.code);
+
+  // ---------------------------------------------------------------- clock on the server's time
+  const format = new Intl.DateTimeFormat([], { hour: 'numeric', minute: '2-digit' });
+  const tick = () => {
+    const now = new Date(client.serverNow());
+    // Hours and minutes big; seconds and any AM/PM small beside them.
+    const parts = format.formatToParts(now);
+    const hm = parts
+      .filter((part) => part.type !== 'dayPeriod')
+      .map((part) => part.value)
+      .join('')
+      .trim();
+    const period = parts.find((part) => part.type === 'dayPeriod');
+    $('#clock-hm').textContent = hm;
+    $('#clock-s').textContent = `:${String(now.getSeconds()).padStart(2, '0')}`;
+    $('#clock-period').textContent = period ? period.value : '';
+    $('#clock').setAttribute('aria-label', `Time ${format.format(now)}`);
+    // Wake up just after the next second starts on the server's clock.
+    setTimeout(tick, 1000 - (client.serverNow() % 1000) + 5);
+  };
+  tick();
+
+  // ---------------------------------------------------------------- announcements
+  const announcements = new Map();
+  let base = []; // from a snapshot, where the server sends one
+  let fresh = null;
+  const render = () => {
+    const newest = newestThenPinned(foldAnnouncements([...announcements.values()], base)).slice(0, SHOWN);
+    const items = newest.map((announcement) => {
+      const item = announcementItem(announcement);
+      if (announcement.offset === fresh) item.classList.add('fresh');
+      return item;
+    });
+    setChildren($('#announcement-list'), ...items);
+    $('#announcements-title').hidden = items.length === 0;
+    fit();
+  };
+  // Whole announcements or none: drop the oldest shown until the rest fit on the screen.
+  const fit = () => {
+    const list = $('#announcement-list');
+    const box = list.parentElement;
+    while (list.children.length > 1 && box.scrollHeight > box.clientHeight + 1) list.lastElementChild.remove();
+  };
+  window.addEventListener('resize', () => render());
+  let wanted = null;
+  const load = async () => {
+    const want = wanted;
+    if (!want || want.loading) return;
+    want.loading = true;
+    let result;
+    try {
+      const before = want.offset === null ? undefined : want.offset + 1;
+      result = await client.history('announcements', { before, limit: LOADED });
+    } catch {
+      want.loading = false;
+      return; // retried when back online
+    }
+    if (wanted !== want) return;
+    wanted = null;
+    for (const publication of result.publications) announcements.set(publication.offset, publication);
+    render();
+  };
+
+  client.on('ready', (hello) => {
+    $('#event-name').textContent = hello.event.name;
+    if (hello.event.join_code && hello.event.join_code !== session.code) {
+      session.code = hello.event.join_code;
+      saveSession(ROLE, session);
+      showJoin(session.code);
+    }
+  });
+  client.on('resync', (event) => {
+    if (event.channel !== 'announcements') return;
+    if (event.snapshot) {
+      base = announcementsFromSnapshot(event.snapshot);
+      announcements.clear();
+      wanted = null;
+      render();
+      return;
+    }
+    if (event.reason !== 'initial' && event.reason !== 'gap') {
+      announcements.clear();
+      base = [];
+    }
+    wanted = { offset: event.offset };
+    load();
+  });
+  client.on('pub', (publication) => {
+    if (publication.channel !== 'announcements') return;
+    announcements.set(publication.offset, publication);
+    fresh = publication.offset;
+    render();
+    const speech = announcementSpeech(publication);
+    if (speech) announce(speech.text, { urgent: speech.urgent });
+  });
+  client.on('status', ({ status }) => {
+    if (status === Status.ONLINE) load();
+    if (status === Status.SIGNED_OUT || status === Status.REMOVED) {
+      forgetSession(ROLE, eventId);
+      say('This display has been signed out. Ask an organiser for a new display link.');
+      $('#screen').hidden = true;
+    }
+  });
+
+  subscribeAnnouncements(client);
+  client.connect();
+  window.makeroom = client;
+  keepAwake();
+}
+
+/** Keeps the projector's screen on where the browser allows it. */
+async function keepAwake() {
+  if (!navigator.wakeLock) return;
+  const request = async () => {
+    try {
+      await navigator.wakeLock.request('screen');
+    } catch {
+      // not allowed here (no secure context or no user gesture): the screen may sleep
+    }
+  };
+  await request();
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') request();
+  });
+}
+
+// Full screen on a click or the F key; the pointer and the button hide when the mouse rests.
+const toggleFullscreen = () => {
+  if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  else if (document.documentElement.requestFullscreen) document.documentElement.requestFullscreen().catch(() => {});
+};
+$('#fullscreen').addEventListener('click', toggleFullscreen);
+document.addEventListener('keydown', (event) => {
+  if ((event.key === 'f' || event.key === 'F') && !event.ctrlKey && !event.metaKey && !event.altKey) toggleFullscreen();
+});
+document.addEventListener('fullscreenchange', () => {
+  $('#fullscreen').textContent = document.fullscreenElement ? 'Leave full screen' : 'Full screen';
+});
+let idleTimer = null;
+const wake = () => {
+  document.body.classList.remove('idle');
+  clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => document.body.classList.add('idle'), 3000);
+};
+document.addEventListener('mousemove', wake);
+document.addEventListener('keydown', wake);
+wake();
+
+signIn().then((signedIn) => {
+  if (signedIn) start(signedIn);
+});

@@ -413,6 +413,9 @@ pub struct HelloResult {
 pub struct EventRef {
     pub id: String,
     pub name: String,
+    /// The participants' join code, told to organisers and displays (which show it to the room).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_code: Option<String>,
 }
 
 /// Limits the server enforces, told to the client so it can stay inside them.

@@ -149,7 +149,7 @@ pub async fn event_links(
         let subject =
             Subject { participant: &person.id, event: &event.info.id, role: person.role, name: person.name.as_str() };
         let (token, _) = tokens.issue(&subject, TokenKind::Refresh)?;
-        Ok(format!("{public_url}/{page}#refresh={token}"))
+        Ok(format!("{public_url}/{page}#refresh={token}&code={}", event.info.join_code))
     };
     Ok(EventLinks {
         event_id: event.info.id.clone(),

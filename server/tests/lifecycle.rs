@@ -27,7 +27,16 @@ async fn an_event_created_from_the_command_line_is_served_and_its_links_work() {
     assert_eq!(created["event_name"], "Co-production Wales network day");
     let code = created["join_code"].as_str().unwrap().to_string();
     assert_eq!(code.len(), 6);
-    let organiser_refresh = created["organiser_link"].as_str().unwrap().split_once("#refresh=").unwrap().1.to_string();
+    let organiser_refresh = created["organiser_link"]
+        .as_str()
+        .unwrap()
+        .split_once("#refresh=")
+        .unwrap()
+        .1
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
 
     // Serving that folder: the event is there (no demo is added to a folder that has events).
     let server = TestServer::start_in(dir.path()).await;

@@ -416,7 +416,11 @@ impl Connection {
             connection: self.id,
             version: PROTOCOL_VERSION,
             participant: member.clone(),
-            event: EventRef { id: event.info.id.clone(), name: event.name() },
+            event: EventRef {
+                id: event.info.id.clone(),
+                name: event.name(),
+                join_code: (claims.role != Role::Participant).then(|| event.info.join_code.clone()),
+            },
             team,
             server_time: now_millis(),
             token_expires_at: claims.exp as i64 * 1000,

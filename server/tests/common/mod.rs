@@ -97,7 +97,8 @@ pub struct TestServer {
 }
 
 fn fragment_token(link: &str) -> String {
-    link.split_once("#refresh=").map(|(_, token)| token.to_string()).unwrap_or_default()
+    let fragment = link.split_once("#refresh=").map(|(_, rest)| rest).unwrap_or_default();
+    fragment.split('&').next().unwrap_or_default().to_string()
 }
 
 impl TestServer {

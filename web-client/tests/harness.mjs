@@ -1,0 +1,132 @@
+// Test helpers: start the Makeroom server binary on a free port with a throwaway data folder, and a
+// headless Chromium that may only talk to 127.0.0.1.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const repoDir = path.resolve(webDir, '..');
+
+/**
+ * Starts `makeroom serve --bind 127.0.0.1:0` and reads what it prints: the address, the demo event's
+ * organiser and display links and its join code. The binary is `MAKEROOM_BIN` or
+ * target/debug/makeroom. Pages are read from web-client/ (`--web-dir`) unless
+ * `MAKEROOM_EMBEDDED_PAGES=1`, which tests the copies built into the binary.
+ */
+export async function startServer({ extraArgs = [], timeoutMs = 30000, bind = '127.0.0.1:0', data } = {}) {
+  const bin = process.env.MAKEROOM_BIN || path.join(repoDir, 'target/debug/makeroom');
+  data = data || mkdtempSync(path.join(tmpdir(), 'makeroom-web-'));
+  const args = ['serve', '--bind', bind, '--data', data, ...extraArgs];
+  if (process.env.MAKEROOM_EMBEDDED_PAGES !== '1') args.push('--web-dir', webDir);
+  const child = spawn(bin, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MAKEROOM_LOG: process.env.MAKEROOM_LOG || 'warn' },
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+    if (process.env.MAKEROOM_SERVER_LOG) process.stderr.write(chunk);
+  });
+  const info = await new Promise((resolve, reject) => {
+    let out = '';
+    const found = {};
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the server printed no links within ${timeoutMs} ms.\nstdout:\n${out}\nstderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`could not start ${bin}: ${err.message}`));
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (${code}) before it was ready.\nstdout:\n${out}\nstderr:\n${stderr}`));
+    });
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      let match;
+      if ((match = out.match(/Makeroom is listening on (http:\/\/127\.0\.0\.1:\d+)/))) found.url = match[1];
+      if ((match = out.match(/Event "(.*)" \((e_[a-z0-9]+)\)/))) [, found.eventName, found.eventId] = match;
+      if ((match = out.match(/organiser:\s+(\S+)/))) found.organiser = match[1];
+      if ((match = out.match(/display:\s+(\S+)/))) found.display = match[1];
+      if ((match = out.match(/join code:\s+([A-Z0-9]+)/))) found.joinCode = match[1];
+      if (found.url && found.organiser && found.display && found.joinCode) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve(found);
+      }
+    });
+  });
+  /** Stops the server; with `keepData`, leaves its data folder for a restart. */
+  const stop = async ({ keepData = false } = {}) => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (!keepData) rmSync(data, { recursive: true, force: true });
+  };
+  return { ...info, data, stop, process: child };
+}
+
+/** Headless Debian Chromium (`CHROMIUM` or /usr/bin/chromium). */
+export async function launchBrowser() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    timeout: 30000,
+  });
+}
+
+/** Uncaught errors and console errors of every page opened through newContext(). */
+export const pageErrors = [];
+
+/** A browser context whose pages may only reach 127.0.0.1, and whose script errors are collected. */
+export async function newContext(browser, options = {}) {
+  const context = await browser.newContext(options);
+  context.on('page', (page) => {
+    page.on('pageerror', (error) => pageErrors.push(`${page.url()}: ${error.message}`));
+    page.on('console', (message) => {
+      // Failed loads while a test holds the network down are expected; script errors are not.
+      if (message.type() === 'error' && !/Failed to load resource|ERR_INTERNET_DISCONNECTED|WebSocket/.test(message.text())) {
+        pageErrors.push(`${page.url()}: console: ${message.text()}`);
+      }
+    });
+  });
+  await context.route(
+    (url) => url.hostname !== '127.0.0.1',
+    (route) => route.abort('blockedbyclient'),
+  );
+  context.setDefaultTimeout(10000);
+  return context;
+}
+
+export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+export const PROJECTOR = { viewport: { width: 1920, height: 1080 } };
+
+/** Joins the event as a participant on a fresh page and waits until the room is online. */
+export async function joinAs(page, server, { name, skills = '', team }) {
+  await page.goto(`${server.url}/join?code=${server.joinCode}`);
+  await page.getByLabel('Your name').fill(name);
+  if (skills) await page.getByLabel('Your skills').fill(skills);
+  if (team) await page.getByLabel(team).check();
+  await page.getByRole('button', { name: 'Join the event' }).click();
+  await page.waitForURL(/\/room\?event=/);
+  await waitOnline(page);
+}
+
+/** Waits until the page's client (window.makeroom) is online. */
+export async function waitOnline(page, timeout = 10000) {
+  await page.waitForFunction(() => window.makeroom && window.makeroom.status === 'online', null, { timeout });
+}
+
+/** The organiser link with the join code added, since the server tells organisers no join code. */
+export function withCode(link, code) {
+  return `${link}&code=${code}`;
+}
