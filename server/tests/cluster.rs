@@ -208,3 +208,116 @@ async fn presence_spans_instances_and_a_dead_instance_people_leave_within_the_tt
     assert!(!listed["result"]["members"].to_string().contains("Cy"), "{listed}");
     drop(seen_on_b);
 }
+
+/// HAProxy in front of the instances, configured like `deploy/haproxy.cfg` but on local ports.
+struct TestProxy {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl TestProxy {
+    fn start(instances: &[u16]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/haproxy.cfg")).unwrap();
+        let mut config: String = template
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("server makeroom-"))
+            .map(|line| line.replace("bind *:8080", &format!("bind 127.0.0.1:{port}")) + "\n")
+            .collect();
+        for (i, instance) in instances.iter().enumerate() {
+            config.push_str(&format!("    server instance-{i} 127.0.0.1:{instance}\n"));
+        }
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, config).unwrap();
+        let child = std::process::Command::new("haproxy")
+            .arg("-f")
+            .arg(&path)
+            .arg("-db")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("haproxy runs (the test script installs it)");
+        let deadline = std::time::Instant::now() + common::PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "haproxy did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TestProxy { child, port, _dir: dir }
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn through_the_proxy_clients_ride_out_an_instance_being_stopped() {
+    let redis = redis();
+    let a = TestServer::start_on_redis(&redis, FAST).await;
+    let b = TestServer::start_on_redis(&redis, FAST).await;
+    let proxy = TestProxy::start(&[a.port, b.port]);
+    let joined = a.join("Phone", None).await;
+    let token = joined["token"].as_str().unwrap().to_string();
+    let speaker_token = a.join("Speaker", None).await["token"].as_str().unwrap().to_string();
+
+    // Two phones through the proxy: leastconn puts one on each instance.
+    let mut phones = Vec::new();
+    for t in [&token, &speaker_token] {
+        let mut phone = Client::connect(proxy.port).await;
+        let hello = phone.request(json!({"op": "hello", "version": 1, "token": t})).await;
+        assert!(hello["result"].is_object(), "{hello}");
+        let start = phone.request(json!({"op": "subscribe", "channel": "lobby"})).await;
+        assert!(start["result"].is_object());
+        phones.push(phone);
+    }
+    let epoch = {
+        let reply = phones[0].request(json!({"op": "history", "channel": "lobby"})).await;
+        reply["result"]["epoch"].as_str().unwrap().to_string()
+    };
+    for i in 1..=3 {
+        phones[1].say("lobby", &format!("m{i}"), Some(&format!("k{i}"))).await;
+    }
+    for phone in &mut phones {
+        assert_eq!(offsets(&phone.publications("lobby", 3).await), vec![1, 2, 3]);
+    }
+
+    // Stop instance A with SIGTERM, as a rolling restart would: its phone is told to reconnect, the
+    // other phone (on B) carries on.
+    let pid = a.pid().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut alive = Vec::new();
+    let mut closed = Vec::new();
+    for (i, mut phone) in phones.into_iter().enumerate() {
+        match tokio::time::timeout(Duration::from_millis(1500), phone.next_frame()).await {
+            Ok(Err(close)) => {
+                assert_eq!(close.close.unwrap().code, 1001u16.into());
+                closed.push(i);
+            }
+            Ok(Ok(frame)) => panic!("unexpected frame {frame}"),
+            Err(_) => alive.push((i, phone)),
+        }
+    }
+    assert_eq!((closed.len(), alive.len()), (1, 1), "one phone was on each instance");
+    let (_, mut on_b) = alive.pop().unwrap();
+    let tokens = [&token, &speaker_token];
+    let moved_token = tokens[closed[0]];
+
+    // The phone that was on A reconnects through the proxy (so lands on B) and recovers exactly.
+    for i in 4..=8 {
+        let reply = on_b.say("lobby", &format!("m{i}"), Some(&format!("k{i}"))).await;
+        assert_eq!(reply["result"]["offset"], i, "{reply}");
+    }
+    let mut phone = Client::connect(proxy.port).await;
+    let hello = phone.request(json!({"op": "hello", "version": 1, "token": moved_token})).await;
+    assert!(hello["result"].is_object(), "{hello}");
+    let resumed =
+        phone.request(json!({"op": "subscribe", "channel": "lobby", "since": {"epoch": epoch, "offset": 3}})).await;
+    assert_eq!(resumed["result"]["recovered"], true, "{resumed}");
+    assert_eq!(offsets(resumed["result"]["publications"].as_array().unwrap()), vec![4, 5, 6, 7, 8]);
+    assert_eq!(offsets(&on_b.publications("lobby", 5).await), vec![4, 5, 6, 7, 8], "the other phone never noticed");
+}
