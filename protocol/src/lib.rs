@@ -248,11 +248,14 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// Names this error in the server's logs (`connection.request`), for reporting a problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ErrorBody { code, message: message.into(), retry_after_ms: None }
+        ErrorBody { code, message: message.into(), retry_after_ms: None, reference: None }
     }
 }
 

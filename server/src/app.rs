@@ -6,6 +6,7 @@ use crate::config::{LimitsConfig, ServeConfig, StoreConfig, TokenConfig};
 use crate::domain::roster::{Name, Participant};
 use crate::events::{EventDirectory, EventEntry, system_sender};
 use crate::hub::Hub;
+use crate::limits::{ConnectionCounter, KeyedLimiter};
 use crate::store::Store;
 use crate::store::redis::{RedisConfig, RedisStore};
 use crate::store::sqlite::SqliteStore;
@@ -27,6 +28,10 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub events: Arc<EventDirectory>,
     pub limits: LimitsConfig,
+    pub participant_limiter: KeyedLimiter,
+    pub connections_per_participant: ConnectionCounter<String>,
+    pub connections_per_address: ConnectionCounter<std::net::IpAddr>,
+    pub allowed_origins: Vec<String>,
     pub history_limit: u64,
     pub heartbeat_interval: Duration,
     pub client_timeout: Duration,
@@ -188,6 +193,17 @@ impl Application {
             token_warning: config.token_warning(),
             public_url,
             next_connection: AtomicU64::new(1),
+            participant_limiter: KeyedLimiter::new(
+                config.limits.participant_requests_per_second,
+                config.limits.participant_request_burst,
+            ),
+            connections_per_participant: ConnectionCounter::new(config.limits.max_connections_per_participant),
+            connections_per_address: ConnectionCounter::new(config.limits.max_connections_per_address),
+            allowed_origins: config
+                .allowed_origins
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .collect(),
             shutdown: shutdown_rx,
             _data_lock: backend.lock,
         });

@@ -111,6 +111,14 @@ pub struct ServeConfig {
     /// HTTP worker threads (each runs its own connections; state is shared). 0 means one per core.
     #[arg(long, env = "MAKEROOM_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// Origins (scheme://host[:port]) whose pages may open WebSockets, comma separated. Always
+    /// allowed: the server's own origin (the request's Host, and the public URL) and clients that send
+    /// no Origin (native apps, load generators). `*` allows any.
+    #[arg(long, env = "MAKEROOM_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Log format: `text` or `json` (one JSON object per line).
+    #[arg(long, env = "MAKEROOM_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
     /// Serve the web pages from this folder, read on every request (for working on them), instead of
     /// the copies built into the binary.
     #[arg(long, env = "MAKEROOM_WEB_DIR")]
@@ -143,6 +151,19 @@ pub struct LimitsConfig {
     /// Requests one connection may make in a burst above the sustained rate.
     #[arg(long, env = "MAKEROOM_REQUEST_BURST", default_value_t = 60)]
     pub request_burst: u32,
+    /// Requests per second one participant may make across all their connections, sustained.
+    #[arg(long, env = "MAKEROOM_PARTICIPANT_REQUESTS_PER_SECOND", default_value_t = 40)]
+    pub participant_requests_per_second: u32,
+    /// Requests one participant may make in a burst, across all their connections.
+    #[arg(long, env = "MAKEROOM_PARTICIPANT_REQUEST_BURST", default_value_t = 120)]
+    pub participant_request_burst: u32,
+    /// Connections one participant may hold at once (phone, laptop, a few tabs). 0: no limit.
+    #[arg(long, env = "MAKEROOM_MAX_CONNECTIONS_PER_PARTICIPANT", default_value_t = 10)]
+    pub max_connections_per_participant: usize,
+    /// Connections from one IP address at once. A venue's wifi puts every phone behind one address,
+    /// so this is high; behind a proxy every connection comes from the proxy's address. 0: no limit.
+    #[arg(long, env = "MAKEROOM_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 5000)]
+    pub max_connections_per_address: usize,
     /// Most messages a `subscribe` with `since` replays; a longer gap reports `recovered: false`.
     #[arg(long, env = "MAKEROOM_MAX_RECOVERY", default_value_t = 5_000)]
     pub max_recovery: u64,

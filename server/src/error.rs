@@ -53,7 +53,7 @@ impl AppError {
             AppError::Store(StoreError::Unavailable(_)) => Some(1000),
             _ => None,
         };
-        ErrorBody { code, message, retry_after_ms }
+        ErrorBody { code, message, retry_after_ms, reference: None }
     }
 
     pub fn status(&self) -> StatusCode {

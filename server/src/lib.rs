@@ -15,5 +15,7 @@ pub mod events;
 pub mod export;
 pub mod hub;
 pub mod ids;
+pub mod limits;
+pub mod metrics;
 pub mod store;
 pub mod transport;

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    let json_logs = matches!(&cli.command, Command::Serve(config) if config.log_format == "json");
+    init_tracing(json_logs);
     let outcome = actix_web::rt::System::new().block_on(async move {
         match cli.command {
             Command::Serve(config) => serve(config).await,
@@ -25,10 +26,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MAKEROOM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {

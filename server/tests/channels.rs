@@ -88,7 +88,17 @@ async fn recovery_delivers_exactly_the_missed_messages_then_live_ones() {
 
 #[tokio::test]
 async fn recovery_is_exact_while_others_keep_publishing() {
-    let server = TestServer::start_with(&["--request-burst", "400", "--requests-per-second", "400"]).await;
+    let server = TestServer::start_with(&[
+        "--request-burst",
+        "400",
+        "--requests-per-second",
+        "400",
+        "--participant-request-burst",
+        "400",
+        "--participant-requests-per-second",
+        "400",
+    ])
+    .await;
     let (mut speaker, _) = server.participant("Speaker", None).await;
     let listener_token = server.join("Listener", None).await["token"].as_str().unwrap().to_string();
     const TOTAL: u64 = 300;

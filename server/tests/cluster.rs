@@ -24,7 +24,18 @@ fn redis() -> Arc<Mutex<TestRedis>> {
     Arc::new(Mutex::new(TestRedis::start()))
 }
 
-const FAST: &[&str] = &["--requests-per-second", "500", "--request-burst", "500", "--position-check", "0.5"];
+const FAST: &[&str] = &[
+    "--requests-per-second",
+    "500",
+    "--request-burst",
+    "500",
+    "--participant-requests-per-second",
+    "500",
+    "--participant-request-burst",
+    "500",
+    "--position-check",
+    "0.5",
+];
 
 #[tokio::test]
 async fn a_message_published_on_one_instance_reaches_the_others_in_order_with_the_same_offsets() {

@@ -5,11 +5,12 @@
 //! outbox is full is a slow consumer: it is told to go (its connection closes with a reason) and it
 //! recovers from history when it comes back. So one stalled phone never holds up a room.
 
+use crate::metrics::{METRICS, Metrics};
 use crate::store::{ChannelKey, PublicationSink};
 use bytestring::ByteString;
 use makeroom_protocol::{Member, PresenceAction, PresenceChange, Publication, ServerFrame, Unsubscribed, close};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Notify, mpsc};
 
@@ -52,10 +53,13 @@ pub struct Signal {
 }
 
 impl Signal {
-    pub fn trip(&self, code: u16) {
-        if self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+    /// Trips the signal; true if this call tripped it (it trips once).
+    pub fn trip(&self, code: u16) -> bool {
+        let tripped = self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        if tripped {
             self.notify.notify_one();
         }
+        tripped
     }
 
     /// Waits until tripped; returns the close code.
@@ -87,7 +91,11 @@ impl Outbox {
     fn push(&self, item: Outgoing) {
         match self.tx.try_send(item) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.signal.trip(close::SLOW_CONSUMER),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.signal.trip(close::SLOW_CONSUMER) {
+                    Metrics::count(&METRICS.slow_consumers);
+                }
+            }
             // The connection is going away; it unsubscribes itself.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
@@ -135,12 +143,6 @@ impl ChannelSubscribers {
     }
 }
 
-#[derive(Debug, Default)]
-pub struct HubStats {
-    pub publications: AtomicU64,
-    pub deliveries: AtomicU64,
-}
-
 /// Carries presence changes between instances: in a cluster, a person's first local connection to a
 /// channel is told to the relay instead of being pushed here, and the relay decides (across every
 /// instance) whether it is a join or leave for the whole channel, then pushes it everywhere through
@@ -161,7 +163,6 @@ pub struct Hub {
     channels: RwLock<HashMap<Arc<str>, Arc<Mutex<ChannelSubscribers>>>>,
     /// Participant id -> their connections on this instance, to close them when they are removed.
     connections: Mutex<HashMap<String, Vec<ConnSignal>>>,
-    pub stats: HubStats,
 }
 
 /// Locks ignore poisoning: a panic elsewhere must not take every room down with it.
@@ -303,7 +304,7 @@ impl Hub {
     pub fn close_participant(&self, participant: &str, code: u16) {
         if let Some(list) = lock(&self.connections).get(participant) {
             for (_, signal) in list {
-                signal.trip(code);
+                let _ = signal.trip(code);
             }
         }
     }
@@ -358,7 +359,8 @@ impl PublicationSink for Hub {
     }
 
     fn deliver(&self, key: &ChannelKey, publication: Publication) {
-        self.stats.publications.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        Metrics::count(&METRICS.publications);
         if let Some(observer) = self.observer.get().and_then(std::sync::Weak::upgrade) {
             observer.observe(key, &publication);
         }
@@ -377,7 +379,8 @@ impl PublicationSink for Hub {
         for subscriber in &state.subscribers {
             subscriber.outbox.push(Outgoing::Publication(delivery.clone()));
         }
-        self.stats.deliveries.fetch_add(state.subscribers.len() as u64, Ordering::Relaxed);
+        METRICS.deliveries.fetch_add(state.subscribers.len() as u64, Ordering::Relaxed);
+        METRICS.observe_fanout(started.elapsed());
     }
 }
 

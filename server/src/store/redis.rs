@@ -15,6 +15,7 @@ use super::{AppendRequest, Appended, ChannelKey, ChannelSlice, PublicationSink, 
 use crate::clock::now_millis;
 use crate::hub::PresenceRelay;
 use crate::ids::new_secret_hex;
+use crate::metrics::{METRICS, Metrics};
 use anyhow::Context;
 use makeroom_protocol::{Member, PresenceAction, Publication};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -203,6 +204,7 @@ impl Shared {
                 }
             }
             PushKind::Disconnection => {
+                Metrics::count(&METRICS.redis_disconnections);
                 tracing::warn!("lost the Redis subscriber connection; will check every channel for gaps");
                 self.gap_suspected.notify_one();
             }
@@ -537,6 +539,7 @@ impl RedisStore {
             tracing::info!(%key, delivered, top, "recovering publications pub/sub did not bring");
             let slice = self.read_slice(&key, "after", Some(delivered), top - delivered).await?;
             for publication in slice.publications {
+                Metrics::count(&METRICS.pubsub_gaps_filled);
                 self.shared.deliver(&topic, publication);
             }
         }

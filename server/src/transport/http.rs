@@ -37,6 +37,7 @@ pub fn server(
             }))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics))
             .route("/ws", web::get().to(ws::upgrade))
             .route("/api/join/{code}", web::get().to(join_info))
             .route("/api/join", web::post().to(join))
@@ -52,6 +53,11 @@ pub fn server(
         server = server.workers(workers);
     }
     Ok(server.listen(listener)?.run())
+}
+
+/// Prometheus text format. Counters only: nothing about who is connected or what they said.
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(crate::metrics::METRICS.render())
 }
 
 async fn healthz() -> HttpResponse {

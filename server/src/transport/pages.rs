@@ -30,6 +30,9 @@ const PAGES: &[Page] = &[
     page!("/room.js", "room.js", JS),
     page!("/organiser.js", "organiser.js", JS),
     page!("/display.js", "display.js", JS),
+    page!("/state.js", "state.js", JS),
+    page!("/views.js", "views.js", JS),
+    page!("/qr.js", "qr.js", JS),
 ];
 
 pub fn routes(config: &mut web::ServiceConfig, web_dir: Option<PathBuf>) {

@@ -15,6 +15,8 @@ use crate::domain::{DomainError, chat};
 use crate::error::AppError;
 use crate::events::{EventEntry, StateLog};
 use crate::hub::{ConnId, Outbox, Outgoing, Signal};
+use crate::limits::TokenBucket;
+use crate::metrics::{METRICS, Metrics};
 use crate::store::ChannelKey;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
@@ -42,13 +44,34 @@ pub async fn upgrade(
     body: web::Payload,
     state: web::Data<Arc<AppState>>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (response, session, stream) = actix_ws::handle(&request, body)?;
     let state = state.get_ref().clone();
+    if let Err(refusal) = check_origin(&request, &state) {
+        return Ok(*refusal);
+    }
+    let address = request.peer_addr().map(|peer| peer.ip());
+    if let Some(address) = address
+        && !state.connections_per_address.acquire(&address)
+    {
+        let error = AppError::refused(ErrorCode::RateLimited, "too many connections from this address");
+        return Ok(HttpResponse::TooManyRequests().json(serde_json::json!({ "error": error.body() })));
+    }
+    let (response, session, stream) = match actix_ws::handle(&request, body) {
+        Ok(handled) => handled,
+        Err(err) => {
+            if let Some(address) = address {
+                state.connections_per_address.release(&address);
+            }
+            return Err(err);
+        }
+    };
     let max_frame = state.limits.max_frame_bytes;
     let stream = stream.max_frame_size(max_frame).aggregate_continuations().max_continuation_size(max_frame);
     actix_web::rt::spawn(async move {
-        let (connection, outbox, signal) = Connection::new(state, session);
+        let (connection, outbox, signal) = Connection::new(state.clone(), session);
         connection.run(stream, outbox, signal).await;
+        if let Some(address) = address {
+            state.connections_per_address.release(&address);
+        }
     });
     Ok(response)
 }
@@ -83,34 +106,6 @@ struct Subscription {
     last: u64,
 }
 
-/// A token bucket: `rate` requests a second sustained, `burst` at once.
-struct RateLimiter {
-    tokens: f64,
-    rate: f64,
-    burst: f64,
-    last: Instant,
-}
-
-impl RateLimiter {
-    fn new(rate: u32, burst: u32) -> Self {
-        let burst = f64::from(burst.max(1));
-        RateLimiter { tokens: burst, rate: f64::from(rate.max(1)), burst, last: Instant::now() }
-    }
-
-    /// Takes one token, or says how long until one is there.
-    fn take(&mut self) -> Result<(), Duration> {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
-        }
-    }
-}
-
 struct Connection {
     state: Arc<AppState>,
     session: Session,
@@ -120,7 +115,7 @@ struct Connection {
     outbox: Outbox,
     /// Tripped by the hub to close this connection (slow consumer, participant removed).
     signal: Arc<Signal>,
-    limiter: RateLimiter,
+    limiter: TokenBucket,
     last_heard: Instant,
 }
 
@@ -134,8 +129,9 @@ fn result<T: Serialize>(value: &T) -> Handled {
 impl Connection {
     fn new(state: Arc<AppState>, session: Session) -> (Self, tokio::sync::mpsc::Receiver<Outgoing>, Arc<Signal>) {
         let id = state.next_connection.fetch_add(1, Ordering::Relaxed);
+        METRICS.connections.fetch_add(1, Ordering::Relaxed);
         let (outbox, outbox_rx, signal) = Outbox::new(state.limits.outbox_capacity);
-        let limiter = RateLimiter::new(state.limits.requests_per_second, state.limits.request_burst);
+        let limiter = TokenBucket::new(state.limits.requests_per_second, state.limits.request_burst);
         (
             Connection {
                 state,
@@ -260,6 +256,8 @@ impl Connection {
 
     /// Leaves every channel and, if the server chose to close, says why before closing.
     async fn finish(mut self, close: Option<Close>) {
+        METRICS.connections.fetch_sub(1, Ordering::Relaxed);
+        METRICS.subscriptions.fetch_sub(self.subscriptions.len() as i64, Ordering::Relaxed);
         let subscriptions: Vec<Subscription> = self.subscriptions.drain().map(|(_, s)| s).collect();
         for subscription in subscriptions {
             self.state.hub.unsubscribe(&subscription.key, self.id);
@@ -267,6 +265,7 @@ impl Connection {
         }
         if let Some(auth) = &self.auth {
             self.state.hub.unregister(&auth.claims.sub, self.id);
+            self.state.connections_per_participant.release(&auth.claims.sub);
         }
         let Some(close) = close else {
             let _ = self.session.close(None).await;
@@ -294,23 +293,40 @@ impl Connection {
     }
 
     async fn reply(&mut self, id: Option<u64>, outcome: Handled) -> Result<(), Gone> {
+        Metrics::count(&METRICS.requests);
         let frame = match outcome {
             Ok(result) => Reply { id, result: Some(result), error: None },
             Err(err) => {
-                err.log_if_internal("ws");
-                Reply { id, result: None, error: Some(err.body()) }
+                Metrics::count(&METRICS.errors);
+                match err.code() {
+                    ErrorCode::RateLimited => Metrics::count(&METRICS.rate_limited),
+                    ErrorCode::Unavailable => Metrics::count(&METRICS.store_unavailable),
+                    _ => {}
+                }
+                // The reference ties the client's error to the server's log line.
+                let reference = format!("{}.{}", self.id, id.map(|id| id.to_string()).unwrap_or_else(|| "-".into()));
+                err.log_if_internal(&reference);
+                let mut body = err.body();
+                body.reference = Some(reference);
+                Reply { id, result: None, error: Some(body) }
             }
         };
         self.send(&ServerFrame::Reply(frame)).await.map_err(|_| Gone)
     }
 
     /// Takes one request's worth from the rate limit, or builds the `rate_limited` refusal.
+    /// Per connection, then per participant across all their connections.
     fn rate_limit(&mut self) -> Result<(), AppError> {
-        self.limiter.take().map_err(|wait| AppError::Refused {
+        let refused = |wait: Duration, whose: &str| AppError::Refused {
             code: ErrorCode::RateLimited,
-            message: "too many requests; slow down".into(),
+            message: format!("too many requests {whose}; slow down"),
             retry_after_ms: Some(wait.as_millis() as u64 + 1),
-        })
+        };
+        self.limiter.take().map_err(|wait| refused(wait, "on this connection"))?;
+        if let Some(auth) = &self.auth {
+            self.state.participant_limiter.take(&auth.claims.sub).map_err(|wait| refused(wait, "from you"))?;
+        }
+        Ok(())
     }
 
     /// Handles one text frame. `Ok(Some(close))` when the connection must now end; `Err(Gone)` when
@@ -356,6 +372,7 @@ impl Connection {
             Request::Unsubscribe(unsubscribe) => {
                 let (key, _) = self.channel(&unsubscribe.channel)?;
                 if self.subscriptions.remove(key.as_str()).is_some() {
+                    METRICS.subscriptions.fetch_sub(1, Ordering::Relaxed);
                     self.state.hub.unsubscribe(&key, self.id);
                     self.unwatch(&key).await;
                 }
@@ -434,6 +451,15 @@ impl Connection {
             },
         };
         let expires_at = expiry_instant(claims.exp);
+        if !self.state.connections_per_participant.acquire(&claims.sub) {
+            return Err(AppError::refused(
+                ErrorCode::RateLimited,
+                format!(
+                    "you already have {} connections open; close one first",
+                    self.state.limits.max_connections_per_participant
+                ),
+            ));
+        }
         self.state.hub.register(&claims.sub, self.id, self.signal.clone());
         self.auth = Some(Authenticated { claims, event, member, expires_at, warned: false });
         result(&hello_result)
@@ -557,7 +583,9 @@ impl Connection {
                 return Err(err);
             }
         };
-        self.subscriptions.insert(key.shared(), Subscription { key, last });
+        if self.subscriptions.insert(key.shared(), Subscription { key, last }).is_none() {
+            METRICS.subscriptions.fetch_add(1, Ordering::Relaxed);
+        }
         result(&SubscribeResult {
             channel: subscribe.channel,
             epoch,
@@ -685,8 +713,10 @@ impl Connection {
             && slice.publications.len() as u64 == last - since.offset
             && (slice.publications.len() as u64) <= max;
         if complete {
+            Metrics::count(&METRICS.recoveries_exact);
             Ok((slice.epoch.to_string(), last, Some(true), slice.publications))
         } else {
+            Metrics::count(&METRICS.recoveries_failed);
             Ok((slice.epoch.to_string(), last, Some(false), Vec::new()))
         }
     }
@@ -759,6 +789,7 @@ impl Connection {
             }
             Outgoing::Unsubscribed { key, frame } => {
                 let Some(subscription) = self.subscriptions.remove(&*key) else { return Ok(()) };
+                METRICS.subscriptions.fetch_sub(1, Ordering::Relaxed);
                 self.unwatch(&subscription.key).await;
                 return self.session.text(frame).await;
             }
@@ -810,6 +841,25 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// Browsers say which page opened a WebSocket; only Makeroom's own pages (and configured origins) may,
+/// so a page elsewhere cannot act with a visitor's stored token. Clients that send no Origin are not
+/// browsers and carry their token themselves.
+fn check_origin(request: &HttpRequest, state: &AppState) -> Result<(), Box<HttpResponse>> {
+    let Some(origin) = request.headers().get(actix_web::http::header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+    let host = request.connection_info().host().to_string();
+    let same_host = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host.as_str());
+    let allowed = same_host
+        || origin == state.public_url.trim_end_matches('/')
+        || state.allowed_origins.iter().any(|allowed| allowed == "*" || allowed == origin);
+    if allowed {
+        return Ok(());
+    }
+    tracing::info!(origin, "refused a WebSocket from another origin");
+    let error = AppError::refused(ErrorCode::Forbidden, "this origin may not open Makeroom connections");
+    Err(Box::new(HttpResponse::Forbidden().json(serde_json::json!({ "error": error.body() }))))
 }
 
 fn check_idempotency_key(key: Option<&str>) -> Result<(), AppError> {

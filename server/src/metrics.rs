@@ -1,0 +1,155 @@
+//! Counters for operators, served at `/metrics` in Prometheus's text format.
+//!
+//! Plain atomics in one static: counting must cost a relaxed add on the hot path and nothing else, and
+//! every layer (hub, store, transport) can count without being handed a registry.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (in microseconds) of the fan-out latency histogram's buckets.
+const FANOUT_BUCKETS_US: [u64; 10] = [10, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000];
+
+pub struct Metrics {
+    pub connections: AtomicI64,
+    pub subscriptions: AtomicI64,
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub publications: AtomicU64,
+    pub deliveries: AtomicU64,
+    pub slow_consumers: AtomicU64,
+    pub store_unavailable: AtomicU64,
+    pub redis_disconnections: AtomicU64,
+    pub pubsub_gaps_filled: AtomicU64,
+    pub recoveries_exact: AtomicU64,
+    pub recoveries_failed: AtomicU64,
+    pub rate_limited: AtomicU64,
+    fanout_buckets: [AtomicU64; FANOUT_BUCKETS_US.len() + 1],
+    fanout_sum_us: AtomicU64,
+}
+
+pub static METRICS: Metrics = Metrics::new();
+
+impl Metrics {
+    const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const ZERO: AtomicU64 = AtomicU64::new(0);
+        Metrics {
+            connections: AtomicI64::new(0),
+            subscriptions: AtomicI64::new(0),
+            requests: ZERO,
+            errors: ZERO,
+            publications: ZERO,
+            deliveries: ZERO,
+            slow_consumers: ZERO,
+            store_unavailable: ZERO,
+            redis_disconnections: ZERO,
+            pubsub_gaps_filled: ZERO,
+            recoveries_exact: ZERO,
+            recoveries_failed: ZERO,
+            rate_limited: ZERO,
+            fanout_buckets: [ZERO; FANOUT_BUCKETS_US.len() + 1],
+            fanout_sum_us: ZERO,
+        }
+    }
+
+    /// One publication's fan-out to this instance's subscribers took `elapsed`.
+    pub fn observe_fanout(&self, elapsed: Duration) {
+        let us = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
+        let bucket = FANOUT_BUCKETS_US.iter().position(|bound| us <= *bound).unwrap_or(FANOUT_BUCKETS_US.len());
+        self.fanout_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.fanout_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: i64| {
+            let _ =
+                writeln!(out, "# HELP makeroom_{name} {help}\n# TYPE makeroom_{name} {kind}\nmakeroom_{name} {value}");
+        };
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as i64;
+        metric("connections", "gauge", "WebSocket connections open now.", self.connections.load(Ordering::Relaxed));
+        metric("subscriptions", "gauge", "Channel subscriptions open now.", self.subscriptions.load(Ordering::Relaxed));
+        metric("requests_total", "counter", "Requests answered.", get(&self.requests));
+        metric("request_errors_total", "counter", "Requests answered with an error.", get(&self.errors));
+        metric("rate_limited_total", "counter", "Requests refused by the rate limit.", get(&self.rate_limited));
+        metric(
+            "publications_total",
+            "counter",
+            "Committed publications fanned out by this instance.",
+            get(&self.publications),
+        );
+        metric("deliveries_total", "counter", "Publications queued to subscribers.", get(&self.deliveries));
+        metric(
+            "slow_consumers_total",
+            "counter",
+            "Connections closed because their outbox overflowed.",
+            get(&self.slow_consumers),
+        );
+        metric(
+            "store_unavailable_total",
+            "counter",
+            "Store operations that failed as unavailable.",
+            get(&self.store_unavailable),
+        );
+        metric(
+            "redis_disconnections_total",
+            "counter",
+            "Times the Redis subscriber connection dropped.",
+            get(&self.redis_disconnections),
+        );
+        metric(
+            "pubsub_gaps_filled_total",
+            "counter",
+            "Publications pub/sub lost that were recovered from the log.",
+            get(&self.pubsub_gaps_filled),
+        );
+        metric(
+            "recoveries_total{outcome=\"exact\"}",
+            "counter",
+            "Subscribes with `since` that recovered exactly.",
+            get(&self.recoveries_exact),
+        );
+        let _ = writeln!(out, "makeroom_recoveries_total{{outcome=\"resync\"}} {}", get(&self.recoveries_failed));
+        let _ =
+            writeln!(out, "# HELP makeroom_fanout_seconds Time to queue one publication to every local subscriber.");
+        let _ = writeln!(out, "# TYPE makeroom_fanout_seconds histogram");
+        let mut cumulative = 0;
+        for (i, bound) in FANOUT_BUCKETS_US.iter().enumerate() {
+            cumulative += self.fanout_buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "makeroom_fanout_seconds_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
+        }
+        cumulative += self.fanout_buckets[FANOUT_BUCKETS_US.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "makeroom_fanout_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ =
+            writeln!(out, "makeroom_fanout_seconds_sum {}", self.fanout_sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "makeroom_fanout_seconds_count {cumulative}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_is_cumulative_and_the_text_is_prometheus() {
+        let metrics = Metrics::new();
+        metrics.observe_fanout(Duration::from_micros(5));
+        metrics.observe_fanout(Duration::from_micros(700));
+        metrics.observe_fanout(Duration::from_secs(1));
+        Metrics::count(&metrics.publications);
+        let text = metrics.render();
+        assert!(text.contains("makeroom_publications_total 1"), "{text}");
+        assert!(text.contains("makeroom_fanout_seconds_bucket{le=\"0.00001\"} 1"), "{text}");
+        assert!(text.contains("makeroom_fanout_seconds_bucket{le=\"0.001\"} 2"), "{text}");
+        assert!(text.contains("makeroom_fanout_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
+        assert!(text.contains("makeroom_fanout_seconds_count 3"));
+        assert!(text.contains("# TYPE makeroom_connections gauge"));
+    }
+}
