@@ -614,6 +614,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        /// A short, bounded fuzz run (the long one is `cargo fuzz run frame`, see fuzz/README.md):
+        /// whatever text arrives, parsing answers a frame or a typed error, and never panics.
+        #[test]
+        fn any_text_parses_to_a_frame_or_a_typed_error(text in "\\PC{0,200}") {
+            let _ = parse_client_frame(&text);
+            let _ = peek_request_id(&text);
+            let _ = parse_server_frame(&text);
+        }
+
+        /// Text that looks like a request (right shape, random values) is handled just as safely.
+        #[test]
+        fn request_shaped_text_never_panics(
+            id in proptest::option::of(0u64..10),
+            op in "(hello|publish|subscribe|command|history|presence|time|refresh|unsubscribe|x)",
+            channel in "\\PC{0,20}",
+            extra in "\\PC{0,40}",
+        ) {
+            let id = id.map(|id| id.to_string()).unwrap_or_else(|| "null".into());
+            let text = format!(
+                r#"{{"id":{id},"op":"{op}","channel":{channel:?},"data":{extra:?},"since":{{"epoch":"e","offset":{}}},"version":1,"token":{extra:?},"command":{{"type":{extra:?}}}}}"#,
+                extra.len()
+            );
+            let _ = parse_client_frame(&text);
+        }
+    }
+
     #[test]
     fn only_revocation_and_version_closes_forbid_reconnecting() {
         assert!(close::should_reconnect(close::GOING_AWAY));

@@ -135,4 +135,58 @@ pub(crate) mod tests {
     pub fn run<D: Domain>(state: &mut D, actor: Actor, command: D::Command) -> Result<D::Event, DomainError> {
         run_at(state, actor, command, 0)
     }
+
+    /// Parses `text` as a command of `D` and runs it on `state` as each kind of person: a refusal
+    /// must leave the state exactly as it was, and nothing may panic.
+    fn poke<D: Domain + PartialEq + std::fmt::Debug>(state: &mut D, text: &str) {
+        for actor in [
+            Actor { id: "host", role: makeroom_protocol::Role::Organiser, team: None },
+            Actor { id: "ada", role: makeroom_protocol::Role::Participant, team: Some("t1") },
+            Actor { id: "d1", role: makeroom_protocol::Role::Display, team: None },
+        ] {
+            let Ok(command) = serde_json::from_str::<D::Command>(text) else { return };
+            let before = state.clone();
+            if run(state, actor, command).is_err() {
+                assert_eq!(*state, before, "a refused command changed the state");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1500, ..Default::default() })]
+
+        /// A short, bounded fuzz run of every domain's commands (the long one: `cargo fuzz run
+        /// commands`): random commands of the right shape, with random fields, never panic, and a
+        /// refusal never changes anything.
+        #[test]
+        fn random_commands_are_applied_or_refused_cleanly(
+            kind in "(card|column|brief|team|event|skills|participant|announcement|phase|presentations|help|output)\\.(add|edit|move|delete|rename|create|fork|join|leave|needs|archive|update|set|remove|post|pin|unpin|ack|order|slot|start|pause|resume|extend|next|stop|ask|claim|release|resolve|cancel|save)",
+            id in "(c1|c2|col3|todo|done|b1|t1|t9|a1|ph1|h1|ghost|)",
+            text in "\\PC{0,30}",
+            number in -5i64..100_000_000,
+        ) {
+            let command = serde_json::json!({
+                "type": kind, "card": id, "column": id, "brief": id, "team": id, "participant": id,
+                "announcement": id, "phase": id, "request": id, "title": text, "name": text, "body": text,
+                "text": text, "partner": text, "topic": text, "notes": text, "index": number.max(0),
+                "revision": number.max(0) % 4, "ms": number, "slot_ms": number, "starts_at": number,
+                "ends_at": number / 2, "priority": "urgent", "teams": [id, "t2"], "skills": [text],
+                "needs": [text], "links": [text], "assignee": id,
+            })
+            .to_string();
+            let mut board = board::Board::new("t1");
+            poke(&mut board, r#"{"type":"card.add","title":"seed"}"#);
+            poke(&mut board, &command);
+            let mut briefs = brief::Briefs::default();
+            poke(&mut briefs, r#"{"type":"brief.create","title":"Seed","partner":"Council"}"#);
+            poke(&mut briefs, &command);
+            let mut roster = roster::Roster::new(roster::Name::try_from("Weekend".to_string()).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?);
+            poke(&mut roster, &command);
+            poke(&mut announcements::Announcements::default(), &command);
+            poke(&mut schedule::Schedule::default(), &command);
+            poke(&mut presentations::Presentations::default(), &command);
+            poke(&mut help::HelpQueue::default(), &command);
+            poke(&mut outputs::Outputs::default(), &command);
+        }
+    }
 }

@@ -5,6 +5,8 @@
 //! outbox is full is a slow consumer: it is told to go (its connection closes with a reason) and it
 //! recovers from history when it comes back. So one stalled phone never holds up a room.
 
+pub mod cursor;
+
 use crate::metrics::{METRICS, Metrics};
 use crate::store::{ChannelKey, PublicationSink};
 use bytestring::ByteString;

@@ -14,6 +14,7 @@ use crate::domain::roster::RosterEvent;
 use crate::domain::{DomainError, chat};
 use crate::error::AppError;
 use crate::events::{EventEntry, StateLog};
+use crate::hub::cursor::{Arrival, Cursor};
 use crate::hub::{ConnId, Outbox, Outgoing, Signal};
 use crate::limits::TokenBucket;
 use crate::metrics::{METRICS, Metrics};
@@ -102,8 +103,8 @@ struct Authenticated {
 
 struct Subscription {
     key: ChannelKey,
-    /// The newest offset this connection has delivered on the channel.
-    last: u64,
+    /// How far this connection has delivered the channel.
+    cursor: Cursor,
 }
 
 struct Connection {
@@ -583,7 +584,7 @@ impl Connection {
                 return Err(err);
             }
         };
-        if self.subscriptions.insert(key.shared(), Subscription { key, last }).is_none() {
+        if self.subscriptions.insert(key.shared(), Subscription { key, cursor: Cursor::at(last) }).is_none() {
             METRICS.subscriptions.fetch_add(1, Ordering::Relaxed);
         }
         result(&SubscribeResult {
@@ -798,15 +799,14 @@ impl Connection {
         let Some(subscription) = self.subscriptions.get(&*delivery.key) else {
             return Ok(());
         };
-        if delivery.offset <= subscription.last {
-            return Ok(());
-        }
-        if delivery.offset > subscription.last + 1 {
-            self.fill_gap(delivery.key.clone(), delivery.offset - 1).await?;
+        match subscription.cursor.classify(delivery.offset) {
+            Arrival::Duplicate => return Ok(()),
+            Arrival::Next => {}
+            Arrival::Gap { before, .. } => self.fill_gap(delivery.key.clone(), before - 1).await?,
         }
         self.session.text(delivery.frame.clone()).await?;
         if let Some(subscription) = self.subscriptions.get_mut(&*delivery.key) {
-            subscription.last = delivery.offset;
+            subscription.cursor.advance(delivery.offset);
         }
         Ok(())
     }
@@ -817,7 +817,7 @@ impl Connection {
         let Some(subscription) = self.subscriptions.get(&*key) else {
             return Ok(());
         };
-        let (store_key, after) = (subscription.key.clone(), subscription.last);
+        let (store_key, after) = (subscription.key.clone(), subscription.cursor.last());
         let missing = up_to - after;
         let slice = self.state.store.read_after(&store_key, after, missing).await;
         let complete = matches!(&slice, Ok(s) if s.publications.len() as u64 == missing
@@ -837,7 +837,7 @@ impl Connection {
             }
         }
         if let Some(subscription) = self.subscriptions.get_mut(&*key) {
-            subscription.last = up_to;
+            subscription.cursor.advance(up_to);
         }
         Ok(())
     }
