@@ -332,3 +332,140 @@ async fn through_the_proxy_clients_ride_out_an_instance_being_stopped() {
     assert_eq!(offsets(resumed["result"]["publications"].as_array().unwrap()), vec![4, 5, 6, 7, 8]);
     assert_eq!(offsets(&on_b.publications("lobby", 5).await), vec![4, 5, 6, 7, 8], "the other phone never noticed");
 }
+
+/// A phone that keeps listening to `lobby` through the proxy: on any drop it reconnects and
+/// resubscribes with `since`, as the web client does. Returns every offset it received, in order.
+async fn listen(port: u16, token: String, until: u64) -> Vec<u64> {
+    let mut received: Vec<u64> = Vec::new();
+    let mut epoch: Option<String> = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while received.last().copied().unwrap_or(0) < until {
+        assert!(std::time::Instant::now() < deadline, "a listener did not get everything in time: {received:?}");
+        let Ok(Ok((socket, _))) = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")),
+        )
+        .await
+        else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let mut client = Client::from_socket(socket);
+        let Some(hello) = client.try_request(json!({"op": "hello", "version": 1, "token": token})).await else {
+            continue;
+        };
+        if !hello["result"].is_object() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        if epoch.is_none() {
+            let Some(history) = client.try_request(json!({"op": "history", "channel": "lobby", "limit": 1})).await
+            else {
+                continue;
+            };
+            epoch = history["result"]["epoch"].as_str().map(str::to_string);
+        }
+        let since = json!({"epoch": epoch, "offset": received.last().copied().unwrap_or(0)});
+        let Some(reply) = client.try_request(json!({"op": "subscribe", "channel": "lobby", "since": since})).await
+        else {
+            continue;
+        };
+        let Some(result) = reply.get("result") else { continue };
+        assert_eq!(result["recovered"], true, "{reply}");
+        received.extend(offsets(result["publications"].as_array().map(Vec::as_slice).unwrap_or(&[])));
+        while received.last().copied().unwrap_or(0) < until {
+            match client.maybe_push(Duration::from_secs(5)).await {
+                Some(frame) if frame["type"] == "pub" => received.push(frame["offset"].as_u64().unwrap()),
+                Some(_) => {}
+                None => break,
+            }
+        }
+    }
+    received
+}
+
+/// A phone that says `count` things through the proxy, retrying each with its key until acknowledged.
+async fn speak(port: u16, token: String, name: &'static str, count: u64) -> Vec<u64> {
+    let mut acknowledged = Vec::new();
+    let mut client: Option<Client> = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut i = 1;
+    while i <= count {
+        assert!(std::time::Instant::now() < deadline, "{name} could not finish speaking");
+        if client.is_none() {
+            let Ok(Ok((socket, _))) = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")),
+            )
+            .await
+            else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let mut fresh = Client::from_socket(socket);
+            match fresh.try_request(json!({"op": "hello", "version": 1, "token": token})).await {
+                Some(hello) if hello["result"].is_object() => client = Some(fresh),
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(connected) = client.as_mut() else { continue };
+        let request = json!({"op": "publish", "channel": "lobby", "data": {"text": format!("{name} {i}")}, "key": format!("{name}-{i}")});
+        match connected.try_request(request).await {
+            Some(reply) if reply["result"].is_object() => {
+                acknowledged.push(reply["result"]["offset"].as_u64().unwrap());
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Some(reply) if error_code(&reply) == "unavailable" || error_code(&reply) == "rate_limited" => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some(reply) => panic!("{name}: {reply}"),
+            None => client = None,
+        }
+    }
+    acknowledged
+}
+
+#[tokio::test]
+async fn a_rolling_restart_of_every_instance_under_load_loses_and_doubles_nothing() {
+    let redis = redis();
+    let mut a = TestServer::start_on_redis(&redis, FAST).await;
+    let mut b = TestServer::start_on_redis(&redis, FAST).await;
+    let proxy = TestProxy::start(&[a.port, b.port]);
+    const EACH: u64 = 120;
+    let mut listeners = Vec::new();
+    for n in 0..4 {
+        let token = a.join(&format!("Listener {n}"), None).await["token"].as_str().unwrap().to_string();
+        listeners.push(tokio::spawn(listen(proxy.port, token, 2 * EACH)));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut speakers = Vec::new();
+    for name in ["north", "south"] {
+        let token = a.join(name, None).await["token"].as_str().unwrap().to_string();
+        speakers.push(tokio::spawn(speak(proxy.port, token, name, EACH)));
+    }
+
+    // Restart A, then B, while the phones talk and listen through the proxy.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.graceful_restart().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    b.graceful_restart().await;
+
+    let mut acknowledged: Vec<u64> = Vec::new();
+    for speaker in speakers {
+        acknowledged.extend(speaker.await.unwrap());
+    }
+    acknowledged.sort_unstable();
+    assert_eq!(acknowledged, (1..=2 * EACH).collect::<Vec<_>>(), "every message stored once, offsets gap-free");
+    for listener in listeners {
+        let received = listener.await.unwrap();
+        assert_eq!(
+            received,
+            (1..=2 * EACH).collect::<Vec<_>>(),
+            "every listener got every message exactly once, in order"
+        );
+    }
+}

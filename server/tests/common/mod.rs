@@ -140,9 +140,12 @@ impl TestServer {
         if let Some(redis) = &redis {
             command.env("MAKEROOM_REDIS_URL", redis.lock().unwrap().url());
         }
+        command.arg("serve");
+        if !args.iter().any(|a| a == "--bind") {
+            command.args(["--bind", "127.0.0.1:0"]);
+        }
         command
-            .arg("serve")
-            .args(["--bind", "127.0.0.1:0", "--data"])
+            .arg("--data")
             .arg(data)
             .args(args)
             .env("MAKEROOM_JWT_SECRET", SECRET)
@@ -202,6 +205,23 @@ impl TestServer {
         self.child.kill().await.unwrap();
         let dir = self._data_dir.take();
         let fresh = Self::spawn(&self.data, &self.args, self.redis.clone()).await;
+        let old = std::mem::replace(self, fresh);
+        drop(old);
+        self._data_dir = dir;
+    }
+
+    /// Stops the server with SIGTERM (as a rolling restart does), waits for it to exit, and starts it
+    /// again on the same port, data and Redis.
+    pub async fn graceful_restart(&mut self) {
+        let pid = self.pid().to_string();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = tokio::time::timeout(PATIENCE, self.child.wait()).await;
+        let mut args = self.args.clone();
+        if !args.iter().any(|a| a == "--bind") {
+            args.extend(["--bind".to_string(), format!("127.0.0.1:{}", self.port)]);
+        }
+        let dir = self._data_dir.take();
+        let fresh = Self::spawn(&self.data, &args, self.redis.clone()).await;
         let old = std::mem::replace(self, fresh);
         drop(old);
         self._data_dir = dir;
@@ -330,6 +350,25 @@ impl Client {
     pub async fn connect(port: u16) -> Self {
         let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await.unwrap();
         Client { socket, next_id: 1, pushes: VecDeque::new() }
+    }
+
+    pub fn from_socket(socket: Socket) -> Self {
+        Client { socket, next_id: 1, pushes: VecDeque::new() }
+    }
+
+    /// Like `request`, but `None` if the connection closes or stalls first (for clients that reconnect).
+    pub async fn try_request(&mut self, mut request: Value) -> Option<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        request["id"] = json!(id);
+        self.socket.send(Message::text(request.to_string())).await.ok()?;
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), self.next_frame()).await.ok()?.ok()?;
+            if frame["type"] == "reply" && frame["id"] == json!(id) {
+                return Some(frame);
+            }
+            self.pushes.push_back(frame);
+        }
     }
 
     pub async fn send_text(&mut self, text: impl Into<String>) {
