@@ -111,7 +111,8 @@ impl Backend {
         let events = EventDirectory::load(store.clone()).await?;
         let observer: Arc<dyn crate::hub::Observer> = events.clone();
         hub.set_observer(Arc::downgrade(&observer));
-        let tokens = Tokens::new(&secret, token_config.access_token_ttl_secs, token_config.refresh_token_ttl_secs);
+        let tokens = Tokens::new(&secret, token_config.access_token_ttl_secs, token_config.refresh_token_ttl_secs)
+            .with_organiser_access_ttl(token_config.organiser_access_token_ttl_secs);
         Ok(Backend { store, hub, events, tokens, lock })
     }
 }

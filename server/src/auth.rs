@@ -67,6 +67,7 @@ pub struct Tokens {
     decoding: DecodingKey,
     validation: Validation,
     access_ttl_secs: u64,
+    organiser_access_ttl_secs: u64,
     refresh_ttl_secs: u64,
 }
 
@@ -81,8 +82,18 @@ impl Tokens {
             decoding: DecodingKey::from_secret(secret),
             validation,
             access_ttl_secs: access_ttl_secs.max(1),
+            organiser_access_ttl_secs: access_ttl_secs.max(1),
             refresh_ttl_secs: refresh_ttl_secs.max(1),
         }
+    }
+
+    /// Gives organisers' access tokens their own, usually shorter, lifetime: an organiser's laptop
+    /// left open on hotel wifi holds power over the whole event.
+    pub fn with_organiser_access_ttl(mut self, secs: Option<u64>) -> Self {
+        if let Some(secs) = secs {
+            self.organiser_access_ttl_secs = secs.max(1);
+        }
+        self
     }
 
     /// Signs a token of `kind` for `subject`; returns it with its expiry in milliseconds since the
@@ -90,6 +101,7 @@ impl Tokens {
     pub fn issue(&self, subject: &Subject, kind: TokenKind) -> anyhow::Result<(String, Millis)> {
         let now = now_secs();
         let ttl = match kind {
+            TokenKind::Access if subject.role == Role::Organiser => self.organiser_access_ttl_secs,
             TokenKind::Access => self.access_ttl_secs,
             TokenKind::Refresh => self.refresh_ttl_secs,
         };
@@ -202,6 +214,15 @@ mod tests {
         .expect("encode");
         assert_eq!(tokens.verify(&expired, TokenKind::Access), Err(TokenError::Expired));
         assert_eq!(TokenError::Expired.code(), ErrorCode::TokenExpired);
+    }
+
+    #[test]
+    fn organisers_tokens_can_be_shorter_lived() {
+        let tokens = Tokens::new(&[7; 32], 3600, 600).with_organiser_access_ttl(Some(300));
+        let organiser = Subject { participant: "o_1", event: "e_1", role: Role::Organiser, name: "Host" };
+        let (_, organiser_exp) = tokens.issue(&organiser, TokenKind::Access).expect("issue");
+        let (_, participant_exp) = tokens.issue(&subject(), TokenKind::Access).expect("issue");
+        assert!(participant_exp - organiser_exp >= 3_000_000, "{participant_exp} vs {organiser_exp}");
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct TokenConfig {
     /// Lifetime of access tokens (the ones a connection presents), in seconds.
     #[arg(long = "access-token-ttl", env = "MAKEROOM_ACCESS_TOKEN_TTL", default_value_t = 3600)]
     pub access_token_ttl_secs: u64,
+    /// Lifetime of organisers' access tokens, in seconds, if it should differ (usually shorter).
+    #[arg(long = "organiser-access-token-ttl", env = "MAKEROOM_ORGANISER_ACCESS_TOKEN_TTL")]
+    pub organiser_access_token_ttl_secs: Option<u64>,
     /// Lifetime of refresh tokens (kept by a phone or in a link, traded for access tokens), in seconds.
     #[arg(long = "refresh-token-ttl", env = "MAKEROOM_REFRESH_TOKEN_TTL", default_value_t = 7 * 24 * 3600)]
     pub refresh_token_ttl_secs: u64,

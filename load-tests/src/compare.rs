@@ -1,0 +1,195 @@
+//! `compare`: Makeroom and the Socket.IO peer on the same `rooms` workload, servers pinned to one
+//! core and the generator to the other. For each target, searches for the highest publish rate
+//! sustained with p99 under a bound and nothing lost, then prints the ratios.
+
+use crate::report::Report;
+use crate::scenarios::rooms::{self, RoomsConfig};
+use crate::wire::Proto;
+use crate::{ServerOptions, setup, start_targets};
+use anyhow::Result;
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct CompareConfig {
+    pub connections: usize,
+    pub rooms: usize,
+    pub start_rate: f64,
+    pub step: Duration,
+    pub warmup: Duration,
+    pub p99_ms: f64,
+    pub max_steps: usize,
+    pub sources: u8,
+    /// `makeroom`, `socketio`, `socketio-redis`.
+    pub only: Vec<String>,
+    /// A step during which other processes used more CPU than this (% of one core) is run again,
+    /// at most twice, after a pause: a shared machine's noise is not the server's limit.
+    pub max_other_cpu: f64,
+}
+
+/// Why a step does not count as sustained, or `None` if it does.
+pub fn shortfall(report: &Report, p99_ms: f64) -> Option<String> {
+    let t = &report.totals;
+    let extra = |key: &str| report.extra.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
+    if t.lost > 0 || t.duplicated > 0 || t.foreign > 0 {
+        return Some(format!("lost {} dup {}", t.lost, t.duplicated));
+    }
+    if t.publish_errors > 0 || report.skipped > 0 {
+        return Some(format!("{} errors, {} skipped", t.publish_errors, report.skipped));
+    }
+    if extra("setup_failures") > 0 || extra("server_closes") > 0 || extra("reconnects") > 0 {
+        return Some("connections failed or were closed".into());
+    }
+    if report.latency.p99_ms > p99_ms {
+        return Some(format!("p99 {:.1} ms", report.latency.p99_ms));
+    }
+    None
+}
+
+struct Outcome {
+    name: String,
+    best: Option<Report>,
+    steps: usize,
+}
+
+pub async fn run(options: &ServerOptions, config: &CompareConfig, json_out: Option<&Path>) -> Result<()> {
+    let mut outcomes = Vec::new();
+    for name in &config.only {
+        let (proto, instances) = match name.as_str() {
+            "makeroom" => (Proto::Makeroom, 1),
+            "socketio" => (Proto::Socketio, 1),
+            "socketio-redis" => (Proto::Socketio, 2),
+            other => anyhow::bail!("unknown target {other:?}"),
+        };
+        println!("== {name}: searching for the highest sustained rate");
+        let targets = start_targets(proto, instances, options).await?;
+        let population = match &targets.makeroom {
+            Some(server) => Some(setup::populate(server, config.rooms, config.connections).await?),
+            None => None,
+        };
+        let mut rate = config.start_rate;
+        let mut best: Option<Report> = None;
+        let mut failed_at: Option<f64> = None;
+        let mut steps = 0;
+        for _ in 0..config.max_steps {
+            steps += 1;
+            let step = RoomsConfig {
+                connections: config.connections,
+                rooms: config.rooms,
+                rate,
+                duration: config.step,
+                warmup: config.warmup,
+                sources: config.sources,
+                ..Default::default()
+            };
+            let mut report = rooms::run(&targets, population.as_ref(), &step).await?;
+            for _ in 0..2 {
+                if report.other_cpu_pct <= config.max_other_cpu {
+                    break;
+                }
+                println!(
+                    "  {:>8.0} msg/s  other processes took {:.0}% of a core: waiting, then running the step again",
+                    rate, report.other_cpu_pct
+                );
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                report = rooms::run(&targets, population.as_ref(), &step).await?;
+            }
+            report.scenario = "compare-step".into();
+            let verdict = shortfall(&report, config.p99_ms);
+            println!(
+                "  {:>8.0} msg/s  {:>9.0} deliveries/s  p99 {:>8.2} ms  lost {:>6}  cpu server {:>3.0}% generator {:>3.0}% others {:>3.0}%  {}",
+                rate,
+                report.deliveries_per_sec,
+                report.latency.p99_ms,
+                report.totals.lost,
+                report.server_cpu_pct,
+                report.generator_cpu_pct,
+                report.other_cpu_pct,
+                verdict.as_deref().unwrap_or("sustained")
+            );
+            if let Some(path) = json_out {
+                report.extra.insert("verdict".into(), json!(verdict.as_deref().unwrap_or("sustained")));
+                report.emit_json_only(path);
+            }
+            match verdict {
+                None => {
+                    best = Some(report);
+                    rate = match failed_at {
+                        Some(fail) => (rate + fail) / 2.0,
+                        None => rate * 2.0,
+                    };
+                }
+                Some(_) => {
+                    failed_at = Some(rate);
+                    rate = match &best {
+                        Some(b) => (b.rate + rate) / 2.0,
+                        None => rate / 2.0,
+                    };
+                }
+            }
+            if let (Some(b), Some(fail)) = (&best, failed_at)
+                && fail / b.rate < 1.12
+            {
+                break;
+            }
+            if best.is_none() && rate < 10.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        outcomes.push(Outcome { name: name.clone(), best, steps });
+        drop(targets);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    println!(
+        "\n== highest rate sustained with p99 under {} ms and nothing lost ({} connections, {} rooms)",
+        config.p99_ms, config.connections, config.rooms
+    );
+    println!(
+        "  {:<16} {:>10} {:>14} {:>9} {:>11} {:>14}",
+        "target", "msg/s", "deliveries/s", "p99 ms", "server cpu", "generator cpu"
+    );
+    let mut summary = serde_json::Map::new();
+    for outcome in &outcomes {
+        match &outcome.best {
+            Some(b) => {
+                println!(
+                    "  {:<16} {:>10.0} {:>14.0} {:>9.2} {:>10.0}% {:>13.0}%",
+                    outcome.name, b.rate, b.deliveries_per_sec, b.latency.p99_ms, b.server_cpu_pct, b.generator_cpu_pct
+                );
+                summary.insert(
+                    outcome.name.clone(),
+                    json!({"rate": b.rate, "deliveries_per_sec": b.deliveries_per_sec,
+                           "p99_ms": b.latency.p99_ms, "server_cpu_pct": b.server_cpu_pct,
+                           "generator_cpu_pct": b.generator_cpu_pct, "other_cpu_pct": b.other_cpu_pct,
+                           "steps": outcome.steps}),
+                );
+            }
+            None => {
+                println!("  {:<16} none sustained", outcome.name);
+                summary.insert(outcome.name.clone(), serde_json::Value::Null);
+            }
+        }
+    }
+    println!("  {:<16} not yet measured (Makeroom has no cluster mode yet)", "makeroom x2");
+    let rate_of = |name: &str| {
+        outcomes.iter().find(|o| o.name == name).and_then(|o| o.best.as_ref()).map(|b| b.deliveries_per_sec)
+    };
+    if let Some(makeroom) = rate_of("makeroom") {
+        for peer in ["socketio", "socketio-redis"] {
+            if let Some(rate) = rate_of(peer) {
+                let ratio = makeroom / rate.max(1e-9);
+                println!("  ratio makeroom (1 instance) / {peer}: {ratio:.2}x");
+                summary.insert(format!("ratio_vs_{peer}"), json!(ratio));
+            }
+        }
+    }
+    let line = json!({"scenario": "compare", "p99_bound_ms": config.p99_ms,
+                      "connections": config.connections, "rooms": config.rooms, "results": summary});
+    println!("{line}");
+    if let Some(path) = json_out {
+        crate::report::append_line(path, &line.to_string());
+    }
+    Ok(())
+}

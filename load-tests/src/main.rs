@@ -1,0 +1,269 @@
+//! Command line of the load generator. See `docs/PERFORMANCE.md` for what each scenario does and measured.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use makeroom_load::compare::{self, CompareConfig};
+use makeroom_load::scenarios::{connections, event_day, rooms, storm};
+use makeroom_load::servers::MakeroomOptions;
+use makeroom_load::wire::Proto;
+use makeroom_load::{ServerOptions, setup, start_targets};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "makeroom-load", about = "Load generator for Makeroom (and a Socket.IO peer on the same workload)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Scenario,
+}
+
+#[derive(Debug, Args, Clone)]
+struct Common {
+    /// The makeroom binary to start.
+    #[arg(long, default_value = "target/release/makeroom")]
+    makeroom_bin: PathBuf,
+    /// Extra flags for `makeroom serve` (repeat the option for each word).
+    #[arg(long = "makeroom-arg", allow_hyphen_values = true)]
+    makeroom_args: Vec<String>,
+    /// The Socket.IO peer's folder (with `npm install` done in it).
+    #[arg(long, default_value = "load-tests/peer")]
+    peer_dir: PathBuf,
+    /// Pin every server process to these CPUs with `taskset -c` (e.g. `0`).
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// Loopback source addresses to spread connections over (127.0.0.1 .. 127.0.0.N).
+    #[arg(long, default_value_t = 4)]
+    sources: u8,
+    /// Also append each run's JSON line to this file.
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+}
+
+impl Common {
+    fn servers(&self) -> ServerOptions {
+        let mut makeroom = MakeroomOptions::new(&self.makeroom_bin);
+        makeroom.extra_args = self.makeroom_args.clone();
+        ServerOptions { makeroom, peer_dir: self.peer_dir.clone(), cpus: self.server_cpus.clone() }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.clamp(0.0, 3600.0))
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// N connections in R rooms publishing at a total rate; latency to every receiver.
+    Rooms {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value = "makeroom")]
+        target: Proto,
+        /// Server instances (Socket.IO: more than one goes through Redis).
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
+        #[arg(long, default_value_t = 2000)]
+        connections: usize,
+        #[arg(long, default_value_t = 100)]
+        rooms: usize,
+        /// Publishes per second, all connections together.
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// Seconds measured.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Seconds of traffic before measuring.
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+    },
+    /// Thousands of clients drop at once and come back within seconds while publishing goes on.
+    ReconnectStorm {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 5000)]
+        clients: usize,
+        #[arg(long, default_value_t = 250)]
+        rooms: usize,
+        #[arg(long, default_value_t = 2)]
+        publishers_per_room: usize,
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Seconds within which the dropped clients come back.
+        #[arg(long, default_value_t = 3.0)]
+        spread: f64,
+        /// Seconds after the drop by which every client must have recovered.
+        #[arg(long, default_value_t = 15.0)]
+        deadline: f64,
+        #[arg(long, default_value_t = 1.0)]
+        drop_fraction: f64,
+    },
+    /// Idle authenticated connections on one instance, and the server's memory for them.
+    Connections {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Distinct participants (connections beyond this reuse tokens, like a phone and a laptop).
+        #[arg(long)]
+        participants: Option<usize>,
+        /// Seconds to hold every connection open.
+        #[arg(long, default_value_t = 20.0)]
+        hold: f64,
+    },
+    /// A weekend's mix: teams chatting and moving cards, announcements, displays, presence churn.
+    EventDay {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 30)]
+        teams: usize,
+        #[arg(long, default_value_t = 6)]
+        team_size: usize,
+        #[arg(long, default_value_t = 4)]
+        displays: usize,
+        /// Seconds of simulated day.
+        #[arg(long, default_value_t = 30.0)]
+        duration: f64,
+        /// Multiplies every activity rate (1 = a busy real event).
+        #[arg(long, default_value_t = 1.0)]
+        intensity: f64,
+    },
+    /// Makeroom against the Socket.IO peer (one instance, two through Redis) on the same workload:
+    /// the highest rate each sustains with p99 under a bound and nothing lost.
+    Compare {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 2000)]
+        connections: usize,
+        #[arg(long, default_value_t = 100)]
+        rooms: usize,
+        #[arg(long, default_value_t = 500.0)]
+        start_rate: f64,
+        #[arg(long, default_value_t = 8.0)]
+        step_duration: f64,
+        #[arg(long, default_value_t = 3.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 100.0)]
+        p99_ms: f64,
+        /// Rate steps per target at most.
+        #[arg(long, default_value_t = 12)]
+        max_steps: usize,
+        /// Re-run a step (twice at most) when other processes took more than this % of a core.
+        #[arg(long, default_value_t = 25.0)]
+        max_other_cpu: f64,
+        /// Which targets: makeroom, socketio, socketio-redis.
+        #[arg(long, value_delimiter = ',', default_value = "makeroom,socketio,socketio-redis")]
+        only: Vec<String>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("building the runtime")?;
+    let local = tokio::task::LocalSet::new();
+    runtime.block_on(local.run_until(run(cli.command)))
+}
+
+async fn run(scenario: Scenario) -> Result<()> {
+    match scenario {
+        Scenario::Rooms { common, target, instances, connections, rooms, rate, duration, warmup } => {
+            let targets = start_targets(target, instances, &common.servers()).await?;
+            let population = match &targets.makeroom {
+                Some(server) => Some(setup::populate(server, rooms, connections).await?),
+                None => None,
+            };
+            let config = rooms::RoomsConfig {
+                connections,
+                rooms,
+                rate,
+                duration: secs(duration),
+                warmup: secs(warmup),
+                sources: common.sources,
+                ..Default::default()
+            };
+            let report = rooms::run(&targets, population.as_ref(), &config).await?;
+            report.emit(common.json_out.as_deref());
+        }
+        Scenario::ReconnectStorm {
+            common,
+            clients,
+            rooms,
+            publishers_per_room,
+            rate,
+            spread,
+            deadline,
+            drop_fraction,
+        } => {
+            let targets = start_targets(Proto::Makeroom, 1, &common.servers()).await?;
+            let server = targets.makeroom.as_ref().context("no server")?;
+            let population = setup::populate(server, rooms, clients).await?;
+            let config = storm::StormConfig {
+                clients,
+                rooms,
+                publishers_per_room,
+                rate,
+                spread: secs(spread),
+                deadline: secs(deadline),
+                drop_fraction,
+                sources: common.sources,
+                ..Default::default()
+            };
+            let report = storm::run(&targets, &population, &config).await?;
+            report.emit(common.json_out.as_deref());
+        }
+        Scenario::Connections { common, connections, participants, hold } => {
+            let targets = start_targets(Proto::Makeroom, 1, &common.servers()).await?;
+            let server = targets.makeroom.as_ref().context("no server")?;
+            let participants = participants.unwrap_or(connections).clamp(1, connections);
+            let teams = (participants / 20).clamp(1, 1000);
+            let population = setup::populate(server, teams, participants).await?;
+            let config = connections::ConnectionsConfig {
+                connections,
+                hold: secs(hold),
+                sources: common.sources,
+                ..Default::default()
+            };
+            let report = connections::run(&targets, &population, &config).await?;
+            report.emit(common.json_out.as_deref());
+        }
+        Scenario::EventDay { common, teams, team_size, displays, duration, intensity } => {
+            let targets = start_targets(Proto::Makeroom, 1, &common.servers()).await?;
+            let config = event_day::EventDayConfig {
+                teams,
+                team_size,
+                displays,
+                duration: secs(duration),
+                intensity,
+                sources: common.sources,
+            };
+            let report = event_day::run(&targets, &config).await?;
+            report.emit(common.json_out.as_deref());
+        }
+        Scenario::Compare {
+            common,
+            connections,
+            rooms,
+            start_rate,
+            step_duration,
+            warmup,
+            p99_ms,
+            max_steps,
+            max_other_cpu,
+            only,
+        } => {
+            let config = CompareConfig {
+                connections,
+                rooms,
+                start_rate,
+                step: secs(step_duration),
+                warmup: secs(warmup),
+                p99_ms,
+                max_steps,
+                sources: common.sources,
+                only,
+                max_other_cpu,
+            };
+            compare::run(&common.servers(), &config, common.json_out.as_deref()).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! The scenarios. Each takes the servers it should drive (already started) and returns a report.
+
+pub mod connections;
+pub mod event_day;
+pub mod rooms;
+pub mod storm;
+
+use crate::servers::{Makeroom, Peer, Redis};
+use crate::sys::{rss_bytes, status_bytes};
+use crate::wire::Proto;
+
+/// The servers a run drives: one or more instances of one target, plus whatever they depend on.
+pub struct Targets {
+    pub proto: Proto,
+    pub makeroom: Option<Makeroom>,
+    pub peers: Vec<Peer>,
+    pub redis: Option<Redis>,
+}
+
+impl Targets {
+    pub fn ports(&self) -> Vec<u16> {
+        match self.proto {
+            Proto::Makeroom => self.makeroom.iter().map(|m| m.port).collect(),
+            Proto::Socketio => self.peers.iter().map(|p| p.port).collect(),
+        }
+    }
+
+    pub fn instances(&self) -> usize {
+        self.ports().len()
+    }
+
+    /// Every server process whose CPU and memory count (Redis included).
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.makeroom.iter().map(Makeroom::pid).collect();
+        pids.extend(self.peers.iter().map(Peer::pid));
+        pids.extend(self.redis.iter().map(Redis::pid));
+        pids
+    }
+
+    pub fn rss(&self) -> u64 {
+        self.pids().into_iter().map(rss_bytes).sum()
+    }
+
+    pub fn peak_rss(&self) -> u64 {
+        self.pids().into_iter().map(|pid| status_bytes(pid, "VmHWM")).sum()
+    }
+
+    pub fn name(&self) -> String {
+        match (self.proto, self.redis.is_some()) {
+            (Proto::Makeroom, _) => "makeroom".into(),
+            (Proto::Socketio, false) => "socketio".into(),
+            (Proto::Socketio, true) => "socketio+redis".into(),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! What the operating system says about a process: resident memory and CPU time (from `/proc`),
+//! a monotonic microsecond clock shared by every task of the generator, and a tiny PRNG.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Linux reports CPU times in clock ticks of `USER_HZ`, which is 100 on every mainstream platform.
+const TICKS_PER_SEC: f64 = 100.0;
+
+static START: OnceLock<Instant> = OnceLock::new();
+
+/// Microseconds since the generator started. Every send time and receive time uses this clock, so
+/// latency is measured inside one process and needs no clock sync.
+pub fn now_us() -> u64 {
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// CPU time (user + system) of a process in seconds, or `None` if it is gone.
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; fields after it are split from the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": state is field 3 (index 0 here); utime is field 14, stime field 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SEC)
+}
+
+pub fn own_cpu_secs() -> f64 {
+    cpu_secs(std::process::id()).unwrap_or(0.0)
+}
+
+/// A field of `/proc/PID/status` in bytes (`VmRSS`, `VmHWM`), or 0 if the process is gone.
+pub fn status_bytes(pid: u32, field: &str) -> u64 {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .unwrap_or(0)
+}
+
+pub fn rss_bytes(pid: u32) -> u64 {
+    status_bytes(pid, "VmRSS")
+}
+
+/// Kernel memory held by TCP sockets, in bytes (`/proc/net/sockstat`, `TCP: ... mem N` in pages).
+pub fn tcp_kernel_bytes() -> u64 {
+    let Ok(text) = std::fs::read_to_string("/proc/net/sockstat") else {
+        return 0;
+    };
+    text.lines()
+        .find(|line| line.starts_with("TCP:"))
+        .and_then(|line| {
+            let mut words = line.split_whitespace();
+            while let Some(word) = words.next() {
+                if word == "mem" {
+                    return words.next()?.parse::<u64>().ok();
+                }
+            }
+            None
+        })
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}
+
+/// CPU use of a set of processes over an interval, as a percentage of one core.
+#[derive(Debug, Clone)]
+pub struct CpuMeter {
+    pids: Vec<u32>,
+    started: Instant,
+    before: Vec<f64>,
+    own_before: f64,
+    machine_before: f64,
+}
+
+/// Busy CPU seconds of the whole machine, all cores (`/proc/stat`: everything but idle and iowait).
+pub fn machine_busy_secs() -> f64 {
+    let Ok(text) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let fields: Vec<f64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guests are inside user/nice.
+    let busy: f64 = fields.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+    busy / TICKS_PER_SEC
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CpuUse {
+    /// Each watched process's CPU over the interval, summed, in percent of one core.
+    pub servers_pct: f64,
+    /// The generator's own CPU in percent of one core.
+    pub generator_pct: f64,
+    /// CPU used by every other process on the machine meanwhile (other people's builds and tests),
+    /// in percent of one core: a noisy machine shows here.
+    pub others_pct: f64,
+    pub wall_secs: f64,
+}
+
+impl CpuMeter {
+    pub fn start(pids: &[u32]) -> Self {
+        CpuMeter {
+            pids: pids.to_vec(),
+            started: Instant::now(),
+            before: pids.iter().map(|&p| cpu_secs(p).unwrap_or(0.0)).collect(),
+            own_before: own_cpu_secs(),
+            machine_before: machine_busy_secs(),
+        }
+    }
+
+    pub fn stop(&self) -> CpuUse {
+        let wall = self.started.elapsed().as_secs_f64().max(1e-9);
+        let servers: f64 =
+            self.pids.iter().zip(&self.before).map(|(&pid, before)| cpu_secs(pid).unwrap_or(*before) - before).sum();
+        let generator = own_cpu_secs() - self.own_before;
+        let machine = machine_busy_secs() - self.machine_before;
+        CpuUse {
+            servers_pct: 100.0 * servers / wall,
+            generator_pct: 100.0 * generator / wall,
+            others_pct: (100.0 * (machine - servers - generator) / wall).max(0.0),
+            wall_secs: wall,
+        }
+    }
+}
+
+/// SplitMix64: deterministic, good enough to spread reconnect times and pick actions.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn duration_below(&mut self, max: Duration) -> Duration {
+        Duration::from_micros(self.below(max.as_micros().max(1) as u64))
+    }
+}
