@@ -1,7 +1,12 @@
-// The projector display: /display#refresh=TOKEN, then /display?event=ID. The event's name, a large
-// clock on the server's time, the latest announcements and how to join, readable from the back.
+// The projector display: /display#refresh=TOKEN, then /display?event=ID. Readable from the back of
+// a hall: the event's name and a clock on the server's time; while a team presents, its name and
+// the time it has left, and who is next; otherwise the countdown to the schedule's next phase; the
+// latest announcements; and how to join. Every time shown comes from the server's times and the
+// estimate of the server's clock (PROTOCOL.md sections 8 and 12), redrawn every 100 ms, never from
+// ticks, so a display whose own clock is minutes off shows the same as every other screen.
 
 import { Makeroom, Status, api, tokenSource } from './makeroom.js';
+import { StateChannel, formatClock, nextPresenter, remainingMs, scheduleAt } from './state.js';
 import {
   $,
   announcementItem,
@@ -113,6 +118,98 @@ function start({ session, first }) {
     setTimeout(tick, 1000 - (client.serverNow() % 1000) + 5);
   };
   tick();
+
+  // ---------------------------------------------------------------- now: the presenting team, or the next phase
+  let roster = null;
+  let schedule = null;
+  let presentations = null;
+  const teamName = (id) => (roster && roster.teams[id] ? roster.teams[id].name : '');
+  const hero = $('#hero');
+  const countdown = $('#countdown');
+  let shownMode = null;
+  let said = '';
+  const set = (id, text) => {
+    const node = $(id);
+    if (node.textContent !== text) node.textContent = text;
+  };
+  const timeFormat = new Intl.DateTimeFormat([], { hour: 'numeric', minute: '2-digit' });
+  const dayFormat = new Intl.DateTimeFormat([], { weekday: 'long' });
+  /** "at 14:00", or "Sunday at 14:00" when that is not today (on the server's calendar day here). */
+  const startsAt = (ts, now) => {
+    const sameDay = new Date(ts).toDateString() === new Date(now).toDateString();
+    return `${sameDay ? '' : `${dayFormat.format(new Date(ts))} `}at ${timeFormat.format(new Date(ts))}`;
+  };
+  /** Computes what the hero shows from the state and the server's clock now; cheap, so every 100 ms. */
+  const renderNow = () => {
+    const now = client.serverNow();
+    const current = presentations && presentations.current;
+    let mode = 'none';
+    let remaining = null;
+    let speech = '';
+    if (current) {
+      mode = 'presenting';
+      remaining = remainingMs(presentations, now);
+      const over = remaining < 0;
+      const warn = remaining <= presentations.warning_ms;
+      set('#hero-label', 'Now presenting');
+      set('#hero-name', teamName(current.team));
+      set('#countdown', over ? `+${formatClock(-remaining)}` : formatClock(remaining));
+      set('#hero-state', current.paused_at ? '❚❚ Paused' : over ? '⚠ Over time' : warn ? '⚠ Time to wrap up' : 'left');
+      const next = nextPresenter(presentations);
+      set('#hero-next', next ? `Next: ${teamName(next)}` : 'Last team');
+      hero.classList.toggle('warn', warn && !over);
+      hero.classList.toggle('over', over);
+      hero.classList.toggle('paused', Boolean(current.paused_at));
+      speech = `${teamName(current.team)} is presenting.`;
+    } else if (schedule) {
+      const { current: phases, next } = scheduleAt(schedule, now);
+      hero.classList.remove('warn', 'over', 'paused');
+      if (next) {
+        mode = 'phase';
+        remaining = next.starts_at - now;
+        set('#hero-label', phases.length ? `Now: ${phases.map((p) => p.title).join(' · ')}` : 'Coming up');
+        set('#hero-name', `Next: ${next.title}`);
+        set('#countdown', formatClock(remaining));
+        set('#hero-state', `starts ${startsAt(next.starts_at, now)}`);
+        set('#hero-next', '');
+        speech = `Next: ${next.title}.`;
+      } else if (phases.length) {
+        mode = 'phase-end';
+        const last = phases[phases.length - 1];
+        remaining = last.ends_at - now;
+        set('#hero-label', 'Now');
+        set('#hero-name', last.title);
+        set('#countdown', formatClock(remaining));
+        set('#hero-state', 'until the end');
+        set('#hero-next', '');
+        speech = `Now: ${last.title}.`;
+      }
+    }
+    hero.dataset.mode = mode;
+    hero.hidden = mode === 'none';
+    $('#screen').classList.toggle('has-hero', mode !== 'none');
+    if (remaining === null) {
+      delete countdown.dataset.remainingMs;
+    } else {
+      // For tests and other tools: the exact value behind the text, and this screen's own clock then.
+      countdown.dataset.remainingMs = String(Math.round(remaining));
+      countdown.dataset.localAt = String(Date.now());
+    }
+    if (mode !== shownMode) {
+      // The hero grew or shrank: lay the announcements out again in the room left.
+      shownMode = mode;
+      render();
+    }
+    if (speech !== said) {
+      said = speech;
+      $('#hero-said').textContent = speech;
+    }
+  };
+  setInterval(renderNow, 100);
+  const follow = (channel, apply) => new StateChannel(client, channel, { onChange: (state) => (apply(state), renderNow()) }).start();
+  follow('roster', (state) => (roster = state));
+  follow('schedule', (state) => (schedule = state));
+  follow('presentations', (state) => (presentations = state));
 
   // ---------------------------------------------------------------- announcements
   const announcements = new Map();

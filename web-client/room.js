@@ -1,7 +1,11 @@
-// The participant's room: /room?event=ID. Team chat and the lobby as two tabs, announcements on top,
-// a clear connection status, and messages written offline kept and sent once the phone is back.
+// The participant's room: /room?event=ID, phone first. Sections as tabs: the team chat and the lobby,
+// the team's task board (and every other team's, read only), its brief with the revision history,
+// the teams with who is in them and which skills they miss, and the schedule. Announcements stay on
+// top (urgent ones are acknowledged), help is one tap away, the connection status is always told, and
+// what is written or changed offline is kept and sent once the phone is back.
 
 import { Makeroom, Status, api, tokenSource } from './makeroom.js';
+import { StateChannel, briefList, formatClock, formatWait, isOpenRequest, remainingMs, revisionText, scheduleAt, workingVersion } from './state.js';
 import {
   $,
   announcementItem,
@@ -19,6 +23,7 @@ import {
   subscribeAnnouncements,
   showStatus,
 } from './ui.js';
+import { BoardView, BriefEditor, renderMarkdown, replaceKeepingFocus, tabList } from './views.js';
 
 const PAGE = 50; // messages per history request
 const KEEP = 500; // messages kept per chat before the oldest are let go
@@ -252,11 +257,18 @@ function showTerminal(html) {
   $('#composer').hidden = true;
 }
 
+/** Splits "design, Rust ,writing" into skills, as the join page does. */
+const parseSkills = (text) =>
+  text
+    .split(',')
+    .map((skill) => skill.trim())
+    .filter(Boolean);
+
 function start(session) {
   const eventId = session.event.id;
   const me = session.participant;
   let teamId = session.team || null;
-  let teamNames = new Map();
+  let teamNames = new Map(); // from /api/join, until the roster is here
 
   $('#event-name').textContent = session.event.name;
   document.title = `${session.event.name} · Makeroom`;
@@ -267,30 +279,64 @@ function start(session) {
   });
   showStatus($('#status'), client, { waiting: () => client.outbox.length });
 
-  // ---------------------------------------------------------------- tabs and chats
+  // ---------------------------------------------------------------- shared state
+  let roster = null;
+  let briefs = null;
+  let schedule = null;
+  let presentations = null;
+  let help = null;
+  const nameOf = (id) => {
+    if (id === 'system') return 'Makeroom';
+    if (id === me.id) return me.name;
+    const person = roster && roster.participants[id];
+    return person ? person.name : null;
+  };
+  const teamOf = (id) => (roster && roster.teams[id]) || null;
+  const teamName = (id = teamId) => {
+    if (!id) return null;
+    const team = teamOf(id);
+    return team ? team.name : teamNames.get(id) || 'Your team';
+  };
+  const openTeams = () =>
+    roster
+      ? Object.values(roster.teams)
+          .filter((team) => !team.archived)
+          .sort((a, b) => a.name.localeCompare(b.name))
+      : [];
+
+  // ---------------------------------------------------------------- sections and chats
   const main = $('#main');
   main.hidden = false;
+  $('#section-tabs').hidden = false;
   $('#composer').hidden = false;
+  $('#help-toggle').hidden = false;
+  const chatView = $('#view-chat');
   const tabs = { team: $('#tab-team'), lobby: $('#tab-lobby') };
   const badges = { team: $('#badge-team'), lobby: $('#badge-lobby') };
+  const unreadCounts = { team: 0, lobby: 0 };
   const panels = {};
   for (const name of ['team', 'lobby']) {
     panels[name] = h('section', { class: 'panel', role: 'tabpanel', id: `panel-${name}`, 'aria-labelledby': `tab-${name}`, tabindex: '0', hidden: true });
-    main.append(panels[name]);
+    chatView.insertBefore(panels[name], $('#composer'));
   }
   const teamHere = h('p', { class: 'here', 'aria-live': 'polite' });
-  const noTeam = h('p', { class: 'empty' }, 'You are not in a team yet. Chat in the lobby, or ask an organiser to add you to a team.');
+  const noTeam = h('p', { class: 'empty' }, 'You are not in a team yet. Chat in the lobby, or pick a team under Teams.');
   panels.team.append(teamHere, noTeam);
+  let active = 'team'; // the chat shown: team or lobby
+  let section = 'chat'; // the section shown
+  const showChatBadge = () => {
+    const total = section === 'chat' ? 0 : unreadCounts.team + unreadCounts.lobby;
+    $('#badge-chat').textContent = total > 0 ? `${total} new` : '';
+  };
   const unread = (name) => (count) => {
+    unreadCounts[name] = count;
     badges[name].textContent = count > 0 ? `${count} new` : '';
+    showChatBadge();
   };
   const views = {
     lobby: new ChatView({ client, channel: 'lobby', panel: panels.lobby, title: 'Lobby', meId: me.id, onUnread: unread('lobby') }),
     team: null,
   };
-  let active = 'team';
-
-  const teamName = () => (teamId ? teamNames.get(teamId) || 'Your team' : null);
   const refreshLabels = () => {
     $('#who').textContent = `${me.name} · ${teamName() || 'no team yet'}`;
     $('#tab-team-name').textContent = teamName() || 'Team';
@@ -309,7 +355,7 @@ function start(session) {
       tab.setAttribute('aria-selected', on ? 'true' : 'false');
       tab.tabIndex = on ? 0 : -1;
       panels[key].hidden = !on;
-      if (views[key]) views[key].activate(on);
+      if (views[key]) views[key].activate(on && section === 'chat');
     }
     if (focus) tabs[name].focus();
     $('#message-input').disabled = name === 'team' && !teamId;
@@ -330,7 +376,25 @@ function start(session) {
     });
   }
 
+  const renderers = {}; // section -> render(), filled in below
+  const selectSection = tabList($('#section-tabs'), {
+    onSelect: (name) => {
+      section = name;
+      if (views[active]) views[active].activate(name === 'chat');
+      for (const key of ['team', 'lobby']) if (key !== active && views[key]) views[key].activate(false);
+      showChatBadge();
+      if (renderers[name]) renderers[name]();
+      try {
+        sessionStorage.setItem('makeroom:room-section', name);
+      } catch {
+        // remembered for this page only
+      }
+    },
+  });
+
   const setTeam = (newTeam) => {
+    newTeam = newTeam || null;
+    const changed = newTeam !== teamId;
     if (views.team && views.team.channel === `team:${newTeam}`) return;
     if (views.team) {
       client.unsubscribe(views.team.channel);
@@ -338,15 +402,31 @@ function start(session) {
       views.team.earlier.remove();
       views.team.empty.remove();
       views.team = null;
+      unread('team')(0);
     }
-    teamId = newTeam || null;
+    teamId = newTeam;
     if (teamId) {
       views.team = new ChatView({ client, channel: `team:${teamId}`, panel: panels.team, title: teamName(), meId: me.id, onUnread: unread('team') });
-      views.team.activate(active === 'team');
+      views.team.activate(active === 'team' && section === 'chat');
       views.team.syncOutbox(client.outbox);
       client.subscribe(`team:${teamId}`, { presence: true }).catch(() => {});
     }
     refreshLabels();
+    if (changed) onTeamChanged();
+  };
+
+  /** Follows a change of this person's team to the places that show it. */
+  const teamMoved = (newTeam) => {
+    newTeam = newTeam || null;
+    if (newTeam !== session.team) {
+      session.team = newTeam;
+      saveSession('participant', session);
+    }
+    if (!views.team || views.team.channel !== `team:${newTeam}`) {
+      setTeam(newTeam);
+      if (newTeam && !teamOf(newTeam) && !teamNames.has(newTeam)) loadTeamNames();
+      if (!newTeam && active === 'team') select('lobby');
+    }
   };
 
   const loadTeamNames = async () => {
@@ -356,7 +436,7 @@ function start(session) {
       teamNames = new Map(info.teams.map((team) => [team.id, team.name]));
       refreshLabels();
     } catch {
-      // names stay generic until the next try
+      // names stay generic until the roster arrives
     }
   };
 
@@ -364,19 +444,58 @@ function start(session) {
   const announcements = new Map(); // offset -> publication
   let announcementBase = []; // from a snapshot, where the server sends one
   let freshOffset = null;
+  const expanded = new Set(); // ids of compact announcements shown whole
+  const ack = (item, button) => {
+    button.disabled = true;
+    button.textContent = 'Sending…';
+    client.command('announcements', { type: 'announcement.ack', announcement: item.id });
+  };
   const renderAnnouncements = () => {
     // The newest on top, and pinned ones stay in view; the rest fold away.
-    const folded = foldAnnouncements([...announcements.values()], announcementBase);
+    const acking = new Set(client.outbox.filter((e) => e.channel === 'announcements' && e.command && e.command.type === 'announcement.ack').map((e) => e.command.announcement));
+    const folded = foldAnnouncements([...announcements.values()], announcementBase).map((item) =>
+      acking.has(item.id) ? { ...item, acknowledged_by: item.acknowledged_by.concat([me.id]) } : item,
+    );
     const ordered = newestThenPinned(folded);
-    const inView = ordered.slice(0, 1 + Math.min(2, ordered.slice(1).filter((item) => item.pinned).length));
+    // Urgent ones this person has not acknowledged stay in view too.
+    const needsAck = (item) => item.priority === 'urgent' && !item.acknowledged_by.includes(me.id);
+    const inView = ordered.filter((item, index) => index === 0 || needsAck(item)).slice(0, 3);
+    for (const item of ordered.slice(1)) if (inView.length < 3 && item.pinned && !inView.includes(item)) inView.push(item);
     $('#announcements').hidden = ordered.length === 0;
-    const latest = inView.map((item) => announcementItem(item));
-    if (latest[0] && inView[0].offset === freshOffset) latest[0].classList.add('fresh');
-    setChildren($('#announcement-latest'), ...latest);
-    const earlier = ordered.slice(inView.length);
+    const options = { onAck: ack, meId: me.id, names: nameOf };
+    const latest = inView.map((item, index) => {
+      const node = announcementItem(item, options);
+      if (item.offset === freshOffset) node.classList.add('fresh');
+      // Older pinned ones take one line, so the phone keeps room for the rest; a tap shows them whole.
+      if (index > 0 && !needsAck(item)) {
+        const open = expanded.has(item.id);
+        node.classList.add('compact');
+        node.classList.toggle('open', open);
+        node.append(
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'link more',
+              'aria-expanded': open ? 'true' : 'false',
+              'data-focus': `more:${item.id}`,
+              onclick: () => {
+                if (open) expanded.delete(item.id);
+                else expanded.add(item.id);
+                renderAnnouncements();
+              },
+            },
+            open ? 'Show less' : 'Show all',
+          ),
+        );
+      }
+      return node;
+    });
+    replaceKeepingFocus($('#announcement-latest'), latest);
+    const earlier = ordered.filter((item) => !inView.includes(item));
     $('#announcement-more').hidden = earlier.length === 0;
     $('#announcement-more summary').textContent = `Earlier announcements (${earlier.length})`;
-    setChildren($('#announcement-earlier'), ...earlier.map((publication) => announcementItem(publication)));
+    setChildren($('#announcement-earlier'), ...earlier.map((item) => announcementItem(item, options)));
   };
   let announcementsWanted = null;
   const loadAnnouncements = async () => {
@@ -397,21 +516,507 @@ function start(session) {
     renderAnnouncements();
   };
 
+  // ---------------------------------------------------------------- help
+  const helpToggle = $('#help-toggle');
+  const helpSheet = $('#help-sheet');
+  const showHelp = (open) => {
+    helpSheet.hidden = !open;
+    helpToggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+    if (open) {
+      renderHelp();
+      (teamId ? $('#help-topic') : helpSheet.querySelector('h2')).focus();
+    }
+  };
+  helpSheet.querySelector('h2').tabIndex = -1;
+  helpToggle.addEventListener('click', () => showHelp(helpSheet.hidden));
+  $('#help-close').addEventListener('click', () => {
+    showHelp(false);
+    helpToggle.focus();
+  });
+  helpSheet.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') {
+      showHelp(false);
+      helpToggle.focus();
+    }
+  });
+  $('#help-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const topic = $('#help-topic').value.trim();
+    if (!topic) return $('#help-topic').focus();
+    $('#help-message').textContent = '';
+    const location = $('#help-location').value.trim();
+    client.command('help', { type: 'help.ask', topic, location });
+    $('#help-topic').value = '';
+    announce('Help requested. An organiser will see it.');
+  });
+  const helpStatus = (request) => {
+    if (request.status === 'claimed') return `${nameOf(request.claimed_by) || 'An organiser'} is on the way`;
+    return 'Waiting for a helper';
+  };
+  const renderHelp = () => {
+    const mine = help && teamId ? help.requests.filter((r) => r.team === teamId && isOpenRequest(r)) : [];
+    const waiting = client.outbox.filter((e) => e.channel === 'help' && e.command && e.command.type === 'help.ask');
+    $('#help-count').textContent = mine.length + waiting.length > 0 ? ` (${mine.length + waiting.length} open)` : '';
+    $('#help-form').hidden = !teamId;
+    $('#help-teamless').hidden = Boolean(teamId);
+    if (helpSheet.hidden) return;
+    const rows = [
+      ...waiting.map((e) => h('li', { class: 'request pending' }, h('p', { class: 'topic', text: e.command.topic }), h('p', { class: 'hint', text: 'Waiting to be sent…' }))),
+      ...mine.map((request) =>
+        h(
+          'li',
+          { class: `request ${request.status}`, 'data-request': request.id },
+          h('p', { class: 'topic', text: request.topic }),
+          h('p', { class: 'hint' }, request.location ? `${request.location} · ` : '', `Asked ${formatTime(request.asked_at)} by ${nameOf(request.asked_by) || 'your team'}`),
+          h('p', { class: 'request-status' }, h('span', { 'aria-hidden': 'true', text: request.status === 'claimed' ? '● ' : '○ ' }), helpStatus(request)),
+          h(
+            'div',
+            { class: 'tool-group' },
+            h('button', { type: 'button', class: 'secondary', 'data-focus': `resolve:${request.id}`, 'aria-label': `It's sorted: ${request.topic}`, onclick: () => client.command('help', { type: 'help.resolve', request: request.id }) }, "✓ It's sorted"),
+            request.status === 'open'
+              ? h('button', { type: 'button', class: 'secondary', 'data-focus': `cancel:${request.id}`, 'aria-label': `Cancel: ${request.topic}`, onclick: () => client.command('help', { type: 'help.cancel', request: request.id }) }, 'Cancel')
+              : null,
+          ),
+        ),
+      ),
+    ];
+    replaceKeepingFocus($('#help-list'), rows, $('#help-topic'));
+    $('#help-empty').hidden = rows.length > 0;
+  };
+
+  // ---------------------------------------------------------------- board
+  let board = null; // {team, channel, view, follow}
+  let boardPick = null; // the team whose board is picked; null: this person's own
+  const boardTeam = () => boardPick || teamId || (openTeams()[0] && openTeams()[0].id) || null;
+  const showBoard = () => {
+    const team = boardTeam();
+    const editable = Boolean(team) && team === teamId;
+    if (board && board.team === team && board.editable === editable) return;
+    if (board) {
+      board.follow.stop();
+      board.view.destroy();
+      board.root.remove();
+      board = null;
+    }
+    $('#board-message').textContent = '';
+    if (!team) return;
+    const channel = `board:${team}`;
+    const root = h('section', { class: 'board', id: 'board' });
+    $('#board-holder').append(root);
+    const view = new BoardView({
+      root,
+      client,
+      channel,
+      editable,
+      names: nameOf,
+      meId: me.id,
+      label: `${teamName(team)}'s task board`,
+      onMessage: (text) => ($('#board-message').textContent = text),
+    });
+    const follow = new StateChannel(client, channel, {
+      onChange: (state, detail) => {
+        if (detail && detail.error) $('#board-message').textContent = `Could not load this board: ${detail.error.message}.`;
+        else if (state) view.setState(state, follow.offset);
+      },
+    });
+    board = { team, channel, editable, view, follow, root };
+    follow.start();
+  };
+  const renderBoardHead = () => {
+    const team = boardTeam();
+    const pick = $('#board-pick');
+    const options = [];
+    if (teamId) options.push(h('option', { value: teamId, text: `${teamName(teamId)} (your team)` }));
+    for (const t of openTeams()) if (t.id !== teamId) options.push(h('option', { value: t.id, text: `${t.name} (read only)` }));
+    const key = options.map((o) => `${o.value}:${o.textContent}`).join('|');
+    if (pick.dataset.key !== key) {
+      setChildren(pick, ...options);
+      pick.dataset.key = key;
+    }
+    if (team) pick.value = team;
+    pick.parentElement.hidden = options.length < 2;
+    $('#board-title').textContent = team ? (team === teamId ? 'Your team\'s board' : `${teamName(team)}'s board`) : 'Boards';
+    $('#board-note').textContent = !teamId
+      ? 'You are not in a team yet, so boards are read only. Pick a team under Teams to work on its board.'
+      : team !== teamId
+        ? 'Another team\'s board: you can look, only its members change it.'
+        : 'Tap a card for its actions, or drag it by its handle ⠿.';
+  };
+  $('#board-pick').addEventListener('change', (event) => {
+    boardPick = event.target.value === teamId ? null : event.target.value;
+    renderBoardHead();
+    showBoard();
+  });
+  renderers.board = () => {
+    renderBoardHead();
+    showBoard();
+  };
+
+  // ---------------------------------------------------------------- brief
+  let briefPick = null; // the brief picked by hand, else the team's
+  let reading = null; // {brief, revision, title, body} of an old revision being read
+  let forking = null; // the original brief whose working version was asked for
+  const revisions = new Map(); // briefs offset -> {title, body}
+  let editor = null;
+  const defaultBrief = () => {
+    if (!briefs) return null;
+    const team = teamOf(teamId);
+    if (team && team.brief) return workingVersion(briefs, teamId, team.brief) || briefs.briefs[team.brief] || null;
+    const own = briefList(briefs).find((b) => b.team === teamId && teamId);
+    return own || briefList(briefs).find((b) => !b.team) || null;
+  };
+  const shownBrief = () => (briefs && briefPick && briefs.briefs[briefPick]) || defaultBrief();
+  const briefLabel = (brief) => (brief.team ? `${brief.title} (${brief.team === teamId ? 'your team' : teamName(brief.team)}'s version)` : brief.title);
+  $('#brief-pick').addEventListener('change', (event) => {
+    briefPick = event.target.value;
+    reading = null;
+    renderBrief();
+  });
+  const readRevision = async (brief, entry) => {
+    $('#brief-message').textContent = '';
+    let text = revisions.get(entry.offset);
+    if (!text) {
+      try {
+        const result = await client.history('briefs', { before: entry.offset + 1, limit: 1 });
+        const record = result.publications.find((p) => p.offset === entry.offset);
+        text = revisionText(record);
+        if (!text) throw new Error('that revision was not found');
+        revisions.set(entry.offset, text);
+      } catch (err) {
+        $('#brief-message').textContent = `Could not load revision ${entry.revision}: ${err.message}. Try again when you are online.`;
+        return;
+      }
+    }
+    reading = { brief: brief.id, revision: entry.revision, entry, ...text };
+    renderBrief();
+    const banner = $('#brief .reading');
+    if (banner) banner.focus();
+  };
+  const renderBrief = () => {
+    const article = $('#brief');
+    if (!briefs) {
+      setChildren(article, h('p', { class: 'empty', text: 'Loading the briefs…' }));
+      return;
+    }
+    const all = briefList(briefs);
+    const brief = shownBrief();
+    const pick = $('#brief-pick');
+    const options = all.map((b) => h('option', { value: b.id, text: briefLabel(b) }));
+    setChildren(pick, ...options);
+    if (brief) pick.value = brief.id;
+    if (!brief) {
+      setChildren(article, h('p', { class: 'empty', text: 'No briefs yet.' }));
+      return;
+    }
+    if (reading && reading.brief !== brief.id) reading = null;
+    const original = brief.forked_from ? briefs.briefs[brief.forked_from.brief] : null;
+    const ours = brief.team && brief.team === teamId;
+    const fork = teamId && !brief.team ? workingVersion(briefs, teamId, brief.id) : null;
+    const canEdit = ours || (brief.owner && brief.owner === me.id);
+    const last = brief.history[brief.history.length - 1];
+    const actions = [];
+    if (teamId && !brief.team && !fork) {
+      const waiting = forking === brief.id || client.outbox.some((e) => e.channel === 'briefs' && e.command && e.command.type === 'brief.fork' && e.command.brief === brief.id);
+      actions.push(
+        h(
+          'button',
+          {
+            type: 'button',
+            'data-focus': 'fork',
+            disabled: waiting,
+            onclick: () => {
+              forking = brief.id;
+              $('#brief-message').textContent = '';
+              const entry = client.command('briefs', { type: 'brief.fork', brief: brief.id });
+              entry.done.catch((err) => {
+                forking = null;
+                $('#brief-message').textContent = `Could not make a working version: ${err.message}.`;
+                renderBrief();
+              });
+              renderBrief();
+            },
+          },
+          waiting ? 'Making your working version…' : 'Make our working version',
+        ),
+      );
+    }
+    if (fork) {
+      actions.push(h('button', { type: 'button', class: 'secondary', 'data-focus': 'open-fork', onclick: () => ((briefPick = fork.id), renderBrief()) }, 'Open our working version'));
+    }
+    if (original) {
+      actions.push(h('button', { type: 'button', class: 'secondary', 'data-focus': 'open-original', onclick: () => ((briefPick = original.id), renderBrief()) }, 'Read the original'));
+    }
+    if (canEdit && !editor) {
+      actions.push(h('button', { type: 'button', class: 'secondary', 'data-focus': 'edit', onclick: () => openEditor(brief) }, ours ? 'Edit our working version' : 'Edit this brief'));
+    }
+    const history = h(
+      'details',
+      { class: 'history' },
+      h('summary', {}, `Revision history (${brief.history.length} ${brief.history.length === 1 ? 'revision' : 'revisions'})`),
+      h(
+        'ul',
+        {},
+        [...brief.history].reverse().map((entry) =>
+          h(
+            'li',
+            {},
+            h('span', {}, `Revision ${entry.revision} · `, h('time', { datetime: new Date(entry.ts).toISOString(), text: formatTime(entry.ts) }), ` · ${nameOf(entry.by) || 'someone'}`),
+            entry.revision === brief.revision
+              ? h('span', { class: 'current-mark', text: ' (current)' })
+              : h('button', { type: 'button', class: 'link', 'data-focus': `rev:${entry.revision}`, onclick: () => readRevision(brief, entry) }, `Read revision ${entry.revision}`),
+          ),
+        ),
+      ),
+    );
+    if (reading) history.open = true;
+    const showing = reading
+      ? [
+          h(
+            'div',
+            { class: 'reading notice', tabindex: '-1' },
+            h('p', {}, h('strong', { text: `You are reading revision ${reading.revision} of ${brief.revision}` }), ', not the current text.'),
+            h('button', { type: 'button', class: 'secondary', 'data-focus': 'back', onclick: () => ((reading = null), renderBrief()) }, 'Back to the current text'),
+          ),
+          h('h3', { class: 'old-title', text: reading.title }),
+          h('div', { class: 'md old' }, renderMarkdown(reading.body)),
+        ]
+      : [h('div', { class: 'md' }, brief.body ? renderMarkdown(brief.body) : h('p', { class: 'hint', text: 'This brief has no text yet.' }))];
+    replaceKeepingFocus(
+      article,
+      [
+        h('h2', { class: 'brief-title', text: brief.title }),
+        h('p', { class: 'partner' }, 'Brief from ', h('strong', { text: brief.partner })),
+        ours ? h('p', { class: 'fork-note', text: `Your team's working version, copied from revision ${brief.forked_from.revision} of the original. The original stays as the partner wrote it.` }) : null,
+        brief.team && !ours ? h('p', { class: 'fork-note', text: `${teamName(brief.team)}'s working version of the original.` }) : null,
+        h('p', { class: 'meta' }, `Revision ${brief.revision} · updated `, h('time', { datetime: new Date(last.ts).toISOString(), text: formatTime(last.ts) }), ` by ${nameOf(last.by) || 'someone'}`),
+        actions.length ? h('div', { class: 'tool-group' }, actions) : null,
+        editor ? editor.node : null,
+        ...(editor ? [] : showing),
+        history,
+      ],
+    );
+  };
+  const openEditor = (brief) => {
+    editor = new BriefEditor({
+      client,
+      brief,
+      latest: () => briefs && briefs.briefs[brief.id],
+      names: nameOf,
+      onClose: () => {
+        editor = null;
+        renderBrief();
+        const edit = $('#brief [data-focus="edit"]');
+        if (edit) edit.focus();
+      },
+    });
+    renderBrief();
+    editor.focus();
+  };
+  renderers.brief = renderBrief;
+
+  // ---------------------------------------------------------------- teams
+  const renderSkills = () => {
+    const mine = roster && roster.participants[me.id];
+    const skills = mine ? mine.skills || [] : [];
+    $('#my-skills-text').textContent = skills.length ? skills.join(', ') : 'None listed yet. Add some so teams can find you.';
+    const input = $('#skills-input');
+    if (document.activeElement !== input && !input.dataset.dirty) input.value = skills.join(', ');
+  };
+  $('#skills-input').addEventListener('input', (event) => (event.target.dataset.dirty = '1'));
+  $('#skills-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const input = $('#skills-input');
+    const skills = parseSkills(input.value);
+    if (skills.length > 12) {
+      $('#teams-message').textContent = 'Please list at most 12 skills.';
+      return input.focus();
+    }
+    const long = skills.find((skill) => skill.length > 30);
+    if (long) {
+      $('#teams-message').textContent = `"${long.slice(0, 20)}…" is long: keep each skill under 30 characters.`;
+      return input.focus();
+    }
+    $('#teams-message').textContent = '';
+    delete input.dataset.dirty;
+    client.command('roster', { type: 'skills.set', skills });
+    announce('Skills saved.');
+  });
+  const rosterCommand = (command, what) => {
+    $('#teams-message').textContent = '';
+    client.command('roster', command).done.catch((err) => {
+      $('#teams-message').textContent = `Could not ${what}: ${err.message}.`;
+    });
+  };
+  const renderTeams = () => {
+    renderSkills();
+    if (!roster) return;
+    const mySkills = new Set(((roster.participants[me.id] || {}).skills || []).map((s) => s.toLowerCase()));
+    const waitingMove = () => client.outbox.some((e) => e.channel === 'roster' && e.command && (e.command.type === 'team.join' || e.command.type === 'team.leave'));
+    const items = openTeams()
+      .sort((a, b) => (b.id === teamId) - (a.id === teamId))
+      .map((team) => {
+      const ours = team.id === teamId;
+      const brief = team.brief && briefs ? briefs.briefs[team.brief] : null;
+      const members = team.members.map((id) => (id === me.id ? `${nameOf(id)} (you)` : nameOf(id)));
+      const youHave = team.missing.filter((skill) => mySkills.has(skill.toLowerCase()));
+      // Not disabled while a move waits, so the focus can stay on it; a second tap does nothing.
+      const button = ours
+        ? h('button', { type: 'button', class: 'secondary', 'data-focus': `team:${team.id}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.leave' }, 'leave the team') }, 'Leave this team')
+        : h(
+            'button',
+            { type: 'button', 'data-focus': `team:${team.id}`, 'aria-label': `${teamId ? 'Switch to' : 'Join'} ${team.name}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.join', team: team.id }, `join ${team.name}`) },
+            teamId ? 'Switch to this team' : 'Join this team',
+          );
+      return h(
+        'li',
+        { class: ours ? 'team-card ours' : 'team-card', 'data-team': team.id },
+        h('h3', {}, team.name, ours ? h('span', { class: 'you-tag', text: ' · your team' }) : null),
+        brief ? h('p', { class: 'team-brief' }, 'Brief: ', h('strong', { text: brief.title }), ` · ${brief.partner}`) : h('p', { class: 'team-brief hint', text: 'No brief' }),
+        h('p', { class: 'members' }, h('strong', { text: `${members.length} ${members.length === 1 ? 'person' : 'people'}` }), members.length ? `: ${members.join(', ')}` : ''),
+        team.needs.length
+          ? team.missing.length
+            ? h('p', { class: 'missing' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), 'Missing: ', h('strong', { text: team.missing.join(', ') }))
+            : h('p', { class: 'complete' }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), `Has every skill it asked for (${team.needs.join(', ')})`)
+          : null,
+        youHave.length && !ours ? h('p', { class: 'match', text: `You have what it misses: ${youHave.join(', ')}` }) : null,
+        h('div', { class: 'tool-group' }, button),
+      );
+    });
+    replaceKeepingFocus($('#team-list'), items);
+    const teamless = Object.values(roster.participants).filter((p) => p.role === 'participant' && !p.removed && !p.team);
+    $('#teamless').hidden = teamless.length === 0;
+    setChildren(
+      $('#teamless-list'),
+      ...teamless.map((p) => h('li', {}, p.id === me.id ? `${p.name} (you)` : p.name, p.skills && p.skills.length ? h('span', { class: 'skills', text: `Skills: ${p.skills.join(', ')}` }) : null)),
+    );
+  };
+  renderers.teams = renderTeams;
+
+  // ---------------------------------------------------------------- schedule
+  const renderSchedule = () => {
+    if (section !== 'schedule') return;
+    const now = client.serverNow();
+    const list = $('#phase-list');
+    if (!schedule) {
+      setChildren(list, h('li', { class: 'empty', text: 'Loading the schedule…' }));
+      return;
+    }
+    const { current, next, when } = scheduleAt(schedule, now);
+    const parts = [];
+    if (current.length) parts.push(`Now: ${current.map((p) => `${p.title} (ends in ${formatWait(p.ends_at - now)})`).join(', ')}.`);
+    if (next) parts.push(`Next: ${next.title} in ${formatWait(next.starts_at - now)}.`);
+    $('#phase-summary').textContent = parts.join(' ') || (schedule.phases.length ? 'The schedule is over.' : '');
+    const range = (p) => `${formatTime(p.starts_at)} – ${formatTime(p.ends_at)}`;
+    setChildren(
+      list,
+      ...(schedule.phases.length
+        ? schedule.phases.map((p) => {
+            const state = when(p);
+            const label = state === 'now' ? 'Now' : p === next ? `Next, in ${formatWait(p.starts_at - now)}` : state === 'past' ? 'Done' : '';
+            return h(
+              'li',
+              { class: `phase ${state}${p === next ? ' next' : ''}`, 'aria-current': state === 'now' ? 'time' : null },
+              h('span', { class: 'phase-time', text: range(p) }),
+              h('span', { class: 'phase-title', text: p.title }),
+              label ? h('span', { class: 'phase-label' }, state === 'now' ? h('span', { 'aria-hidden': 'true', text: '▶ ' }) : null, label) : null,
+            );
+          })
+        : [h('li', { class: 'empty', text: 'No schedule yet.' })]),
+    );
+    renderShow();
+  };
+  const renderShow = () => {
+    const box = $('#show-now');
+    const current = presentations && presentations.current;
+    box.hidden = !current;
+    if (!current) return;
+    const left = remainingMs(presentations, client.serverNow());
+    const ours = current.team === teamId;
+    const warn = left <= presentations.warning_ms;
+    box.className = `show-now${warn ? ' warn' : ''}${left < 0 ? ' over' : ''}`;
+    const time = left < 0 ? `${formatClock(-left)} over time` : `${formatClock(left)} left`;
+    setChildren(
+      box,
+      h('p', {}, 'Show and tell: ', h('strong', { text: ours ? 'your team is presenting' : `${teamName(current.team)} is presenting` }), ` · ${time}${current.paused_at ? ' (paused)' : ''}`),
+      ours && warn ? h('p', { class: 'warn-text' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), left < 0 ? 'Time is up: please wrap up now.' : 'Nearly time: start wrapping up.') : null,
+    );
+  };
+  renderers.schedule = renderSchedule;
+  setInterval(() => {
+    if (section === 'schedule' && document.visibilityState !== 'hidden') {
+      if (presentations && presentations.current) renderShow();
+      if (Math.floor(Date.now() / 1000) % 15 === 0) renderSchedule();
+    }
+  }, 1000);
+
+  // ---------------------------------------------------------------- after a team change
+  function onTeamChanged() {
+    briefPick = null;
+    reading = null;
+    boardPick = null;
+    if (editor) editor = null;
+    renderBoardHead();
+    showBoard();
+    renderBrief();
+    renderTeams();
+    renderHelp();
+  }
+
+  // ---------------------------------------------------------------- state channels
+  new StateChannel(client, 'roster', {
+    onChange: (state) => {
+      if (!state) return;
+      roster = state;
+      const mine = state.participants[me.id];
+      if (mine && !mine.removed && (mine.team || null) !== teamId) teamMoved(mine.team);
+      refreshLabels();
+      renderTeams();
+      renderBoardHead();
+      if (section === 'board') showBoard();
+      if (section === 'brief') renderBrief();
+      renderHelp();
+    },
+  }).start();
+  new StateChannel(client, 'briefs', {
+    onChange: (state, detail) => {
+      if (!state) return;
+      briefs = state;
+      const data = detail && detail.publication && detail.publication.data;
+      if (data && data.type === 'forked' && data.team === teamId && forking && data.from.brief === forking) {
+        forking = null;
+        briefPick = data.brief.id;
+        announce('Your team\'s working version is ready.');
+      }
+      if (editor) editor.update();
+      renderBrief();
+      renderTeams();
+    },
+  }).start();
+  new StateChannel(client, 'schedule', {
+    onChange: (state) => {
+      schedule = state;
+      renderSchedule();
+    },
+  }).start();
+  new StateChannel(client, 'presentations', {
+    onChange: (state) => {
+      presentations = state;
+      renderSchedule();
+    },
+  }).start();
+  new StateChannel(client, 'help', {
+    onChange: (state) => {
+      help = state;
+      renderHelp();
+    },
+  }).start();
+
   // ---------------------------------------------------------------- client events
   const viewFor = (channel) => (channel === 'lobby' ? views.lobby : views.team && views.team.channel === channel ? views.team : null);
 
   client.on('ready', (hello) => {
     if (hello.event && hello.event.name) $('#event-name').textContent = hello.event.name;
-    const newTeam = hello.team || null;
-    if (newTeam !== session.team) {
-      session.team = newTeam;
-      saveSession('participant', session);
-    }
-    if (!views.team || views.team.channel !== `team:${newTeam}`) {
-      setTeam(newTeam);
-      if (newTeam && !teamNames.has(newTeam)) loadTeamNames();
-      if (!newTeam && active === 'team') select('lobby');
-    }
+    teamMoved(hello.team || null);
   });
   client.on('resync', (event) => {
     if (event.channel === 'announcements') {
@@ -450,14 +1055,9 @@ function start(session) {
     if (!views.team || channel !== views.team.channel) return;
     try {
       const info = await tokenSource(session.refresh_token)();
-      session.team = info.team || null;
-      saveSession('participant', session);
-      setTeam(session.team);
-      if (!session.team) select('lobby');
-      else loadTeamNames();
+      teamMoved(info.team || null);
     } catch {
-      setTeam(null);
-      select('lobby');
+      teamMoved(null);
     }
   });
   client.on('presence', ({ channel, members }) => {
@@ -468,6 +1068,9 @@ function start(session) {
   client.on('outbox', (entries) => {
     views.lobby.syncOutbox(entries);
     if (views.team) views.team.syncOutbox(entries);
+    if (entries.some((e) => e.channel === 'announcements') || $('#announcement-latest button[disabled]')) renderAnnouncements();
+    renderHelp();
+    if (section === 'teams') renderTeams();
   });
   client.on('sent', ({ entry, offset }) => {
     const view = viewFor(entry.channel);
@@ -475,14 +1078,17 @@ function start(session) {
   });
   client.on('failed', ({ entry, error }) => {
     const view = viewFor(entry.channel);
-    if (view) view.markFailed(entry, error);
+    if (view) return view.markFailed(entry, error);
+    if (entry.channel === 'help') $('#help-message').textContent = `Your request was not sent: ${error.message}.`;
+    if (entry.channel === 'announcements') renderAnnouncements();
+    if (entry.channel === 'roster') $('#teams-message').textContent = `That change was not made: ${error.message}.`;
   });
   client.on('status', ({ status }) => {
     if (status === Status.ONLINE) {
       views.lobby.loadWanted();
       if (views.team) views.team.loadWanted();
       loadAnnouncements();
-      if (teamId && !teamNames.has(teamId)) loadTeamNames();
+      if (teamId && !teamOf(teamId) && !teamNames.has(teamId)) loadTeamNames();
     } else if (status === Status.SIGNED_OUT) {
       forgetSession('participant', eventId);
       const again = session.code ? `/join?code=${encodeURIComponent(session.code)}` : '/';
@@ -518,6 +1124,14 @@ function start(session) {
   setTeam(teamId);
   views.lobby.syncOutbox(client.outbox);
   select(teamId ? 'team' : 'lobby');
+  let firstSection = 'chat';
+  try {
+    firstSection = sessionStorage.getItem('makeroom:room-section') || 'chat';
+  } catch {
+    // first visit
+  }
+  selectSection(['chat', 'board', 'brief', 'teams', 'schedule'].includes(firstSection) ? firstSection : 'chat');
+  renderHelp();
   loadTeamNames();
   client.connect();
   // For tests and the curious: the page's client.

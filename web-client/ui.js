@@ -164,7 +164,7 @@ const STATUS_TEXT = {
 
 /**
  * Keeps `element` (a role="status" live region) telling the connection's state in words and a symbol,
- * never by colour alone. `waiting` (optional) returns how many messages wait to be sent.
+ * never by colour alone. `waiting` (optional) returns how many messages and commands wait to be sent.
  */
 export function showStatus(element, client, { waiting, quietWhenOnline = true } = {}) {
   // The region stays in the page (collapsed when quiet) so that screen readers keep listening to it.
@@ -180,9 +180,15 @@ export function showStatus(element, client, { waiting, quietWhenOnline = true } 
     let words = text;
     const count = waiting ? waiting() : 0;
     if ((status === Status.RECONNECTING || status === Status.OFFLINE) && count > 0) {
-      words += ` ${count === 1 ? '1 message' : `${count} messages`} will be sent when you are back.`;
+      // Chat messages and changes (board moves, acknowledgements, ...) wait in the same outbox.
+      const changes = client.outbox.filter((entry) => entry.op === 'command').length;
+      const messages = Math.max(0, count - changes);
+      const parts = [];
+      if (messages) parts.push(messages === 1 ? '1 message' : `${messages} messages`);
+      if (changes) parts.push(changes === 1 ? '1 change' : `${changes} changes`);
+      words += ` ${parts.join(' and ') || `${count} waiting`} will be sent when you are back.`;
     } else if (status === Status.OFFLINE) {
-      words += ' Messages you write will be sent when you are back.';
+      words += ' Messages you write and changes you make will be sent when you are back.';
     }
     element.dataset.status = status;
     if (status === Status.ONLINE) {
@@ -229,7 +235,7 @@ export function foldAnnouncements(publications, base = []) {
   const byId = new Map();
   const items = [];
   for (const item of base) {
-    const copy = { ...item };
+    const copy = { ...item, acknowledged_by: (item.acknowledged_by || []).slice() };
     byId.set(copy.id, copy);
     items.push(copy);
   }
@@ -238,6 +244,11 @@ export function foldAnnouncements(publications, base = []) {
     if (data.type === 'pinned' || data.type === 'unpinned') {
       const item = byId.get(data.id);
       if (item) item.pinned = data.type === 'pinned';
+      continue;
+    }
+    if (data.type === 'acknowledged') {
+      const item = byId.get(data.id);
+      if (item && !item.acknowledged_by.includes(data.participant)) item.acknowledged_by = item.acknowledged_by.concat([data.participant]);
       continue;
     }
     if (data.type && data.type !== 'posted') continue;
@@ -250,6 +261,7 @@ export function foldAnnouncements(publications, base = []) {
       pinned: Boolean(data.pinned),
       from: publication.from,
       ts: publication.ts,
+      acknowledged_by: [],
     };
     if (byId.has(item.id)) continue;
     byId.set(item.id, item);
@@ -267,7 +279,9 @@ export function announcementsFromSnapshot(state) {
     priority: a.priority === 'urgent' ? 'urgent' : 'normal',
     pinned: Boolean(a.pinned),
     from: null,
+    by: a.by,
     ts: a.at,
+    acknowledged_by: (a.acknowledged_by || []).slice(),
   }));
 }
 
@@ -288,9 +302,15 @@ export function subscribeAnnouncements(client) {
   });
 }
 
-/** One announcement (from foldAnnouncements) as a list item; urgency is said in words, not just colour. */
-export function announcementItem(item, { tag = 'li' } = {}) {
+/**
+ * One announcement (from foldAnnouncements) as a list item; urgency is said in words, not just colour.
+ * With `onAck` and `meId` (a participant's page), an urgent announcement gets a "Got it" button until
+ * this person has acknowledged it. `names(id)` names who posted it when the item only has an id.
+ */
+export function announcementItem(item, { tag = 'li', onAck = null, meId = null, names = null } = {}) {
   const urgent = item.priority === 'urgent';
+  const acked = urgent && meId && (item.acknowledged_by || []).includes(meId);
+  const from = item.from ? item.from.name : item.by && item.by !== 'system' && names ? names(item.by) || 'Organisers' : 'Organisers';
   return h(
     tag,
     { class: urgent ? 'announcement urgent' : 'announcement', 'data-offset': String(item.offset) },
@@ -300,9 +320,13 @@ export function announcementItem(item, { tag = 'li' } = {}) {
     h(
       'p',
       { class: 'meta' },
-      `${item.from ? item.from.name : 'Organisers'} · `,
+      `${from} · `,
       h('time', { datetime: new Date(item.ts).toISOString(), text: formatTime(item.ts) }),
     ),
+    urgent && onAck && !acked && !String(item.id).startsWith('offset-')
+      ? h('button', { type: 'button', class: 'ack', 'data-focus': `ack:${item.id}`, 'aria-label': `Got it: ${item.text.slice(0, 60)}`, onclick: (event) => onAck(item, event.currentTarget) }, '✓ Got it')
+      : null,
+    acked && onAck ? h('p', { class: 'acked', tabindex: '-1', 'data-focus': `ack:${item.id}`, text: '✓ You acknowledged this.' }) : null,
   );
 }
 

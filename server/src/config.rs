@@ -120,7 +120,7 @@ pub struct ServeConfig {
     #[arg(long, env = "MAKEROOM_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
     /// Log format: `text` or `json` (one JSON object per line).
-    #[arg(long, env = "MAKEROOM_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = "MAKEROOM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
     /// Serve the web pages from this folder, read on every request (for working on them), instead of
     /// the copies built into the binary.

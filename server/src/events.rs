@@ -310,24 +310,35 @@ impl EventEntry {
     where
         D::Command: Clone,
     {
-        // Taken before deciding (not inside it) so no lock is taken twice when `log` is the roster.
-        let (team, people, teams) = {
+        // The rules look people, teams and briefs up as they decide. Those lookups read the roster and
+        // the briefs as they stand, except while deciding on that very log (its lock is held then):
+        // for those, the facts are copied first. Copying for every command would cost the size of the
+        // event each time.
+        let team = self.roster().team_of(&who.id).map(str::to_string);
+        let deciding_roster = std::ptr::addr_eq(log as *const StateLog<D>, &self.roster as *const StateLog<Roster>);
+        let deciding_briefs = std::ptr::addr_eq(log as *const StateLog<D>, &self.briefs as *const StateLog<Briefs>);
+        let roster_copy: Option<(HashSet<String>, HashSet<String>)> = deciding_roster.then(|| {
             let roster = self.roster();
-            let people: HashSet<String> = roster
-                .participants
-                .values()
-                .filter(|p| !p.removed && p.role != Role::Display)
-                .map(|p| p.id.clone())
-                .collect();
-            let teams: HashSet<String> = roster.teams.values().filter(|t| !t.archived).map(|t| t.id.clone()).collect();
-            (roster.team_of(&who.id).map(str::to_string), people, teams)
+            let people = roster.participants.values().filter(|p| can_be_named(p)).map(|p| p.id.clone()).collect();
+            let teams = roster.teams.values().filter(|t| !t.archived).map(|t| t.id.clone()).collect();
+            (people, teams)
+        });
+        let briefs_copy: Option<HashSet<String>> =
+            deciding_briefs.then(|| self.briefs.state().briefs.keys().cloned().collect());
+        let is_participant = |id: &str| match &roster_copy {
+            Some((people, _)) => people.contains(id),
+            None => self.roster().participants.get(id).is_some_and(can_be_named),
         };
-        let briefs: HashSet<String> = self.briefs.state().briefs.keys().cloned().collect();
+        let is_team = |id: &str| match &roster_copy {
+            Some((_, teams)) => teams.contains(id),
+            None => self.roster().teams.get(id).is_some_and(|t| !t.archived),
+        };
+        let is_brief = |id: &str| match &briefs_copy {
+            Some(briefs) => briefs.contains(id),
+            None => self.briefs.state().briefs.contains_key(id),
+        };
         log.record(store, who, idempotency_key, |state| {
             let actor = Actor { id: &who.id, role: who.role, team: team.as_deref() };
-            let is_participant = |id: &str| people.contains(id);
-            let is_brief = |id: &str| briefs.contains(id);
-            let is_team = |id: &str| teams.contains(id);
             let mut fresh_id = |prefix: &str| new_id(prefix);
             let mut context = Context {
                 actor,
@@ -340,6 +351,11 @@ impl EventEntry {
         })
         .await
     }
+}
+
+/// Someone who can own a brief or be assigned a card: an active organiser or participant.
+fn can_be_named(participant: &Participant) -> bool {
+    !participant.removed && participant.role != Role::Display
 }
 
 pub struct EventDirectory {

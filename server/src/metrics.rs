@@ -109,12 +109,9 @@ impl Metrics {
             "Publications pub/sub lost that were recovered from the log.",
             get(&self.pubsub_gaps_filled),
         );
-        metric(
-            "recoveries_total{outcome=\"exact\"}",
-            "counter",
-            "Subscribes with `since` that recovered exactly.",
-            get(&self.recoveries_exact),
-        );
+        let _ = writeln!(out, "# HELP makeroom_recoveries_total Subscribes with `since`, by outcome.");
+        let _ = writeln!(out, "# TYPE makeroom_recoveries_total counter");
+        let _ = writeln!(out, "makeroom_recoveries_total{{outcome=\"exact\"}} {}", get(&self.recoveries_exact));
         let _ = writeln!(out, "makeroom_recoveries_total{{outcome=\"resync\"}} {}", get(&self.recoveries_failed));
         let _ =
             writeln!(out, "# HELP makeroom_fanout_seconds Time to queue one publication to every local subscriber.");
@@ -151,5 +148,13 @@ mod tests {
         assert!(text.contains("makeroom_fanout_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
         assert!(text.contains("makeroom_fanout_seconds_count 3"));
         assert!(text.contains("# TYPE makeroom_connections gauge"));
+        // Every sample line is `name{labels} value`, and HELP/TYPE lines name metrics without labels.
+        for line in text.lines() {
+            if line.starts_with('#') {
+                assert!(!line.contains('{'), "{line}");
+            } else {
+                assert_eq!(line.split(' ').count(), 2, "{line}");
+            }
+        }
     }
 }

@@ -130,3 +130,37 @@ export async function waitOnline(page, timeout = 10000) {
 export function withCode(link, code) {
   return `${link}&code=${code}`;
 }
+
+/** Opens a section of the room (Chat, Board, Brief, Teams, Schedule) by its tab. */
+export async function openSection(page, name) {
+  await page.getByRole('tab', { name, exact: true }).click();
+  await page.locator(`[role="tabpanel"][aria-labelledby="stab-${name.toLowerCase()}"]:not([hidden])`).waitFor();
+}
+
+/** An organiser's console, online, on its own browser context (laptop size unless told). */
+export async function openOrganiser(browser, server, options = { viewport: { width: 1366, height: 900 } }) {
+  const page = await (await newContext(browser, options)).newPage();
+  await page.goto(withCode(server.organiser, server.joinCode));
+  await waitOnline(page);
+  return page;
+}
+
+/** Sends a state command from a page's client and waits until the server has recorded it. */
+export function command(page, channel, cmd) {
+  return page.evaluate(([ch, c]) => window.makeroom.command(ch, c).done, [channel, cmd]);
+}
+
+/** The demo event's teams by name, from the public join endpoint. */
+export async function teamsByName(server) {
+  const info = await (await fetch(`${server.url}/api/join/${server.joinCode}`)).json();
+  return Object.fromEntries(info.teams.map((team) => [team.name, team]));
+}
+
+/** Presses Tab until `test(activeElement)` (run in the page) is true; bounded. Returns how many presses. */
+export async function tabUntil(page, test, { max = 60, key = 'Tab' } = {}) {
+  for (let i = 1; i <= max; i++) {
+    await page.keyboard.press(key);
+    if (await page.evaluate(test)) return i;
+  }
+  throw new Error(`focus never reached the element after ${max} presses of ${key}`);
+}

@@ -1,11 +1,12 @@
 // Screenshots of every page, to look at them: node tests/screenshots.mjs [folder]
 // (default: docs/screenshots/ in the repository). Starts its own server on a free port with a temporary
-// data folder, joins two people, chats, posts announcements, and photographs each page at phone size
-// (390x844) and the display at 1920x1080. Talks only to 127.0.0.1.
+// data folder, joins three people, chats, posts announcements, moves cards, asks for help, starts the
+// show and tell, and photographs each page: the phones at 390x844, the organiser's console on a
+// 1366x900 laptop (whole page) and the display at 1920x1080. Talks only to 127.0.0.1.
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { PHONE, PROJECTOR, joinAs, launchBrowser, newContext, repoDir, startServer, waitOnline, withCode } from './harness.mjs';
+import { PHONE, PROJECTOR, command, joinAs, launchBrowser, newContext, openOrganiser, openSection, repoDir, startServer, waitOnline, withCode } from './harness.mjs';
 
 const out = path.resolve(process.argv[2] || path.join(repoDir, 'docs/screenshots'));
 mkdirSync(out, { recursive: true });
@@ -18,9 +19,9 @@ const shot = async (page, name, options = {}) => {
 const server = await startServer();
 const browser = await launchBrowser();
 const watchdog = setTimeout(() => {
-  console.error('screenshots: gave up after 120 s');
+  console.error('screenshots: gave up after 180 s');
   process.exit(1);
-}, 120000);
+}, 180000);
 try {
   const team = 'Healthwatch Lambeth';
 
@@ -51,10 +52,7 @@ try {
   await send(sam, 'Is anyone working on video? Happy to help any team.');
 
   // The organiser announces; one normal, one urgent.
-  const organiserContext = await newContext(browser, PHONE);
-  const organiser = await organiserContext.newPage();
-  await organiser.goto(withCode(server.organiser, server.joinCode));
-  await waitOnline(organiser);
+  const organiser = await openOrganiser(browser, server);
   const announce = async (text, urgent) => {
     await organiser.getByLabel('Announcement', { exact: true }).fill(text);
     await organiser.getByLabel(urgent ? /Urgent/ : /Normal/).check();
@@ -66,7 +64,6 @@ try {
   await organiser.getByRole('button', { name: 'Create a display link' }).click();
   await organiser.locator('#display-result').waitFor();
   await organiser.locator('#roster-body li', { hasText: 'Grace' }).waitFor();
-  await shot(organiser, 'organiser', { fullPage: true });
 
   // The rooms.
   await ada.locator('.announcement', { hasText: 'Lunch is served' }).waitFor();
@@ -93,14 +90,71 @@ try {
   await ada.getByRole('link', { name: /Continue as Ada/ }).waitFor();
   await shot(ada, 'join-continue');
 
-  // The display on a projector.
+  // The display on a projector, counting down to the next phase.
   const display = await (await newContext(browser, PROJECTOR)).newPage();
   await display.goto(withCode(server.display, server.joinCode));
   await waitOnline(display);
   await display.locator('.announcement', { hasText: 'Lunch is served' }).waitFor();
+  await display.locator('#hero[data-mode="phase"]').waitFor();
   await display.mouse.move(5, 5);
   await display.waitForTimeout(3300); // the pointer and the full-screen button hide when idle
   await shot(display, 'display');
+
+  // The room's other sections: the board (a card's actions open, one card moved), the brief with its
+  // history, the teams, the schedule; and the help sheet.
+  await ada.goto(`${server.url}/room`);
+  await waitOnline(ada);
+  await openSection(ada, 'Board');
+  const card = 'List who is never heard in consultations';
+  await ada.getByRole('button', { name: new RegExp(`^${card}`) }).click();
+  await ada.getByRole('button', { name: `Move to Doing: ${card}` }).click();
+  await ada.locator('#board .board-column[data-column="doing"] .card:not(.pending)', { hasText: card }).waitFor();
+  await grace.getByRole('tab', { name: 'Board', exact: true }).click();
+  await grace.getByLabel('New card').fill('Book a room at the library for Tuesday');
+  await grace.getByRole('button', { name: 'Add card' }).click();
+  await ada.locator('#board .card', { hasText: 'Book a room' }).waitFor();
+  await shot(ada, 'room-board');
+  await ada.evaluate(() => document.querySelector('#view-board').scrollTo(0, 10000));
+  await shot(ada, 'room-board-more');
+  await openSection(ada, 'Brief');
+  await ada.getByRole('button', { name: 'Make our working version' }).click();
+  await ada.getByRole('button', { name: 'Edit our working version' }).click();
+  await ada.locator('.brief-editor').getByLabel('Text', { exact: true }).fill(
+    "## Our angle\n\nStart with the people consultations **never** reach:\n\n- carers at home\n- people who don't speak English at home\n- young people leaving care\n\n## What we'll show on Sunday\n\nA storyboard and one page of the cabinet paper.",
+  );
+  await ada.locator('.brief-editor').getByRole('button', { name: 'Save' }).click();
+  await ada.locator('#brief .meta', { hasText: 'Revision 2' }).waitFor();
+  await ada.getByText(/Revision history/).click();
+  await ada.evaluate(() => document.querySelector('#view-brief').scrollTo(0, 0));
+  await shot(ada, 'room-brief');
+  await openSection(ada, 'Teams');
+  await ada.locator('#team-list .team-card').first().waitFor();
+  await shot(ada, 'room-teams');
+  await command(organiser, 'presentations', { type: 'presentations.start', index: 1 });
+  await openSection(ada, 'Schedule');
+  await ada.locator('#show-now:not([hidden])').waitFor();
+  await shot(ada, 'room-schedule');
+  await ada.getByRole('button', { name: /^Help/ }).click();
+  await ada.getByLabel('What do you need help with?').fill('Someone who knows the council\'s complaints process');
+  await ada.getByLabel(/Where are you/).fill('Room 2, by the window');
+  await ada.getByRole('button', { name: 'Ask for help' }).click();
+  await ada.locator('#help-list .request').waitFor();
+  await shot(ada, 'room-help');
+
+  // The console mid-show: a team presenting, a help request, the QR code.
+  await organiser.locator('#help-list .request').waitFor();
+  await organiser.locator('#show-time', { hasText: 'left' }).waitFor();
+  await organiser.evaluate(() => {
+    document.activeElement.blur();
+    window.scrollTo(0, 0);
+  });
+  await shot(organiser, 'organiser', { fullPage: true });
+
+  // The display while a team presents.
+  await display.locator('#hero[data-mode="presenting"]').waitFor();
+  await display.mouse.move(5, 5);
+  await display.waitForTimeout(3300);
+  await shot(display, 'display-presenting');
 } finally {
   clearTimeout(watchdog);
   await browser.close();

@@ -236,29 +236,6 @@ impl Roster {
         }
         Ok(())
     }
-
-    /// Recomputes every team's members and missing skills.
-    fn derive(&mut self) {
-        for team in self.teams.values_mut() {
-            team.members.clear();
-        }
-        let mut people: Vec<&Participant> = self.participants.values().filter(|p| !p.removed).collect();
-        people.sort_by(|a, b| a.id.cmp(&b.id));
-        for person in &people {
-            if let Some(team) = person.team.as_ref().and_then(|t| self.teams.get_mut(t)) {
-                team.members.push(person.id.clone());
-            }
-        }
-        for team in self.teams.values_mut() {
-            let has = |skill: &str| {
-                team.members
-                    .iter()
-                    .filter_map(|id| self.participants.get(id))
-                    .any(|member| member.skills.iter().any(|s| s.eq_ignore_ascii_case(skill)))
-            };
-            team.missing = team.needs.iter().filter(|need| !has(need)).cloned().collect();
-        }
-    }
 }
 
 pub struct NewParticipant {
@@ -391,8 +368,13 @@ impl Domain for Roster {
     /// Recorded events were checked when decided, so applying never fails; an event naming someone
     /// unknown (impossible unless the log was edited) changes nothing.
     fn apply(&mut self, event: &RosterEvent, _recorded: Recorded) {
-        match event {
-            RosterEvent::EventUpdated { details } => self.event = details.clone(),
+        // Only the teams an event touches are re-derived, so a change costs the size of a team, not
+        // of the event (thousands of joins stay linear).
+        let touched: Vec<String> = match event {
+            RosterEvent::EventUpdated { details } => {
+                self.event = details.clone();
+                Vec::new()
+            }
             RosterEvent::TeamCreated { team } => {
                 self.teams.insert(
                     team.id.clone(),
@@ -406,48 +388,102 @@ impl Domain for Roster {
                         missing: Vec::new(),
                     },
                 );
+                vec![team.id.clone()]
             }
             RosterEvent::TeamRenamed { team, name } => {
                 if let Some(team) = self.teams.get_mut(team) {
                     team.name = name.clone();
                 }
+                Vec::new()
             }
             RosterEvent::TeamNeeds { team, needs } => {
-                if let Some(team) = self.teams.get_mut(team) {
-                    team.needs = needs.clone();
+                if let Some(found) = self.teams.get_mut(team) {
+                    found.needs = needs.clone();
                 }
+                vec![team.clone()]
             }
             RosterEvent::TeamArchived { team } => {
                 if let Some(archived) = self.teams.get_mut(team) {
                     archived.archived = true;
-                }
-                for person in self.participants.values_mut() {
-                    if person.team.as_deref() == Some(team.as_str()) {
-                        person.team = None;
+                    for member in std::mem::take(&mut archived.members) {
+                        if let Some(person) = self.participants.get_mut(&member) {
+                            person.team = None;
+                        }
                     }
                 }
+                vec![team.clone()]
             }
             RosterEvent::Joined { participant } => {
                 self.participants.insert(participant.id.clone(), participant.clone());
+                match &participant.team {
+                    Some(team) => {
+                        self.add_member(team, &participant.id);
+                        vec![team.clone()]
+                    }
+                    None => Vec::new(),
+                }
             }
             RosterEvent::Moved { participant, team } => {
-                if let Some(p) = self.participants.get_mut(participant) {
-                    p.team = team.clone();
+                let Some(person) = self.participants.get_mut(participant) else { return };
+                let old = std::mem::replace(&mut person.team, team.clone());
+                if let Some(old) = &old {
+                    self.remove_member(old, participant);
                 }
+                if let Some(new) = team {
+                    self.add_member(new, participant);
+                }
+                old.into_iter().chain(team.clone()).collect()
             }
             RosterEvent::SkillsChanged { participant, skills } => {
-                if let Some(p) = self.participants.get_mut(participant) {
-                    p.skills = skills.clone();
-                }
+                let Some(person) = self.participants.get_mut(participant) else { return };
+                person.skills = skills.clone();
+                person.team.clone().into_iter().collect()
             }
             RosterEvent::Removed { participant } => {
-                if let Some(p) = self.participants.get_mut(participant) {
-                    p.removed = true;
-                    p.team = None;
+                let Some(person) = self.participants.get_mut(participant) else { return };
+                person.removed = true;
+                let old = person.team.take();
+                if let Some(old) = &old {
+                    self.remove_member(old, participant);
                 }
+                old.into_iter().collect()
             }
+        };
+        for team in touched {
+            self.refresh_missing(&team);
         }
-        self.derive();
+    }
+}
+
+impl Roster {
+    /// Members are kept sorted by id, so every replica lists them alike.
+    fn add_member(&mut self, team: &str, participant: &str) {
+        if let Some(team) = self.teams.get_mut(team)
+            && let Err(at) = team.members.binary_search_by(|m| m.as_str().cmp(participant))
+        {
+            team.members.insert(at, participant.to_string());
+        }
+    }
+
+    fn remove_member(&mut self, team: &str, participant: &str) {
+        if let Some(team) = self.teams.get_mut(team) {
+            team.members.retain(|m| m != participant);
+        }
+    }
+
+    fn refresh_missing(&mut self, team: &str) {
+        let Some(found) = self.teams.get(team) else { return };
+        let has = |skill: &str| {
+            found
+                .members
+                .iter()
+                .filter_map(|id| self.participants.get(id))
+                .any(|member| member.skills.iter().any(|s| s.eq_ignore_ascii_case(skill)))
+        };
+        let missing: Vec<String> = found.needs.iter().filter(|need| !has(need)).cloned().collect();
+        if let Some(found) = self.teams.get_mut(team) {
+            found.missing = missing;
+        }
     }
 }
 

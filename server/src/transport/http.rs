@@ -275,7 +275,7 @@ async fn create_display(
     let subject = Subject { participant: &member.id, event: &event.info.id, role: Role::Display, name: &member.name };
     let (refresh_token, refresh_expires_at) = state.tokens.issue(&subject, TokenKind::Refresh)?;
     Ok(HttpResponse::Ok().json(DisplayCredentials {
-        link: format!("{}/display#refresh={refresh_token}", state.public_url),
+        link: format!("{}/display#refresh={refresh_token}&code={}", state.public_url, event.info.join_code),
         refresh_token,
         refresh_expires_at,
         display: member,

@@ -1,0 +1,228 @@
+// Browser tests of the organiser console with phones in the room, against the real server: an urgent
+// announcement posted by keyboard alone and acknowledged on a phone; a brief edit that conflicts;
+// a team's working version of its brief and its revision history; the help queue; teams, skills and
+// the schedule; the show and tell's controls; export downloads; the QR code; removing someone.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { PHONE, joinAs, launchBrowser, newContext, openOrganiser, openSection, pageErrors, startServer, tabUntil } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  if (server) await server.stop();
+});
+
+describe('the organiser console', { timeout: 170000 }, () => {
+  let organiser;
+  let ada;
+
+  test('an urgent, pinned announcement posted by keyboard alone; a phone acknowledges it', { timeout: 40000 }, async () => {
+    ada = await (await newContext(browser, PHONE)).newPage();
+    await joinAs(ada, server, { name: 'Ada', skills: 'Photography', team: 'Love Your Space' });
+    organiser = await openOrganiser(browser, server);
+    await organiser.locator('#join-code', { hasText: server.joinCode }).waitFor();
+
+    const text = 'Fire drill at 3pm: please leave by the front doors.';
+    await organiser.evaluate(() => document.activeElement && document.activeElement.blur());
+    await tabUntil(organiser, () => document.activeElement.id === 'announcement-text');
+    await organiser.keyboard.type(text);
+    await organiser.keyboard.press('Tab'); // the priority radios: Normal is checked
+    await organiser.keyboard.press('ArrowRight'); // Urgent
+    assert.equal(await organiser.evaluate(() => document.activeElement.value), 'urgent');
+    await organiser.keyboard.press('Tab'); // "Pin it"
+    await organiser.keyboard.press('Space');
+    await organiser.keyboard.press('Tab'); // "Post announcement"
+    assert.equal(await organiser.evaluate(() => document.activeElement.textContent), 'Post announcement');
+    await organiser.keyboard.press('Enter');
+    const posted = organiser.locator('#announcement-list li', { hasText: text });
+    await posted.getByText('0 of 1 acknowledged').waitFor();
+    assert.match(await posted.textContent(), /Urgent: Pinned: /);
+
+    // On the phone: urgent, in words, with a "Got it" button; acknowledging it counts on the console.
+    const onPhone = ada.locator('#announcement-latest .announcement.urgent', { hasText: text });
+    await onPhone.waitFor();
+    await onPhone.getByRole('button', { name: /^Got it/ }).click();
+    await onPhone.getByText('You acknowledged this').waitFor();
+    await posted.getByText('1 of 1 acknowledged').waitFor();
+    // Unpinning from the console.
+    await posted.getByRole('button', { name: /^Unpin/ }).click();
+    await organiser.locator('#announcement-list li', { hasText: text }).getByRole('button', { name: /^Pin/ }).waitFor();
+  });
+
+  test('a brief edit made on an old revision is refused, and the latest text is shown', { timeout: 40000 }, async () => {
+    const other = await openOrganiser(browser, server);
+    const brief = (page) => page.locator('#brief-admin .brief-row', { hasText: 'Love Your Space' }).first();
+    await brief(organiser).getByRole('button', { name: /^Edit Love Your Space/ }).click();
+    const mine = organiser.locator('.brief-editor');
+    await mine.getByLabel('Text', { exact: true }).fill('## The challenge\n\nMy version of the challenge.');
+
+    // Meanwhile another organiser saves revision 2.
+    await brief(other).getByRole('button', { name: /^Edit Love Your Space/ }).click();
+    await other.locator('.brief-editor').getByLabel('Text', { exact: true }).fill('## The challenge\n\nTheir newer version.');
+    await other.locator('.brief-editor').getByRole('button', { name: 'Save' }).click();
+    await brief(other).getByText('revision 2').waitFor();
+    // The first editor is told before saving that it is behind.
+    await mine.getByText('saved revision 2 while you were editing revision 1').waitFor();
+
+    await mine.getByRole('button', { name: 'Save' }).click();
+    const alert = mine.locator('[role="alert"]');
+    await alert.getByText(/Not saved: .* saved revision 2 while you were editing revision 1/).waitFor();
+    assert.equal(await mine.getByLabel('Text', { exact: true }).inputValue(), '## The challenge\n\nTheir newer version.');
+    assert.match(await mine.getByLabel(/Your text, not saved/).inputValue(), /My version of the challenge/);
+    assert.equal(await organiser.evaluate(() => document.activeElement.getAttribute('role')), 'alert', 'the focus goes to the explanation');
+
+    // Merging and saving again, on the current revision, works.
+    await mine.getByLabel('Text', { exact: true }).fill('## The challenge\n\nTheir newer version.\n\n- and my point');
+    await mine.getByRole('button', { name: 'Save' }).click();
+    await brief(organiser).getByText('revision 3').waitFor();
+    await other.close();
+  });
+
+  test("a team makes its working version of the brief and reads the brief's old revisions", { timeout: 30000 }, async () => {
+    await openSection(ada, 'Brief');
+    const article = ada.locator('#brief');
+    await article.getByRole('heading', { name: 'Love Your Space' }).waitFor();
+    await article.getByText('and my point').waitFor(); // the live revision 3, as a list item
+    assert.equal(await article.locator('.md li', { hasText: 'and my point' }).count(), 1);
+    await article.getByText('Revision 3').first().waitFor();
+    await article.getByText(/Revision history \(3 revisions\)/).click();
+    await article.getByRole('button', { name: 'Read revision 1' }).click();
+    await article.getByText('You are reading revision 1 of 3').waitFor();
+    await article.getByText('The larger parks are well used').waitFor();
+    await article.getByRole('button', { name: 'Back to the current text' }).click();
+    await article.getByText('and my point').waitFor();
+
+    await article.getByRole('button', { name: 'Make our working version' }).click();
+    await article.getByText("Your team's working version, copied from revision 3").waitFor();
+    await article.getByRole('button', { name: 'Edit our working version' }).click();
+    await ada.locator('.brief-editor').getByLabel('Text', { exact: true }).fill('## Our angle\n\nStart with **three** spaces.\n\n<script>alert(1)</script>');
+    await ada.locator('.brief-editor').getByRole('button', { name: 'Save' }).click();
+    await article.locator('.md strong', { hasText: 'three' }).waitFor();
+    // Raw HTML shows as text and is never run.
+    await article.getByText('<script>alert(1)</script>').waitFor();
+    assert.equal(await article.locator('script').count(), 0);
+    // The console lists the working version under the team.
+    await organiser.locator('#brief-admin .brief-row.fork', { hasText: "Love Your Space's working version" }).waitFor();
+  });
+
+  test('help: a team asks, an organiser claims and resolves, the phone follows', { timeout: 30000 }, async () => {
+    await ada.getByRole('button', { name: /^Help/ }).click();
+    await ada.getByLabel('What do you need help with?').fill('Our printer will not print');
+    await ada.getByLabel(/Where are you/).fill('Room 2');
+    await ada.getByRole('button', { name: 'Ask for help' }).click();
+    const request = ada.locator('#help-list .request', { hasText: 'Our printer will not print' });
+    await request.getByText('Waiting for a helper').waitFor();
+    await ada.locator('#help-count', { hasText: '1 open' }).waitFor();
+
+    const queued = organiser.locator('#help-list .request', { hasText: 'Our printer will not print' });
+    await queued.getByText('Love Your Space').waitFor();
+    await queued.getByRole('button', { name: 'Claim: Our printer will not print' }).click();
+    await request.getByText('Organiser is on the way').waitFor();
+    await organiser.getByRole('button', { name: 'Resolve: Our printer will not print' }).click();
+    await request.waitFor({ state: 'detached' });
+    await organiser.locator('#help-closed-list .request', { hasText: 'Our printer' }).getByText(/Resolved/).waitFor({ state: 'attached' });
+    await ada.getByRole('button', { name: 'Close' }).click();
+  });
+
+  test('teams: created and renamed on the console, joined and skilled on a phone, archived', { timeout: 40000 }, async () => {
+    await organiser.getByText('Add a team').click();
+    await organiser.getByLabel('Name', { exact: true }).fill('Wales network');
+    await organiser.getByLabel('Skills it needs').fill('Welsh, Facilitation');
+    await organiser.getByRole('button', { name: 'Add the team' }).click();
+    await organiser.getByRole('button', { name: 'Rename or change Wales network' }).click();
+    await organiser.getByLabel('Team name').fill('Co-production Wales');
+    await organiser.locator('#roster-body .team-form').getByRole('button', { name: 'Save' }).click();
+
+    await openSection(ada, 'Teams');
+    const card = ada.locator('#team-list .team-card', { hasText: 'Co-production Wales' });
+    await card.getByText('Missing: Welsh, Facilitation').waitFor();
+    await card.getByRole('button', { name: 'Switch to Co-production Wales' }).click();
+    await ada.locator('#who', { hasText: 'Co-production Wales' }).waitFor();
+    await card.getByText('your team').waitFor();
+    await ada.getByLabel('Change your skills').fill('Photography, Welsh');
+    await ada.locator('#skills-form').getByRole('button', { name: 'Save' }).click();
+    await card.getByText('Missing: Facilitation').waitFor();
+    await organiser.locator('#roster-body .team', { hasText: 'Co-production Wales' }).getByText('Ada').waitFor();
+
+    organiser.once('dialog', (dialog) => dialog.accept());
+    await organiser.getByRole('button', { name: 'Archive Co-production Wales' }).click();
+    await ada.locator('#who', { hasText: 'no team yet' }).waitFor();
+    await ada.getByRole('button', { name: 'Join Love Your Space' }).click();
+    await ada.locator('#who', { hasText: 'Love Your Space' }).waitFor();
+  });
+
+  test('the schedule: a phase added and edited on the console shows on the phone', { timeout: 30000 }, async () => {
+    await organiser.getByText('Add a phase').click();
+    const start = await organiser.evaluate(() => {
+      const d = new Date(window.makeroom.serverNow() + 30 * 60000);
+      const pad = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    });
+    await organiser.locator('#phase-title').fill('Stand-up');
+    await organiser.locator('#phase-start').fill(start);
+    await organiser.locator('#phase-end').fill(start.replace(/T(\d\d)/, (m, hh) => `T${String((Number(hh) + 1) % 24).padStart(2, '0')}`));
+    await organiser.getByRole('button', { name: 'Add the phase' }).click();
+    await openSection(ada, 'Schedule');
+    await ada.locator('#phase-list .phase.next', { hasText: 'Stand-up' }).waitFor();
+    await ada.locator('#phase-list .phase.now', { hasText: 'Making' }).waitFor();
+    await organiser.getByRole('button', { name: 'Edit Stand-up' }).click();
+    await organiser.locator('.phase-form input').first().fill('Team stand-up');
+    await organiser.locator('.phase-form').getByRole('button', { name: 'Save' }).click();
+    await ada.locator('#phase-list .phase', { hasText: 'Team stand-up' }).waitFor();
+  });
+
+  test('the show and tell: order, start, pause, extend, with the live remaining time', { timeout: 30000 }, async () => {
+    const order = () => organiser.locator('#order-list .order-name').allTextContents();
+    const before = await order();
+    await organiser.getByRole('button', { name: `Move ${before[0].replace(/^\d+\. /, '')} later` }).click();
+    await organiser.waitForFunction((first) => document.querySelector('#order-list .order-name').textContent !== first, before[0]);
+    const now = await order();
+    assert.deepEqual([now[0], now[1]], [before[1], before[0]]);
+
+    await organiser.getByRole('button', { name: 'Start the first team' }).click();
+    await organiser.locator('#show-who', { hasText: `Presenting: ${now[0]}` }).waitFor();
+    await organiser.locator('#show-time', { hasText: /^[45]:\d\d left$/ }).waitFor();
+    await organiser.getByRole('button', { name: 'Pause' }).click();
+    await organiser.locator('#show-time', { hasText: 'paused' }).waitFor();
+    await organiser.getByRole('button', { name: '+1 minute' }).click();
+    await organiser.locator('#show-time', { hasText: /^[56]:\d\d left · paused$/ }).waitFor();
+    await organiser.getByRole('button', { name: 'Resume' }).click();
+    await openSection(ada, 'Schedule');
+    await ada.locator('#show-now', { hasText: `${now[0]} is presenting` }).waitFor();
+    organiser.once('dialog', (dialog) => dialog.accept());
+    await organiser.getByRole('button', { name: 'End the show' }).click();
+    await organiser.locator('#show-who', { hasText: 'The show is over' }).waitFor();
+  });
+
+  test('export downloads, the QR code of the join link, and removing someone', { timeout: 30000 }, async () => {
+    const qr = organiser.locator('#join-qr svg[role="img"]');
+    assert.match(await qr.getAttribute('aria-label'), new RegExp(`/join\\?code=${server.joinCode}$`));
+
+    for (const [format, check] of [
+      ['JSON', (text) => assert.equal(JSON.parse(text).format, 'makeroom-export/1')],
+      ['Markdown', (text) => assert.match(text, /Love Your Space/)],
+    ]) {
+      const [download] = await Promise.all([organiser.waitForEvent('download'), organiser.getByRole('button', { name: `Download ${format}` }).click()]);
+      assert.match(download.suggestedFilename(), /^makeroom-e_[a-z0-9]+\.(json|md)$/);
+      check(readFileSync(await download.path(), 'utf8'));
+    }
+
+    organiser.once('dialog', (dialog) => dialog.accept());
+    await organiser.getByRole('button', { name: 'Remove Ada from the event' }).click();
+    await ada.getByRole('heading', { name: 'You have left this event' }).waitFor();
+    await organiser.locator('#roster-body li', { hasText: 'Ada' }).waitFor({ state: 'detached' });
+  });
+});
+
+test('no page had a script error', () => {
+  assert.deepEqual(pageErrors, []);
+});
