@@ -16,6 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
+/// Threads reading history, each with its own connection.
+const READER_THREADS: usize = 4;
+
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
 /// Appends committed in one transaction at most; bounds the latency one group adds.
 const MAX_GROUP: usize = 512;
 
@@ -47,7 +52,9 @@ struct WriteJob {
 
 pub struct SqliteStore {
     writer: mpsc::Sender<WriteJob>,
-    reader: Arc<Mutex<Connection>>,
+    /// Read jobs for the reader threads, each with its own connection (WAL lets them read while the
+    /// writer commits). A fixed pool: reads do not spill onto tokio's blocking pool.
+    readers: std::sync::mpsc::Sender<ReadJob>,
     epoch: Arc<str>,
 }
 
@@ -79,27 +86,46 @@ impl SqliteStore {
             }
         };
         let epoch: Arc<str> = epoch.into();
-        let reader = open_connection(&path)?;
+        let (readers, jobs) = std::sync::mpsc::channel::<ReadJob>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..READER_THREADS {
+            let (conn, jobs) = (open_connection(&path)?, jobs.clone());
+            std::thread::Builder::new()
+                .name(format!("makeroom-sqlite-reader-{n}"))
+                .spawn(move || {
+                    loop {
+                        // Holding the lock only to take a job, so the readers work side by side.
+                        let job = jobs.lock().map(|jobs| jobs.recv());
+                        match job {
+                            Ok(Ok(job)) => job(&conn),
+                            _ => return,
+                        }
+                    }
+                })
+                .context("starting a store reader thread")?;
+        }
         let (tx, rx) = mpsc::channel(4096);
         let mut writer = Writer { conn: writer_conn, channels: HashMap::new(), epoch: epoch.clone(), sink };
         std::thread::Builder::new()
             .name("makeroom-sqlite-writer".into())
             .spawn(move || writer.run(rx))
             .context("starting the store's writer thread")?;
-        Ok(SqliteStore { writer: tx, reader: Arc::new(Mutex::new(reader)), epoch })
+        Ok(SqliteStore { writer: tx, readers, epoch })
     }
 
     async fn read<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().map_err(|_| StoreError::Unavailable("reader lock poisoned".into()))?;
-            work(&conn).map_err(|err| StoreError::Unexpected(anyhow::Error::new(err).context("reading history")))
-        })
-        .await
-        .map_err(|err| StoreError::Unavailable(format!("read task failed: {err}")))?
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let outcome =
+                work(conn).map_err(|err| StoreError::Unexpected(anyhow::Error::new(err).context("reading history")));
+            // The reader may have gone (its connection closed); nothing to do then.
+            let _ = reply.send(outcome);
+        });
+        self.readers.send(job).map_err(|_| StoreError::Unavailable("the store's readers have stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("a store reader stopped".into()))?
     }
 }
 
