@@ -72,7 +72,7 @@ pub struct Subscribe {
     /// Ask for the channel's presence list in the reply and for join/leave pushes.
     #[serde(default)]
     pub presence: bool,
-    /// On a state channel (`roster`, `briefs`, `board:{team}`): if `since` cannot be recovered (or is
+    /// On a state channel (any channel but `lobby` and `team:{id}`): if `since` cannot be recovered (or is
     /// absent), include the channel's current state, so a late joiner need not replay the whole log.
     #[serde(default)]
     pub snapshot: bool,

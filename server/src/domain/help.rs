@@ -98,7 +98,7 @@ impl Domain for HelpQueue {
             }
             HelpCommand::Claim { request } => {
                 if !actor.is_organiser() {
-                    return Err(DomainError::Forbidden("organisers and mentors claim help requests".into()));
+                    return Err(DomainError::Forbidden("organisers claim help requests".into()));
                 }
                 match self.get(&request)?.status {
                     HelpStatus::Open => Ok(HelpEvent::Claimed { id: request, by: actor.id.to_string() }),

@@ -540,7 +540,7 @@ impl Connection {
         if subscribe.snapshot && !channel.is_state() {
             return Err(AppError::refused(
                 ErrorCode::BadRequest,
-                "snapshots are for roster, briefs and board:{team}; chat channels use history",
+                "snapshots are for state channels; chat channels (lobby, team rooms) use history",
             ));
         }
         let member = self.auth()?.member.clone();
