@@ -37,7 +37,13 @@ impl AppError {
             AppError::Store(StoreError::Unavailable(_)) => ErrorCode::Unavailable,
             AppError::Store(StoreError::Unexpected(_)) => ErrorCode::Internal,
             AppError::Refused { code, .. } => *code,
-            AppError::Unexpected(_) => ErrorCode::Internal,
+            // A store failure deep inside (catching up a log, loading a board) is still a store
+            // failure: retryable, not a bug.
+            AppError::Unexpected(err) => match err.downcast_ref::<StoreError>() {
+                Some(StoreError::Unavailable(_)) => ErrorCode::Unavailable,
+                Some(StoreError::Conflict { .. }) => ErrorCode::Conflict,
+                _ => ErrorCode::Internal,
+            },
         }
     }
 
@@ -51,6 +57,7 @@ impl AppError {
         let retry_after_ms = match self {
             AppError::Refused { retry_after_ms, .. } => *retry_after_ms,
             AppError::Store(StoreError::Unavailable(_)) => Some(1000),
+            AppError::Unexpected(_) if code == ErrorCode::Unavailable => Some(1000),
             _ => None,
         };
         ErrorBody { code, message, retry_after_ms, reference: None }
@@ -86,5 +93,21 @@ impl actix_web::ResponseError for AppError {
     fn error_response(&self) -> actix_web::HttpResponse {
         self.log_if_internal("http");
         actix_web::HttpResponse::build(self.status()).json(serde_json::json!({ "error": self.body() }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn a_store_outage_wrapped_in_context_is_still_unavailable() {
+        let outage: Result<(), StoreError> = Err(StoreError::Unavailable("Redis: connection refused".into()));
+        let wrapped = AppError::from(outage.context("catching up the board").expect_err("fails"));
+        assert_eq!(wrapped.code(), ErrorCode::Unavailable);
+        assert_eq!(wrapped.body().retry_after_ms, Some(1000));
+        let bug = AppError::from(anyhow::anyhow!("a bug"));
+        assert_eq!(bug.code(), ErrorCode::Internal);
     }
 }
