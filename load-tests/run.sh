@@ -3,8 +3,8 @@
 # the servers pinned to CPU 0 and the generator to CPU 1. Results: a table and one JSON line per run
 # on stdout, and every JSON line appended to $OUT (default load-tests/results.jsonl).
 #
-#   load-tests/run.sh                 # everything (about 20 minutes on 2 cores)
-#   load-tests/run.sh rooms storm     # only some: rooms storm connections event-day compare
+#   load-tests/run.sh                 # everything (about 25 minutes on 2 cores)
+#   load-tests/run.sh rooms storm     # only some: rooms storm connections event-day chaos compare
 #
 # Everything runs on 127.0.0.1; every run is bounded in connections and time.
 set -euo pipefail
@@ -15,15 +15,20 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 CONNECTIONS=${CONNECTIONS:-19000}   # idle connections; bounded by the open-file limit (see below)
 STEPS=("$@")
-[ ${#STEPS[@]} -eq 0 ] && STEPS=(rooms storm connections event-day compare)
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(rooms storm connections event-day chaos compare)
 
 # Each process may hold this many sockets; 50,000 connections need ~50,100 on each side.
 ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "open-file limit: $(ulimit -n)"
 
 cargo build --release -p makeroom-server -p makeroom-load
-if [[ " ${STEPS[*]} " == *" compare "* ]]; then
+if [[ " ${STEPS[*]} " == *" compare "* || " ${STEPS[*]} " == *" chaos "* ]]; then
   command -v redis-server >/dev/null || { apt-get update && apt-get install -y redis-server; }
+fi
+if [[ " ${STEPS[*]} " == *" chaos "* ]]; then
+  command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { apt-get update && apt-get install -y haproxy; }
+fi
+if [[ " ${STEPS[*]} " == *" compare "* ]]; then
   (cd load-tests/peer && npm install --no-audit --no-fund)
 fi
 
@@ -43,8 +48,12 @@ for step in "${STEPS[@]}"; do
       "${LOAD[@]}" connections "${COMMON[@]}" --connections "$CONNECTIONS" --hold 20 ;;
     event-day)
       "${LOAD[@]}" event-day "${COMMON[@]}" --teams 40 --team-size 6 --displays 4 --duration 60 --intensity 1 ;;
+    chaos)
+      # Exits 1 if anything acknowledged was lost or doubled; the other steps still run first.
+      "${LOAD[@]}" chaos "${COMMON[@]}" || { echo "chaos: FAILED (see above)"; chaos_failed=1; } ;;
     compare)
       "${LOAD[@]}" compare "${COMMON[@]}" --connections 2000 --rooms 100 --start-rate 1000 --step-duration 8 --warmup 3 ;;
-    *) echo "unknown step $step (rooms storm connections event-day compare)" >&2; exit 2 ;;
+    *) echo "unknown step $step (rooms storm connections event-day chaos compare)" >&2; exit 2 ;;
   esac
 done
+[ -z "${chaos_failed:-}" ] || exit 1

@@ -1,6 +1,7 @@
-//! `compare`: Makeroom and the Socket.IO peer on the same `rooms` workload, servers pinned to one
-//! core and the generator to the other. For each target, searches for the highest publish rate
-//! sustained with p99 under a bound and nothing lost, then prints the ratios.
+//! `compare`: Makeroom and the Socket.IO peer on the same `rooms` workload, one instance each and two
+//! instances each through a private Redis (clients split between the instances), servers and Redis
+//! pinned to one core and the generator to the other. For each target, searches for the highest
+//! publish rate sustained with p99 under a bound and nothing lost, then prints the ratios.
 
 use crate::report::Report;
 use crate::scenarios::rooms::{self, RoomsConfig};
@@ -21,7 +22,7 @@ pub struct CompareConfig {
     pub p99_ms: f64,
     pub max_steps: usize,
     pub sources: u8,
-    /// `makeroom`, `socketio`, `socketio-redis`.
+    /// `makeroom`, `socketio`, `makeroom-redis`, `socketio-redis`.
     pub only: Vec<String>,
     /// A step during which other processes used more CPU than this (% of one core) is run again,
     /// at most twice, after a pause: a shared machine's noise is not the server's limit.
@@ -58,13 +59,14 @@ pub async fn run(options: &ServerOptions, config: &CompareConfig, json_out: Opti
     for name in &config.only {
         let (proto, instances) = match name.as_str() {
             "makeroom" => (Proto::Makeroom, 1),
+            "makeroom-redis" => (Proto::Makeroom, 2),
             "socketio" => (Proto::Socketio, 1),
             "socketio-redis" => (Proto::Socketio, 2),
             other => anyhow::bail!("unknown target {other:?}"),
         };
         println!("== {name}: searching for the highest sustained rate");
         let targets = start_targets(proto, instances, options).await?;
-        let population = match &targets.makeroom {
+        let population = match targets.server() {
             Some(server) => Some(setup::populate(server, config.rooms, config.connections).await?),
             None => None,
         };
@@ -172,17 +174,17 @@ pub async fn run(options: &ServerOptions, config: &CompareConfig, json_out: Opti
             }
         }
     }
-    println!("  {:<16} not yet measured (Makeroom has no cluster mode yet)", "makeroom x2");
     let rate_of = |name: &str| {
         outcomes.iter().find(|o| o.name == name).and_then(|o| o.best.as_ref()).map(|b| b.deliveries_per_sec)
     };
-    if let Some(makeroom) = rate_of("makeroom") {
-        for peer in ["socketio", "socketio-redis"] {
-            if let Some(rate) = rate_of(peer) {
-                let ratio = makeroom / rate.max(1e-9);
-                println!("  ratio makeroom (1 instance) / {peer}: {ratio:.2}x");
-                summary.insert(format!("ratio_vs_{peer}"), json!(ratio));
-            }
+    for (ours, peer, label) in [
+        ("makeroom", "socketio", "1 instance each"),
+        ("makeroom-redis", "socketio-redis", "2 instances each through Redis"),
+    ] {
+        if let (Some(makeroom), Some(rate)) = (rate_of(ours), rate_of(peer)) {
+            let ratio = makeroom / rate.max(1e-9);
+            println!("  ratio {ours} / {peer} ({label}): {ratio:.2}x");
+            summary.insert(format!("ratio_{ours}_vs_{peer}"), json!(ratio));
         }
     }
     let line = json!({"scenario": "compare", "p99_bound_ms": config.p99_ms,

@@ -30,19 +30,29 @@ pub struct ServerOptions {
     pub cpus: Option<String>,
 }
 
-/// Starts `instances` servers of `proto` (Socket.IO with more than one goes through Redis).
+/// Starts `instances` servers of `proto`; more than one share a private Redis (Makeroom's cluster
+/// mode with an append-only file fsynced on every write; Socket.IO's redis-adapter, pub/sub only).
 pub async fn start_targets(proto: Proto, instances: usize, options: &ServerOptions) -> Result<Targets> {
     let cpus = options.cpus.as_deref();
+    if instances == 0 {
+        bail!("no instances to start");
+    }
     match proto {
         Proto::Makeroom => {
-            if instances != 1 {
-                bail!(
-                    "Makeroom runs as one instance today: several instances through Redis (cluster mode) is not built yet"
-                );
-            }
             let mut makeroom = options.makeroom.clone();
             makeroom.cpus = options.cpus.clone();
-            Ok(Targets { proto, makeroom: Some(Makeroom::start(&makeroom).await?), peers: Vec::new(), redis: None })
+            if instances == 1 {
+                return Ok(Targets::single(Makeroom::start(&makeroom).await?));
+            }
+            let redis = Redis::start_durable(cpus).await?;
+            makeroom.redis_url = Some(redis.url());
+            let mut servers = Vec::new();
+            for i in 0..instances {
+                // Only the first creates the demo event on the empty Redis.
+                makeroom.no_demo = i > 0;
+                servers.push(Makeroom::start(&makeroom).await?);
+            }
+            Ok(Targets { proto, makeroom: servers, peers: Vec::new(), redis: Some(redis) })
         }
         Proto::Socketio => {
             let redis = if instances > 1 { Some(Redis::start(cpus).await?) } else { None };
@@ -51,7 +61,7 @@ pub async fn start_targets(proto: Proto, instances: usize, options: &ServerOptio
             for _ in 0..instances.max(1) {
                 peers.push(Peer::start(&options.peer_dir, cpus, url.as_deref()).await?);
             }
-            Ok(Targets { proto, makeroom: None, peers, redis })
+            Ok(Targets { proto, makeroom: Vec::new(), peers, redis })
         }
     }
 }

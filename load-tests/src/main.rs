@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use makeroom_load::compare::{self, CompareConfig};
-use makeroom_load::scenarios::{connections, event_day, rooms, storm};
+use makeroom_load::scenarios::{chaos, connections, event_day, rooms, storm};
 use makeroom_load::servers::MakeroomOptions;
 use makeroom_load::wire::Proto;
 use makeroom_load::{ServerOptions, setup, start_targets};
@@ -59,7 +59,7 @@ enum Scenario {
         common: Common,
         #[arg(long, value_enum, default_value = "makeroom")]
         target: Proto,
-        /// Server instances (Socket.IO: more than one goes through Redis).
+        /// Server instances (more than one share a private Redis; clients are split between them).
         #[arg(long, default_value_t = 1)]
         instances: usize,
         #[arg(long, default_value_t = 2000)]
@@ -127,8 +127,63 @@ enum Scenario {
         #[arg(long, default_value_t = 1.0)]
         intensity: f64,
     },
-    /// Makeroom against the Socket.IO peer (one instance, two through Redis) on the same workload:
-    /// the highest rate each sustains with p99 under a bound and nothing lost.
+    /// The event-day mix on a cluster (durable Redis, two instances, HAProxy) while Redis is killed
+    /// and restarted, an instance is killed and restarted, and a share of clients drop at once;
+    /// checks every acknowledged message against each channel's history. Exits 1 unless exact.
+    Chaos {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 40)]
+        teams: usize,
+        #[arg(long, default_value_t = 6)]
+        team_size: usize,
+        #[arg(long, default_value_t = 4)]
+        displays: usize,
+        /// Multiplies every event-day activity rate (1 = a busy real event).
+        #[arg(long, default_value_t = 1.0)]
+        intensity: f64,
+        /// Leave out the event-day mix's own phone drops (so each fault's effect stands alone).
+        #[arg(long)]
+        no_phone_drops: bool,
+        /// Seconds of traffic before the first fault.
+        #[arg(long, default_value_t = 8.0)]
+        warmup: f64,
+        /// Seconds Redis stays down.
+        #[arg(long, default_value_t = 10.0)]
+        redis_down: f64,
+        /// Seconds of traffic between one fault and the next.
+        #[arg(long, default_value_t = 8.0)]
+        settle: f64,
+        /// Seconds the killed instance stays down.
+        #[arg(long, default_value_t = 2.0)]
+        instance_down: f64,
+        /// Share of all connections that drop at once.
+        #[arg(long, default_value_t = 0.3)]
+        drop_fraction: f64,
+        /// Seconds of traffic after the last fault.
+        #[arg(long, default_value_t = 10.0)]
+        after: f64,
+        /// Most seconds to wait afterwards for every outbox to empty and every client to catch up.
+        #[arg(long, default_value_t = 30.0)]
+        drain: f64,
+        /// The client's reconnect backoff (full jitter): base and cap, in seconds (the web client's).
+        #[arg(long, default_value_t = 0.5)]
+        backoff_base: f64,
+        #[arg(long, default_value_t = 15.0)]
+        backoff_cap: f64,
+        /// Write every client event (`seconds connection event`) to this file.
+        #[arg(long)]
+        events_out: Option<PathBuf>,
+        /// Negative control: Redis without an append-only file, so its restart loses everything (the
+        /// run must then fail).
+        #[arg(long)]
+        volatile_redis: bool,
+        /// Participants that join on one instance and at once say hello on the other (0: none).
+        #[arg(long, default_value_t = 100)]
+        join_probe: usize,
+    },
+    /// Makeroom against the Socket.IO peer (one instance each, two each through Redis) on the same
+    /// workload: the highest rate each sustains with p99 under a bound and nothing lost.
     Compare {
         #[command(flatten)]
         common: Common,
@@ -150,8 +205,8 @@ enum Scenario {
         /// Re-run a step (twice at most) when other processes took more than this % of a core.
         #[arg(long, default_value_t = 25.0)]
         max_other_cpu: f64,
-        /// Which targets: makeroom, socketio, socketio-redis.
-        #[arg(long, value_delimiter = ',', default_value = "makeroom,socketio,socketio-redis")]
+        /// Which targets: makeroom, socketio, makeroom-redis, socketio-redis (each pair back to back).
+        #[arg(long, value_delimiter = ',', default_value = "makeroom,socketio,makeroom-redis,socketio-redis")]
         only: Vec<String>,
     },
 }
@@ -167,7 +222,7 @@ async fn run(scenario: Scenario) -> Result<()> {
     match scenario {
         Scenario::Rooms { common, target, instances, connections, rooms, rate, duration, warmup } => {
             let targets = start_targets(target, instances, &common.servers()).await?;
-            let population = match &targets.makeroom {
+            let population = match targets.server() {
                 Some(server) => Some(setup::populate(server, rooms, connections).await?),
                 None => None,
             };
@@ -194,7 +249,7 @@ async fn run(scenario: Scenario) -> Result<()> {
             drop_fraction,
         } => {
             let targets = start_targets(Proto::Makeroom, 1, &common.servers()).await?;
-            let server = targets.makeroom.as_ref().context("no server")?;
+            let server = targets.server().context("no server")?;
             let population = setup::populate(server, rooms, clients).await?;
             let config = storm::StormConfig {
                 clients,
@@ -212,7 +267,7 @@ async fn run(scenario: Scenario) -> Result<()> {
         }
         Scenario::Connections { common, connections, participants, hold } => {
             let targets = start_targets(Proto::Makeroom, 1, &common.servers()).await?;
-            let server = targets.makeroom.as_ref().context("no server")?;
+            let server = targets.server().context("no server")?;
             let participants = participants.unwrap_or(connections).clamp(1, connections);
             let teams = (participants / 20).clamp(1, 1000);
             let population = setup::populate(server, teams, participants).await?;
@@ -237,6 +292,60 @@ async fn run(scenario: Scenario) -> Result<()> {
             };
             let report = event_day::run(&targets, &config).await?;
             report.emit(common.json_out.as_deref());
+        }
+        Scenario::Chaos {
+            common,
+            teams,
+            team_size,
+            displays,
+            intensity,
+            no_phone_drops,
+            warmup,
+            redis_down,
+            settle,
+            instance_down,
+            drop_fraction,
+            after,
+            drain,
+            backoff_base,
+            backoff_cap,
+            events_out,
+            join_probe,
+            volatile_redis,
+        } => {
+            let config = chaos::ChaosConfig {
+                teams,
+                team_size,
+                displays,
+                intensity,
+                phone_drops: !no_phone_drops,
+                sources: common.sources,
+                warmup: secs(warmup),
+                redis_down: secs(redis_down),
+                settle: secs(settle),
+                instance_down: secs(instance_down),
+                drop_fraction,
+                after: secs(after),
+                drain: secs(drain),
+                backoff_base: secs(backoff_base),
+                backoff_cap: secs(backoff_cap),
+                events_out,
+                join_probe,
+                volatile_redis,
+                ..Default::default()
+            };
+            let report = chaos::run(&common.servers(), &config).await?;
+            println!("{}", chaos::table(&report));
+            println!("{}", report.json_line());
+            if let Some(path) = common.json_out.as_deref() {
+                report.emit_json_only(path);
+            }
+            if !chaos::exact(&report) {
+                eprintln!(
+                    "chaos: something acknowledged was lost or doubled, or a client missed something (see above)"
+                );
+                std::process::exit(1);
+            }
         }
         Scenario::Compare {
             common,

@@ -5,6 +5,7 @@ use crate::http::HttpClient;
 use crate::servers::Makeroom;
 use crate::wire::{self, Conn, Proto};
 use anyhow::{Context, Result, bail};
+use makeroom_protocol::HelloResult;
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
@@ -29,13 +30,7 @@ pub struct Population {
 
 /// A fresh access token for the organiser (from the refresh token the server printed).
 pub async fn organiser_token(server: &Makeroom) -> Result<String> {
-    let mut http = HttpClient::new(server.port);
-    let (status, body) =
-        http.request("POST", "/api/token", None, Some(&json!({"refresh_token": server.organiser_refresh}))).await?;
-    if status != 200 {
-        bail!("POST /api/token: {status} {body}");
-    }
-    body["token"].as_str().map(str::to_string).context("no token in /api/token answer")
+    organiser_token_via(server.port, &server.organiser_refresh).await
 }
 
 /// Creates `teams` teams named `load-N` and joins `participants` participants, spread evenly.
@@ -78,6 +73,50 @@ pub async fn populate(server: &Makeroom, teams: usize, participants: usize) -> R
     }
     let participants = join_all(server, &team_ids, participants).await?;
     Ok(Population { teams: team_ids, participants, organiser_token: organiser })
+}
+
+/// A fresh access token for the organiser, from the refresh token, through any port (an instance or
+/// the proxy in front of several).
+pub async fn organiser_token_via(port: u16, organiser_refresh: &str) -> Result<String> {
+    let mut http = HttpClient::new(port);
+    let (status, body) =
+        http.request("POST", "/api/token", None, Some(&json!({"refresh_token": organiser_refresh}))).await?;
+    if status != 200 {
+        bail!("POST /api/token: {status} {body}");
+    }
+    body["token"].as_str().map(str::to_string).context("no token in /api/token answer")
+}
+
+/// Adds `count` projector displays to the organiser's event over HTTP; returns their access tokens.
+pub async fn add_displays(port: u16, organiser: &str, count: usize) -> Result<Vec<String>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let mut probe = Conn::open(Proto::Makeroom, port, Ipv4Addr::LOCALHOST).await?;
+    let hello: HelloResult = serde_json::from_str(probe.call(1, wire::hello(1, organiser), |_| {}).await?.get())?;
+    probe.close().await;
+    let mut http = HttpClient::new(port);
+    let mut tokens = Vec::new();
+    for i in 0..count {
+        let (status, body) = http
+            .request(
+                "POST",
+                &format!("/api/events/{}/displays", hello.event.id),
+                Some(organiser),
+                Some(&json!({"name": format!("Display {i}")})),
+            )
+            .await?;
+        if status != 200 {
+            bail!("adding a display: {status} {body}");
+        }
+        let refresh = body["refresh_token"].as_str().context("no refresh token")?;
+        let (status, body) = http.request("POST", "/api/token", None, Some(&json!({"refresh_token": refresh}))).await?;
+        if status != 200 {
+            bail!("display token: {status} {body}");
+        }
+        tokens.push(body["token"].as_str().context("no token")?.to_string());
+    }
+    Ok(tokens)
 }
 
 async fn join_all(server: &Makeroom, teams: &[String], count: usize) -> Result<Vec<Participant>> {

@@ -62,6 +62,15 @@ pub struct ReplyFrame {
     pub id: u64,
     /// The raw JSON result, or the error as `code: message`.
     pub result: Result<Box<RawValue>, String>,
+    /// With an error: how long the server asks the client to wait before trying again.
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ReplyFrame {
+    /// The error's code (`unavailable`, `rate_limited`, ...), if the reply is an error.
+    pub fn error_code(&self) -> Option<&str> {
+        self.result.as_ref().err().map(|err| err.split(':').next().unwrap_or_default())
+    }
 }
 
 impl Conn {
@@ -182,6 +191,7 @@ fn classify(proto: Proto, text: String) -> Incoming {
                 return match serde_json::from_str::<Reply>(&text) {
                     Ok(Reply { id: Some(id), result, error }) => Incoming::Reply(ReplyFrame {
                         id,
+                        retry_after_ms: error.as_ref().and_then(|e| e.retry_after_ms),
                         result: match (result, error) {
                             (Some(result), None) => Ok(result),
                             (_, Some(error)) => Err(format!("{}: {}", error.code.as_str(), error.message)),
@@ -213,7 +223,7 @@ fn classify(proto: Proto, text: String) -> Incoming {
                     Ok(raw) => Ok(raw),
                     Err(err) => Err(err.to_string()),
                 };
-                return Incoming::Reply(ReplyFrame { id, result });
+                return Incoming::Reply(ReplyFrame { id, result, retry_after_ms: None });
             }
             Incoming::Other
         }
@@ -313,7 +323,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match classify(Proto::Socketio, r#"4312[{"offset":4}]"#.to_string()) {
-            Incoming::Reply(ReplyFrame { id: 12, result }) => {
+            Incoming::Reply(ReplyFrame { id: 12, result, .. }) => {
                 assert_eq!(result.expect("ok").get(), r#"{"offset":4}"#)
             }
             other => panic!("{other:?}"),

@@ -7,7 +7,6 @@
 use makeroom_load::scenarios::{Targets, rooms, storm};
 use makeroom_load::servers::{Makeroom, MakeroomOptions};
 use makeroom_load::setup;
-use makeroom_load::wire::Proto;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,14 +31,14 @@ fn local<F: std::future::Future>(future: F) -> F::Output {
 
 async fn makeroom() -> Targets {
     let server = Makeroom::start(&MakeroomOptions::new(makeroom_bin())).await.expect("the server starts");
-    Targets { proto: Proto::Makeroom, makeroom: Some(server), peers: Vec::new(), redis: None }
+    Targets::single(server)
 }
 
 #[test]
 fn rooms_delivers_every_message_exactly_once_in_order() {
     local(async {
         let targets = makeroom().await;
-        let server = targets.makeroom.as_ref().unwrap();
+        let server = targets.server().unwrap();
         let population = setup::populate(server, 5, 50).await.unwrap();
         let config = rooms::RoomsConfig {
             connections: 50,
@@ -66,7 +65,7 @@ fn rooms_delivers_every_message_exactly_once_in_order() {
 fn reconnect_storm_recovers_exactly() {
     local(async {
         let targets = makeroom().await;
-        let server = targets.makeroom.as_ref().unwrap();
+        let server = targets.server().unwrap();
         let population = setup::populate(server, 10, 100).await.unwrap();
         let config = storm::StormConfig {
             clients: 100,

@@ -247,6 +247,15 @@ impl EventEntry {
         })
     }
 
+    /// Reads the roster's newest entries if `participant` is not in it yet: in a cluster, someone who
+    /// joined through another instance a moment ago may not have reached this one by pub/sub.
+    pub async fn ensure_known(&self, store: &dyn Store, participant: &str) -> Result<(), AppError> {
+        if !self.roster().participants.contains_key(participant) {
+            self.roster.catch_up(store).await?;
+        }
+        Ok(())
+    }
+
     /// The event's name as it now stands (organisers may rename it).
     pub fn name(&self) -> String {
         self.roster().event.name.as_str().to_string()

@@ -44,7 +44,17 @@ async fn a_message_published_on_one_instance_reaches_the_others_in_order_with_th
     let b = TestServer::start_on_redis(&redis, FAST).await;
     assert_eq!(a.event_id, b.event_id, "one event, seen by both instances");
 
-    // Someone who joined through A is known to B at once (B's roster follows the shared log).
+    // Someone who joined through A is known to B at once, even before B heard of it by pub/sub: a
+    // proxy may send the join to one instance and the phone's next request to another.
+    for n in 0..30 {
+        let joined = a.join(&format!("Quick {n}"), None).await;
+        let (status, body) =
+            b.http("POST", "/api/token", None, Some(json!({"refresh_token": joined["refresh_token"]}))).await;
+        assert_eq!(status, 200, "{body}");
+        let mut phone = Client::connect(b.port).await;
+        let hello = phone.request(json!({"op": "hello", "version": 1, "token": joined["token"]})).await;
+        assert!(hello["result"].is_object(), "{hello}");
+    }
     let joined = a.join("Ada", None).await;
     let mut ada_on_b = b.client(joined["token"].as_str().unwrap()).await;
     let mut watcher_a = a.client(&a.organiser_token().await).await;

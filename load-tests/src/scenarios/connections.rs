@@ -40,7 +40,7 @@ async fn open_idle(port: u16, index: usize, sources: u8, token: &str, team: &str
 }
 
 pub async fn run(targets: &Targets, population: &Population, config: &ConnectionsConfig) -> Result<Report> {
-    let server = targets.makeroom.as_ref().context("connections runs against Makeroom")?;
+    let server = targets.server().context("connections runs against Makeroom")?;
     let pid = server.pid();
     if population.participants.is_empty() {
         bail!("no participants");

@@ -8,14 +8,13 @@
 
 use super::Targets;
 use crate::accounting::{Bits, Latency, Totals, latency_histogram};
-use crate::http::HttpClient;
 use crate::report::{Report, mib};
 use crate::setup;
 use crate::sys::{CpuMeter, Rng, now_us};
 use crate::wire::{self, Conn, Incoming, Proto, source_addr};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
-use makeroom_protocol::{HelloResult, HistoryResult, Position, SubscribeResult};
+use makeroom_protocol::{HistoryResult, Position, SubscribeResult};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -36,13 +35,13 @@ pub struct EventDayConfig {
 }
 
 /// Rates per second at intensity 1, for the whole event: a busy weekend afternoon.
-const TEAM_CHAT_PER_PERSON: f64 = 1.0 / 30.0;
-const LOBBY_CHAT: f64 = 0.5;
-const CARD_ADD_PER_TEAM: f64 = 1.0 / 60.0;
-const CARD_MOVE_PER_TEAM: f64 = 1.0 / 15.0;
-const ANNOUNCEMENTS: f64 = 1.0 / 20.0;
+pub(crate) const TEAM_CHAT_PER_PERSON: f64 = 1.0 / 30.0;
+pub(crate) const LOBBY_CHAT: f64 = 0.5;
+pub(crate) const CARD_ADD_PER_TEAM: f64 = 1.0 / 60.0;
+pub(crate) const CARD_MOVE_PER_TEAM: f64 = 1.0 / 15.0;
+pub(crate) const ANNOUNCEMENTS: f64 = 1.0 / 20.0;
 /// Each phone sleeps or loses wifi about once every two minutes, for 1 to 10 s.
-const DROP_PER_PERSON: f64 = 1.0 / 120.0;
+pub(crate) const DROP_PER_PERSON: f64 = 1.0 / 120.0;
 
 /// One connection of the day: its token, its channels (with presence or not), its team.
 type Seat = (String, Vec<(String, bool)>, Option<usize>);
@@ -304,35 +303,12 @@ fn card_id(text: &str) -> Option<String> {
 }
 
 pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
-    let server = targets.makeroom.as_ref().context("event-day runs against Makeroom")?;
+    let server = targets.server().context("event-day runs against Makeroom")?;
     let teams = config.teams.max(1);
     let participants = teams * config.team_size.max(1);
     let population = setup::populate(server, teams, participants).await?;
     let organiser = population.organiser_token.clone();
-    // The event id, from the organiser's hello; displays are added over HTTP.
-    let mut probe = Conn::open(Proto::Makeroom, server.port, std::net::Ipv4Addr::LOCALHOST).await?;
-    let hello: HelloResult = serde_json::from_str(probe.call(1, wire::hello(1, &organiser), |_| {}).await?.get())?;
-    let mut http = HttpClient::new(server.port);
-    let mut display_tokens = Vec::new();
-    for i in 0..config.displays {
-        let (status, body) = http
-            .request(
-                "POST",
-                &format!("/api/events/{}/displays", hello.event.id),
-                Some(&organiser),
-                Some(&json!({"name": format!("Display {i}")})),
-            )
-            .await?;
-        if status != 200 {
-            bail!("adding a display: {status} {body}");
-        }
-        let refresh = body["refresh_token"].as_str().context("no refresh token")?;
-        let (status, body) = http.request("POST", "/api/token", None, Some(&json!({"refresh_token": refresh}))).await?;
-        if status != 200 {
-            bail!("display token: {status} {body}");
-        }
-        display_tokens.push(body["token"].as_str().context("no token")?.to_string());
-    }
+    let display_tokens = setup::add_displays(server.port, &organiser, config.displays).await?;
     // Who is connected and to what.
     let mut people: Vec<Seat> = Vec::new();
     for p in &population.participants {
@@ -449,7 +425,8 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
             }
         }
         for _ in 0..draws(&mut rng, k * ANNOUNCEMENTS) {
-            let _ = senders[organisers].send(Cmd::Say("announcements".into()));
+            let post = json!({"type": "announcement.post", "text": format!("Announcement {announcements}")});
+            let _ = senders[organisers].send(Cmd::Command("announcements".into(), post.to_string()));
             announcements += 1;
         }
         for _ in 0..draws(&mut rng, k * DROP_PER_PERSON * participants as f64) {
@@ -470,7 +447,6 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     // Every channel's final offset, read by the organiser on a fresh connection (the first one has
     // been silent through the day and may have been closed for not answering heartbeats).
-    probe.close().await;
     let mut probe = Conn::open(Proto::Makeroom, server.port, std::net::Ipv4Addr::LOCALHOST).await?;
     probe.call(1, wire::hello(1, &organiser), |_| {}).await?;
     let mut tops: HashMap<String, u64> = HashMap::new();

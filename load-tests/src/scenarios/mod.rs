@@ -1,5 +1,6 @@
 //! The scenarios. Each takes the servers it should drive (already started) and returns a report.
 
+pub mod chaos;
 pub mod connections;
 pub mod event_day;
 pub mod rooms;
@@ -12,12 +13,23 @@ use crate::wire::Proto;
 /// The servers a run drives: one or more instances of one target, plus whatever they depend on.
 pub struct Targets {
     pub proto: Proto,
-    pub makeroom: Option<Makeroom>,
+    /// Makeroom instances (several share `redis`); empty for the Socket.IO peer.
+    pub makeroom: Vec<Makeroom>,
     pub peers: Vec<Peer>,
     pub redis: Option<Redis>,
 }
 
 impl Targets {
+    /// One Makeroom instance alone (the embedded store).
+    pub fn single(server: Makeroom) -> Self {
+        Targets { proto: Proto::Makeroom, makeroom: vec![server], peers: Vec::new(), redis: None }
+    }
+
+    /// The first Makeroom instance (the one that created the demo event), if any.
+    pub fn server(&self) -> Option<&Makeroom> {
+        self.makeroom.first()
+    }
+
     pub fn ports(&self) -> Vec<u16> {
         match self.proto {
             Proto::Makeroom => self.makeroom.iter().map(|m| m.port).collect(),
@@ -47,7 +59,8 @@ impl Targets {
 
     pub fn name(&self) -> String {
         match (self.proto, self.redis.is_some()) {
-            (Proto::Makeroom, _) => "makeroom".into(),
+            (Proto::Makeroom, false) => "makeroom".into(),
+            (Proto::Makeroom, true) => "makeroom+redis".into(),
             (Proto::Socketio, false) => "socketio".into(),
             (Proto::Socketio, true) => "socketio+redis".into(),
         }

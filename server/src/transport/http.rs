@@ -207,6 +207,7 @@ async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpRe
         .events
         .get(&claims.evt)
         .ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "the token's event does not exist"))?;
+    event.ensure_known(state.store.as_ref(), &claims.sub).await?;
     let (member, team) = {
         let roster = event.roster();
         let participant = roster

@@ -416,6 +416,7 @@ impl Connection {
             .events
             .get(&claims.evt)
             .ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "the token's event does not exist"))?;
+        event.ensure_known(self.state.store.as_ref(), &claims.sub).await?;
         let (member, team) = {
             let roster = event.roster();
             let participant = match roster.participants.get(&claims.sub) {
