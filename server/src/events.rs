@@ -26,15 +26,52 @@ use anyhow::Context as _;
 use makeroom_protocol::{Publication, Role, Sender};
 use serde_json::value::to_raw_value;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 const PAGE: u64 = 1000;
 /// Compare-and-append attempts before giving up on a busy log.
 const ATTEMPTS: usize = 5;
 
+/// The server-wide log of events created.
+const REGISTRY: &str = "_/events";
+
 fn registry_key() -> ChannelKey {
     ChannelKey::new("_", "events")
+}
+
+/// A state log as the hub keeps it in step, whatever its domain.
+trait Follow: Send + Sync {
+    fn observe(&self, publication: &Publication) -> bool;
+    fn catch_up<'a>(&'a self, store: &'a dyn Store) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
+}
+
+impl<D: Domain> Follow for StateLog<D> {
+    fn observe(&self, publication: &Publication) -> bool {
+        StateLog::observe(self, publication)
+    }
+
+    fn catch_up<'a>(&'a self, store: &'a dyn Store) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(StateLog::catch_up(self, store))
+    }
+}
+
+/// One of an event's state logs: a field of the event, or a board loaded on demand.
+enum Followed<'a> {
+    Field(&'a (dyn Follow + 'static)),
+    Board(Arc<StateLog<Board>>),
+}
+
+impl Deref for Followed<'_> {
+    type Target = dyn Follow;
+    fn deref(&self) -> &(dyn Follow + 'static) {
+        match self {
+            Followed::Field(log) => *log,
+            Followed::Board(board) => board.as_ref(),
+        }
+    }
 }
 
 /// The server itself, as the sender of what it records.
@@ -42,7 +79,8 @@ pub fn system_sender() -> Sender {
     Sender { id: "system".into(), name: "Makeroom".into(), role: Role::Organiser }
 }
 
-async fn read_all(store: &dyn Store, key: &ChannelKey, after: u64) -> Result<Vec<Publication>, StoreError> {
+/// Every publication of `key` after `after`, read a page at a time.
+pub async fn read_all(store: &dyn Store, key: &ChannelKey, after: u64) -> Result<Vec<Publication>, StoreError> {
     let mut all = Vec::new();
     let mut after = after;
     loop {
@@ -274,22 +312,20 @@ impl EventEntry {
         self.boards.try_lock().ok().and_then(|boards| boards.get(team).cloned())
     }
 
-    /// Reads what a state log is missing from the store.
-    async fn catch_up(&self, store: &dyn Store, key: &ChannelKey) -> anyhow::Result<()> {
-        match Channel::parse(key.name()) {
-            Ok(Channel::Roster) => self.roster.catch_up(store).await,
-            Ok(Channel::Announcements) => self.announcements.catch_up(store).await,
-            Ok(Channel::Briefs) => self.briefs.catch_up(store).await,
-            Ok(Channel::Schedule) => self.schedule.catch_up(store).await,
-            Ok(Channel::Presentations) => self.presentations.catch_up(store).await,
-            Ok(Channel::Help) => self.help.catch_up(store).await,
-            Ok(Channel::Outputs) => self.outputs.catch_up(store).await,
-            Ok(Channel::Board(team)) => match self.loaded_board(&team) {
-                Some(board) => board.catch_up(store).await,
-                None => Ok(()),
-            },
-            _ => Ok(()),
-        }
+    /// The state log behind `channel` on this instance (boards only once loaded), whatever its domain.
+    fn followed(&self, channel: &Channel) -> Option<Followed<'_>> {
+        let log: &(dyn Follow + 'static) = match channel {
+            Channel::Roster => &self.roster,
+            Channel::Announcements => &self.announcements,
+            Channel::Briefs => &self.briefs,
+            Channel::Schedule => &self.schedule,
+            Channel::Presentations => &self.presentations,
+            Channel::Help => &self.help,
+            Channel::Outputs => &self.outputs,
+            Channel::Board(team) => return self.loaded_board(team).map(Followed::Board),
+            Channel::Lobby | Channel::Team(_) => return None,
+        };
+        Some(Followed::Field(log))
     }
 
     /// A team's board, read from its log the first time it is needed.
@@ -510,7 +546,7 @@ impl crate::hub::Observer for EventDirectory {
     /// Keeps the events' state in step with their logs, whoever wrote to them. The hub calls this
     /// for every committed publication before fanning it out.
     fn observe(&self, key: &ChannelKey, publication: &Publication) {
-        if *key == registry_key() {
+        if key.as_str() == REGISTRY {
             let Ok(info) = serde_json::from_str::<EventInfo>(publication.data.get()) else { return };
             if self.get(&info.id).is_none()
                 && let Some(this) = self.this.upgrade()
@@ -525,28 +561,32 @@ impl crate::hub::Observer for EventDirectory {
             }
             return;
         }
+        // Chat is most of the traffic and has no state: it leaves before any lookup.
+        let Ok(channel) = Channel::parse(key.name()) else { return };
+        if channel.is_chat() {
+            return;
+        }
         let Some(event) = self.get(key.scope()) else { return };
-        let in_step = match Channel::parse(key.name()) {
-            Ok(Channel::Roster) => event.roster.observe(publication),
-            Ok(Channel::Announcements) => event.announcements.observe(publication),
-            Ok(Channel::Briefs) => event.briefs.observe(publication),
-            Ok(Channel::Schedule) => event.schedule.observe(publication),
-            Ok(Channel::Presentations) => event.presentations.observe(publication),
-            Ok(Channel::Help) => event.help.observe(publication),
-            Ok(Channel::Outputs) => event.outputs.observe(publication),
-            Ok(Channel::Board(team)) => match event.loaded_board(&team) {
-                Some(board) => board.observe(publication),
-                None => true,
-            },
-            _ => true,
-        };
+        let in_step = event.followed(&channel).is_none_or(|log| log.observe(publication));
         if !in_step {
-            let (store, key) = (self.store.clone(), key.clone());
+            let store = self.store.clone();
+            let key = key.clone();
             self.runtime.spawn(async move {
-                if let Err(err) = event.catch_up(store.as_ref(), &key).await {
+                let Some(log) = event.followed(&channel) else { return };
+                if let Err(err) = log.catch_up(store.as_ref()).await {
                     tracing::warn!(%key, error = format!("{err:#}"), "catching up a state log failed");
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_is_recognised_by_its_name() {
+        assert_eq!(registry_key().as_str(), REGISTRY);
     }
 }

@@ -6,30 +6,11 @@
 
 use crate::domain::brief::BriefEvent;
 use crate::error::AppError;
-use crate::events::EventEntry;
-use crate::store::{ChannelKey, Store};
-use makeroom_protocol::Publication;
+use crate::events::{EventEntry, read_all};
+use crate::store::Store;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-const PAGE: u64 = 1000;
-
-async fn read_log(store: &dyn Store, key: &ChannelKey) -> Result<Vec<Publication>, AppError> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let slice = store.read_after(key, after, PAGE).await?;
-        let done = slice.publications.len() < PAGE as usize;
-        if let Some(last) = slice.publications.last() {
-            after = last.offset;
-        }
-        all.extend(slice.publications);
-        if done {
-            return Ok(all);
-        }
-    }
-}
 
 #[derive(Serialize)]
 struct Revision {
@@ -56,7 +37,7 @@ fn to_value<T: Serialize>(value: &T) -> Result<Value, AppError> {
 /// Everything about an event as one JSON document.
 pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64) -> Result<Value, AppError> {
     let mut revisions: BTreeMap<String, Vec<Revision>> = BTreeMap::new();
-    for publication in read_log(store, event.briefs.key()).await? {
+    for publication in read_all(store, event.briefs.key(), 0).await? {
         let Ok(change) = serde_json::from_str::<BriefEvent>(publication.data.get()) else { continue };
         let (id, revision) = match change {
             BriefEvent::Created { brief } | BriefEvent::Forked { brief, .. } => {
@@ -86,7 +67,7 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
         boards.insert(team.clone(), to_value(&*board.state())?);
     }
     for room in rooms {
-        let messages: Vec<ChatMessage> = read_log(store, &event.channel_key(&room))
+        let messages: Vec<ChatMessage> = read_all(store, &event.channel_key(&room), 0)
             .await?
             .into_iter()
             .map(|p| ChatMessage {
