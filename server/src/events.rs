@@ -42,9 +42,11 @@ fn registry_key() -> ChannelKey {
     ChannelKey::new("_", "events")
 }
 
-/// A state log as the hub keeps it in step, whatever its domain.
-trait Follow: Send + Sync {
+/// A state log as the hub keeps it in step and a late joiner loads it, whatever its domain.
+pub trait Follow: Send + Sync {
     fn observe(&self, publication: &Publication) -> bool;
+    /// The state as JSON and the offset it reflects.
+    fn snapshot(&self) -> Result<(u64, Box<serde_json::value::RawValue>), serde_json::Error>;
     fn catch_up<'a>(&'a self, store: &'a dyn Store) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
 }
 
@@ -53,13 +55,18 @@ impl<D: Domain> Follow for StateLog<D> {
         StateLog::observe(self, publication)
     }
 
+    fn snapshot(&self) -> Result<(u64, Box<serde_json::value::RawValue>), serde_json::Error> {
+        let state = self.state();
+        Ok((state.offset(), to_raw_value(&*state)?))
+    }
+
     fn catch_up<'a>(&'a self, store: &'a dyn Store) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>> {
         Box::pin(StateLog::catch_up(self, store))
     }
 }
 
 /// One of an event's state logs: a field of the event, or a board loaded on demand.
-enum Followed<'a> {
+pub enum Followed<'a> {
     Field(&'a (dyn Follow + 'static)),
     Board(Arc<StateLog<Board>>),
 }
@@ -266,7 +273,9 @@ pub struct EventEntry {
     pub presentations: StateLog<Presentations>,
     pub help: StateLog<HelpQueue>,
     pub outputs: StateLog<Outputs>,
-    boards: tokio::sync::Mutex<HashMap<String, Arc<StateLog<Board>>>>,
+    /// Loaded boards. A plain lock held only to look up or insert, so the hub's observer (which must
+    /// not wait) always finds a loaded board.
+    boards: std::sync::Mutex<HashMap<String, Arc<StateLog<Board>>>>,
 }
 
 impl EventEntry {
@@ -309,11 +318,11 @@ impl EventEntry {
 
     /// A team's board if it was loaded already (without waiting).
     fn loaded_board(&self, team: &str) -> Option<Arc<StateLog<Board>>> {
-        self.boards.try_lock().ok().and_then(|boards| boards.get(team).cloned())
+        self.boards.lock().unwrap_or_else(|p| p.into_inner()).get(team).cloned()
     }
 
     /// The state log behind `channel` on this instance (boards only once loaded), whatever its domain.
-    fn followed(&self, channel: &Channel) -> Option<Followed<'_>> {
+    pub fn followed(&self, channel: &Channel) -> Option<Followed<'_>> {
         let log: &(dyn Follow + 'static) = match channel {
             Channel::Roster => &self.roster,
             Channel::Announcements => &self.announcements,
@@ -333,13 +342,16 @@ impl EventEntry {
         if !self.roster().teams.contains_key(team) {
             return Err(DomainError::NotFound(format!("team `{team}`")).into());
         }
-        let mut boards = self.boards.lock().await;
-        if let Some(board) = boards.get(team) {
-            return Ok(board.clone());
+        if let Some(board) = self.loaded_board(team) {
+            return Ok(board);
         }
         let key = self.channel_key(&format!("board:{team}"));
-        let board = Arc::new(StateLog::load(store, key, Board::new(team)).await?);
-        boards.insert(team.to_string(), board.clone());
+        let loaded = Arc::new(StateLog::load(store, key, Board::new(team)).await?);
+        // If two requests loaded it at once, the first inserted wins (the other copy is dropped).
+        let board =
+            self.boards.lock().unwrap_or_else(|p| p.into_inner()).entry(team.to_string()).or_insert(loaded).clone();
+        // What was published between its load and its insertion passed the observer by.
+        board.catch_up(store).await?;
         Ok(board)
     }
 

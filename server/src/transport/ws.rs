@@ -8,12 +8,11 @@
 use crate::app::AppState;
 use crate::auth::{Claims, TokenKind};
 use crate::clock::now_millis;
-use crate::domain::Domain;
 use crate::domain::channel::{self, Channel, Reader};
 use crate::domain::roster::RosterEvent;
 use crate::domain::{DomainError, chat};
 use crate::error::AppError;
-use crate::events::{EventEntry, StateLog};
+use crate::events::{EventEntry, Followed};
 use crate::hub::cursor::{Arrival, Cursor};
 use crate::hub::{ConnId, Outbox, Outgoing, Signal};
 use crate::limits::TokenBucket;
@@ -608,23 +607,14 @@ impl Connection {
     ) -> Result<(String, u64, Vec<makeroom_protocol::Publication>, Snapshot), AppError> {
         let event = self.auth()?.event.clone();
         let store = self.state.store.as_ref();
-        fn serialized<D: Domain>(log: &StateLog<D>) -> Result<(u64, Box<RawValue>), AppError> {
-            let state = log.state();
-            Ok((state.offset(), to_raw_value(&*state).map_err(|err| AppError::Unexpected(err.into()))?))
-        }
-        let (offset, state) = match channel {
-            Channel::Roster => serialized(&event.roster)?,
-            Channel::Announcements => serialized(&event.announcements)?,
-            Channel::Briefs => serialized(&event.briefs)?,
-            Channel::Board(team) => serialized(event.board(store, team).await?.as_ref())?,
-            Channel::Schedule => serialized(&event.schedule)?,
-            Channel::Presentations => serialized(&event.presentations)?,
-            Channel::Help => serialized(&event.help)?,
-            Channel::Outputs => serialized(&event.outputs)?,
-            Channel::Lobby | Channel::Team(_) => {
-                return Err(AppError::refused(ErrorCode::BadRequest, "this channel has no snapshot"));
-            }
+        let log = match channel {
+            Channel::Board(team) => Followed::Board(event.board(store, team).await?),
+            _ => event
+                .followed(channel)
+                .ok_or_else(|| AppError::refused(ErrorCode::BadRequest, "this channel has no snapshot"))?,
         };
+        let (offset, state) = log.snapshot().map_err(|err| AppError::Unexpected(err.into()))?;
+        drop(log);
         let tail = store.read_after(key, offset, self.state.limits.max_recovery).await?;
         let last = tail.publications.last().map(|p| p.offset).unwrap_or(offset).max(offset);
         Ok((tail.epoch.to_string(), last, tail.publications, Snapshot { offset, state }))
