@@ -162,14 +162,16 @@ describe('the organiser console', { timeout: 170000 }, () => {
 
   test('the schedule: a phase added and edited on the console shows on the phone', { timeout: 30000 }, async () => {
     await organiser.getByText('Add a phase').click();
-    const start = await organiser.evaluate(() => {
-      const d = new Date(window.makeroom.serverNow() + 30 * 60000);
+    // Both ends from the server's clock, so that a run near midnight still gives an end after the start.
+    const [start, end] = await organiser.evaluate(() => {
       const pad = (n) => String(n).padStart(2, '0');
-      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+      const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+      const now = window.makeroom.serverNow();
+      return [local(new Date(now + 30 * 60000)), local(new Date(now + 90 * 60000))];
     });
     await organiser.locator('#phase-title').fill('Stand-up');
     await organiser.locator('#phase-start').fill(start);
-    await organiser.locator('#phase-end').fill(start.replace(/T(\d\d)/, (m, hh) => `T${String((Number(hh) + 1) % 24).padStart(2, '0')}`));
+    await organiser.locator('#phase-end').fill(end);
     await organiser.getByRole('button', { name: 'Add the phase' }).click();
     await openSection(ada, 'Schedule');
     await ada.locator('#phase-list .phase.next', { hasText: 'Stand-up' }).waitFor();
