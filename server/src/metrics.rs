@@ -17,6 +17,13 @@ pub struct Metrics {
     pub errors: AtomicU64,
     pub publications: AtomicU64,
     pub deliveries: AtomicU64,
+    /// Frames written to sockets, and the writes that carried them (several pushes per write when
+    /// a connection is busy).
+    pub frames_written: AtomicU64,
+    pub write_batches: AtomicU64,
+    /// Transactions the embedded store committed (each one fsync), and the appends they held.
+    pub store_commits: AtomicU64,
+    pub store_appends: AtomicU64,
     pub slow_consumers: AtomicU64,
     pub store_unavailable: AtomicU64,
     pub redis_disconnections: AtomicU64,
@@ -41,6 +48,10 @@ impl Metrics {
             errors: ZERO,
             publications: ZERO,
             deliveries: ZERO,
+            frames_written: ZERO,
+            write_batches: ZERO,
+            store_commits: ZERO,
+            store_appends: ZERO,
             slow_consumers: ZERO,
             store_unavailable: ZERO,
             redis_disconnections: ZERO,
@@ -85,6 +96,20 @@ impl Metrics {
             get(&self.publications),
         );
         metric("deliveries_total", "counter", "Publications queued to subscribers.", get(&self.deliveries));
+        metric("frames_written_total", "counter", "Frames handed to sockets.", get(&self.frames_written));
+        metric(
+            "write_batches_total",
+            "counter",
+            "Times a connection handed its waiting frames to its socket at once.",
+            get(&self.write_batches),
+        );
+        metric(
+            "store_commits_total",
+            "counter",
+            "Transactions committed by the embedded store.",
+            get(&self.store_commits),
+        );
+        metric("store_appends_total", "counter", "Appends in those transactions.", get(&self.store_appends));
         metric(
             "slow_consumers_total",
             "counter",

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Client, TestServer, error_code, offsets};
+use common::{Client, TestServer, error_code, offsets, redis_backend};
 use futures_util::StreamExt;
 use serde_json::json;
 use std::time::Duration;
@@ -182,5 +182,16 @@ async fn metrics_count_what_happens() {
         "makeroom_fanout_seconds_count",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let value = |name: &str| -> u64 {
+        let line = text.lines().find(|line| line.starts_with(&format!("{name} "))).unwrap_or_default();
+        line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    // Every reply and push went out, some possibly several to a write, never a write with nothing.
+    let (frames, writes) = (value("makeroom_frames_written_total"), value("makeroom_write_batches_total"));
+    assert!(writes >= 1 && frames >= writes, "{frames} frames in {writes} writes");
+    if !redis_backend() {
+        let (commits, appends) = (value("makeroom_store_commits_total"), value("makeroom_store_appends_total"));
+        assert!(commits >= 1 && appends >= commits, "{appends} appends in {commits} commits");
     }
 }

@@ -29,21 +29,29 @@ pub struct Delivery {
     pub frame: ByteString,
 }
 
-/// What a connection's outbox carries.
+/// What a connection's outbox carries. Every variant is one pointer: an idle outbox reserves room
+/// for 32 of them, on every connection.
 #[derive(Debug)]
 pub enum Outgoing {
     Publication(Arc<Delivery>),
-    /// A presence change on the channel `key` (no offset: presence is not stored) about `member`.
-    Presence {
-        key: Arc<str>,
-        member: Arc<str>,
-        frame: ByteString,
-    },
+    /// A presence change (no offset: presence is not stored).
+    Presence(Box<PresencePush>),
     /// The hub ended this connection's subscription to `key`; the frame says why.
-    Unsubscribed {
-        key: Arc<str>,
-        frame: ByteString,
-    },
+    Unsubscribed(Box<UnsubscribedPush>),
+}
+
+/// A presence change on the channel `key` about `member`.
+#[derive(Debug)]
+pub struct PresencePush {
+    pub key: Arc<str>,
+    pub member: Arc<str>,
+    pub frame: ByteString,
+}
+
+#[derive(Debug)]
+pub struct UnsubscribedPush {
+    pub key: Arc<str>,
+    pub frame: ByteString,
 }
 
 /// Tells a connection to close itself, with which close code: set by the hub when its outbox
@@ -132,11 +140,11 @@ impl ChannelSubscribers {
         let key = key.shared();
         let about: Arc<str> = member.id.as_str().into();
         for subscriber in self.subscribers.iter().filter(|s| s.wants_presence && s.conn != except) {
-            subscriber.outbox.push(Outgoing::Presence {
+            subscriber.outbox.push(Outgoing::Presence(Box::new(PresencePush {
                 key: key.clone(),
                 member: about.clone(),
                 frame: frame.clone(),
-            });
+            })));
         }
     }
 
@@ -332,7 +340,10 @@ impl Hub {
         for conn in conns {
             if let Some(outbox) = self.outbox_of(key, conn) {
                 self.unsubscribe(key, conn);
-                outbox.push(Outgoing::Unsubscribed { key: key.shared(), frame: frame.clone() });
+                outbox.push(Outgoing::Unsubscribed(Box::new(UnsubscribedPush {
+                    key: key.shared(),
+                    frame: frame.clone(),
+                })));
             }
         }
     }
@@ -461,13 +472,19 @@ mod tests {
         assert!(watcher_rx.try_recv().is_err(), "ada is still here on her laptop");
         hub.unsubscribe(&key, 3);
         match watcher_rx.try_recv() {
-            Ok(Outgoing::Presence { frame, .. }) => {
-                assert!(frame.contains(r#""action":"leave""#), "{frame}")
+            Ok(Outgoing::Presence(push)) => {
+                assert!(push.frame.contains(r#""action":"leave""#), "{}", push.frame)
             }
             other => panic!("expected a leave, got {other:?}"),
         }
         hub.unsubscribe(&key, 1);
         assert_eq!(hub.subscriber_count(&key), 0);
         assert!(hub.channels.read().expect("lock").is_empty(), "empty channels are dropped");
+    }
+
+    #[test]
+    fn an_outbox_item_is_one_pointer_wide() {
+        // Each connection's outbox reserves a block of these up front.
+        assert!(std::mem::size_of::<Outgoing>() <= 16);
     }
 }
