@@ -91,8 +91,8 @@ pub async fn run(options: &ServerOptions, config: &CompareConfig, json_out: Opti
                     break;
                 }
                 println!(
-                    "  {:>8.0} msg/s  other processes took {:.0}% of a core: waiting, then running the step again",
-                    rate, report.other_cpu_pct
+                    "  {:>8.0} msg/s  others took {:.0}% of a core (the host's steal {:.0}%): waiting, then running the step again",
+                    rate, report.other_cpu_pct, report.steal_cpu_pct
                 );
                 tokio::time::sleep(Duration::from_secs(10)).await;
                 report = rooms::run(&targets, population.as_ref(), &step).await?;
@@ -100,7 +100,7 @@ pub async fn run(options: &ServerOptions, config: &CompareConfig, json_out: Opti
             report.scenario = "compare-step".into();
             let verdict = shortfall(&report, config.p99_ms);
             println!(
-                "  {:>8.0} msg/s  {:>9.0} deliveries/s  p99 {:>8.2} ms  lost {:>6}  cpu server {:>3.0}% generator {:>3.0}% others {:>3.0}%  {}",
+                "  {:>8.0} msg/s  {:>9.0} deliveries/s  p99 {:>8.2} ms  lost {:>6}  cpu server {:>3.0}% generator {:>3.0}% others {:>3.0}% steal {:>3.0}%  {}",
                 rate,
                 report.deliveries_per_sec,
                 report.latency.p99_ms,
@@ -108,6 +108,7 @@ pub async fn run(options: &ServerOptions, config: &CompareConfig, json_out: Opti
                 report.server_cpu_pct,
                 report.generator_cpu_pct,
                 report.other_cpu_pct,
+                report.steal_cpu_pct,
                 verdict.as_deref().unwrap_or("sustained")
             );
             if let Some(path) = json_out {
@@ -165,6 +166,7 @@ pub async fn run(options: &ServerOptions, config: &CompareConfig, json_out: Opti
                     json!({"rate": b.rate, "deliveries_per_sec": b.deliveries_per_sec,
                            "p99_ms": b.latency.p99_ms, "server_cpu_pct": b.server_cpu_pct,
                            "generator_cpu_pct": b.generator_cpu_pct, "other_cpu_pct": b.other_cpu_pct,
+                           "steal_cpu_pct": b.steal_cpu_pct,
                            "steps": outcome.steps}),
                 );
             }

@@ -25,8 +25,11 @@ pub struct Report {
     pub server_peak_rss_mib: f64,
     pub server_cpu_pct: f64,
     pub generator_cpu_pct: f64,
-    /// CPU taken by other processes on the machine during the measurement (noise), % of one core.
+    /// CPU taken by other processes on the machine and by the VM's host during the measurement
+    /// (noise), % of one core.
     pub other_cpu_pct: f64,
+    /// The part of `other_cpu_pct` the VM's host took back (steal), % of one core.
+    pub steal_cpu_pct: f64,
     /// Scenario-specific figures.
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -74,8 +77,8 @@ impl Report {
         row(
             "CPU server / generator",
             format!(
-                "{:.0}% / {:.0}% of one core (other processes: {:.0}%)",
-                self.server_cpu_pct, self.generator_cpu_pct, self.other_cpu_pct
+                "{:.0}% / {:.0}% of one core (others: {:.0}%, of which the host's steal {:.0}%)",
+                self.server_cpu_pct, self.generator_cpu_pct, self.other_cpu_pct, self.steal_cpu_pct
             ),
         );
         for (key, value) in &self.extra {

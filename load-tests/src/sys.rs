@@ -75,21 +75,37 @@ pub struct CpuMeter {
     started: Instant,
     before: Vec<f64>,
     own_before: f64,
-    machine_before: f64,
+    machine_before: MachineCpu,
 }
 
-/// Busy CPU seconds of the whole machine, all cores (`/proc/stat`: everything but idle and iowait).
-pub fn machine_busy_secs() -> f64 {
-    let Ok(text) = std::fs::read_to_string("/proc/stat") else {
-        return 0.0;
-    };
-    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
-        return 0.0;
-    };
-    let fields: Vec<f64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
-    // user nice system idle iowait irq softirq steal guest guest_nice; guests are inside user/nice.
-    let busy: f64 = fields.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
-    busy / TICKS_PER_SEC
+/// CPU seconds of the whole machine, all cores, from `/proc/stat`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineCpu {
+    /// Everything but idle and iowait, steal included.
+    pub busy: f64,
+    /// Time the hypervisor gave this VM's CPUs to someone else: noise no process here caused.
+    pub steal: f64,
+}
+
+impl MachineCpu {
+    pub fn now() -> Self {
+        let Ok(text) = std::fs::read_to_string("/proc/stat") else {
+            return MachineCpu::default();
+        };
+        let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+            return MachineCpu::default();
+        };
+        let fields: Vec<f64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal guest guest_nice; guests are inside user/nice.
+        let busy: f64 = fields.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+        let steal = fields.get(7).copied().unwrap_or(0.0);
+        MachineCpu { busy: busy / TICKS_PER_SEC, steal: steal / TICKS_PER_SEC }
+    }
+
+    /// What passed between `earlier` and this reading.
+    pub fn since(self, earlier: MachineCpu) -> MachineCpu {
+        MachineCpu { busy: self.busy - earlier.busy, steal: self.steal - earlier.steal }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -99,8 +115,10 @@ pub struct CpuUse {
     /// The generator's own CPU in percent of one core.
     pub generator_pct: f64,
     /// CPU used by every other process on the machine meanwhile (other people's builds and tests),
-    /// in percent of one core: a noisy machine shows here.
+    /// and taken by the VM's host, in percent of one core: a noisy machine shows here.
     pub others_pct: f64,
+    /// The part of `others_pct` the host took (steal).
+    pub steal_pct: f64,
     pub wall_secs: f64,
 }
 
@@ -111,7 +129,7 @@ impl CpuMeter {
             started: Instant::now(),
             before: pids.iter().map(|&p| cpu_secs(p).unwrap_or(0.0)).collect(),
             own_before: own_cpu_secs(),
-            machine_before: machine_busy_secs(),
+            machine_before: MachineCpu::now(),
         }
     }
 
@@ -120,11 +138,12 @@ impl CpuMeter {
         let servers: f64 =
             self.pids.iter().zip(&self.before).map(|(&pid, before)| cpu_secs(pid).unwrap_or(*before) - before).sum();
         let generator = own_cpu_secs() - self.own_before;
-        let machine = machine_busy_secs() - self.machine_before;
+        let machine = MachineCpu::now().since(self.machine_before);
         CpuUse {
             servers_pct: 100.0 * servers / wall,
             generator_pct: 100.0 * generator / wall,
-            others_pct: (100.0 * (machine - servers - generator) / wall).max(0.0),
+            others_pct: (100.0 * (machine.busy - servers - generator) / wall).max(0.0),
+            steal_pct: (100.0 * machine.steal / wall).max(0.0),
             wall_secs: wall,
         }
     }

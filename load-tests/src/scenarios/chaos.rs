@@ -21,7 +21,7 @@ use super::event_day::{
 use crate::accounting::{Bits, Latency, Totals, latency_histogram};
 use crate::report::{Report, mib};
 use crate::servers::{Haproxy, Makeroom, Redis};
-use crate::sys::{Rng, cpu_secs, machine_busy_secs, now_us, own_cpu_secs, rss_bytes};
+use crate::sys::{MachineCpu, Rng, cpu_secs, now_us, own_cpu_secs, rss_bytes};
 use crate::wire::{self, Conn, Incoming, Proto, source_addr};
 use crate::{ServerOptions, setup};
 use anyhow::{Context, Result, bail};
@@ -983,7 +983,7 @@ struct Meter {
     seen: HashMap<u32, f64>,
     servers: f64,
     own: f64,
-    machine: f64,
+    machine: MachineCpu,
     started: std::time::Instant,
     peak_rss: u64,
 }
@@ -994,7 +994,7 @@ impl Meter {
             seen: pids.iter().map(|&pid| (pid, cpu_secs(pid).unwrap_or(0.0))).collect(),
             servers: 0.0,
             own: own_cpu_secs(),
-            machine: machine_busy_secs(),
+            machine: MachineCpu::now(),
             started: std::time::Instant::now(),
             peak_rss: 0,
         }
@@ -1013,13 +1013,13 @@ impl Meter {
         self.peak_rss = self.peak_rss.max(rss);
     }
 
-    /// (servers, generator, others) in % of one core.
-    fn finish(&self) -> (f64, f64, f64) {
+    /// (servers, generator, others, the host's steal among the others) in % of one core.
+    fn finish(&self) -> (f64, f64, f64, f64) {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
         let own = own_cpu_secs() - self.own;
-        let machine = machine_busy_secs() - self.machine;
-        let pct = |secs: f64| 100.0 * secs / wall;
-        (pct(self.servers), pct(own), pct((machine - self.servers - own).max(0.0)))
+        let machine = MachineCpu::now().since(self.machine);
+        let pct = |secs: f64| 100.0 * secs.max(0.0) / wall;
+        (pct(self.servers), pct(own), pct(machine.busy - self.servers - own), pct(machine.steal))
     }
 }
 
@@ -1382,7 +1382,7 @@ pub async fn run(options: &ServerOptions, config: &ChaosConfig) -> Result<Report
     }
     let drain_secs = drain_started.elapsed().as_secs_f64();
     meter.sample(&cluster.pids());
-    let (server_cpu, generator_cpu, other_cpu) = meter.finish();
+    let (server_cpu, generator_cpu, other_cpu, steal_cpu) = meter.finish();
     let rss: u64 = cluster.pids().into_iter().map(rss_bytes).sum();
     for tx in &senders {
         let _ = tx.send(Cmd::Stop);
@@ -1496,6 +1496,7 @@ pub async fn run(options: &ServerOptions, config: &ChaosConfig) -> Result<Report
         server_cpu_pct: server_cpu,
         generator_cpu_pct: generator_cpu,
         other_cpu_pct: other_cpu,
+        steal_cpu_pct: steal_cpu,
         extra,
     };
     drop(cluster);

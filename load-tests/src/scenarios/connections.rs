@@ -154,6 +154,7 @@ pub async fn run(targets: &Targets, population: &Population, config: &Connection
         server_cpu_pct: cpu.servers_pct,
         generator_cpu_pct: cpu.generator_pct,
         other_cpu_pct: cpu.others_pct,
+        steal_cpu_pct: cpu.steal_pct,
         extra,
         ..Report::default()
     })

@@ -532,6 +532,7 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
         server_cpu_pct: cpu.servers_pct,
         generator_cpu_pct: cpu.generator_pct,
         other_cpu_pct: cpu.others_pct,
+        steal_cpu_pct: cpu.steal_pct,
         extra,
         ..Report::default()
     })

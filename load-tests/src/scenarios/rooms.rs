@@ -184,6 +184,7 @@ pub async fn measure<'a>(
         server_cpu_pct: cpu.servers_pct,
         generator_cpu_pct: cpu.generator_pct,
         other_cpu_pct: cpu.others_pct,
+        steal_cpu_pct: cpu.steal_pct,
         extra,
     };
     (report, results)
