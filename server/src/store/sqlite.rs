@@ -543,6 +543,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_wal_is_copied_back_into_the_database_by_the_checkpoint_thread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path(), Arc::new(Collected::default())).expect("open");
+        let database = dir.path().join("makeroom.sqlite3");
+        let size = || std::fs::metadata(&database).map(|m| m.len()).unwrap_or(0);
+        let before = size();
+        let key = ChannelKey::new("ev", "lobby");
+        let long = "x".repeat(2000);
+        for _ in 0..50 {
+            store.append(request(&key, &long, None)).await.expect("append");
+        }
+        // The writer never checkpoints (wal_autocheckpoint=0): only the checkpoint thread can grow
+        // the database file. Bounded wait, not a speed claim: it runs every CHECKPOINT_EVERY.
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        while size() <= before + 50 * 2000 && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(size() > before + 50 * 2000, "the database file stayed at {} bytes (was {before})", size());
+    }
+
+    #[tokio::test]
     async fn everything_appended_survives_reopening_with_the_same_epoch() {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = ChannelKey::new("ev", "lobby");
