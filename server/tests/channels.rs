@@ -54,6 +54,61 @@ async fn concurrent_publishers_get_gap_free_offsets_seen_in_order_by_everyone() 
 }
 
 #[tokio::test]
+async fn publishers_in_one_room_see_each_reply_before_their_own_pub_and_every_offset_once_in_order() {
+    let server = TestServer::start_with(&["--request-burst", "200", "--requests-per-second", "200"]).await;
+    const PUBLISHERS: usize = 5;
+    const EACH: u64 = 30;
+    let mut clients = Vec::new();
+    for p in 0..PUBLISHERS {
+        let (mut client, _) = server.participant(&format!("Maker {p}"), None).await;
+        subscribe(&mut client, "lobby", None).await;
+        clients.push(client);
+    }
+    // Everyone publishes at once into the room they read, so pushes of the room arrive while their
+    // own publishes wait for the store: those pushes may come before a reply, their own never does.
+    let total = PUBLISHERS as u64 * EACH;
+    let mut tasks = Vec::new();
+    for (p, mut client) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut own = Vec::new();
+            for i in 0..EACH {
+                let id = 1000 + i;
+                let publish =
+                    json!({"id": id, "op": "publish", "channel": "lobby", "data": {"text": format!("{p}-{i}")}});
+                client.send_text(publish.to_string()).await;
+                loop {
+                    let frame = client.next_frame().await.unwrap();
+                    if frame["type"] == "pub" {
+                        seen.push(frame["offset"].as_u64().unwrap());
+                    } else if frame["type"] == "reply" && frame["id"] == json!(id) {
+                        let offset = frame["result"]["offset"].as_u64().unwrap();
+                        assert!(!seen.contains(&offset), "publisher {p}: its pub {offset} came before the reply");
+                        own.push(offset);
+                        break;
+                    }
+                }
+            }
+            while (seen.len() as u64) < total {
+                let frame = client.next_frame().await.unwrap();
+                if frame["type"] == "pub" {
+                    seen.push(frame["offset"].as_u64().unwrap());
+                }
+            }
+            (seen, own)
+        }));
+    }
+    let mut acked = Vec::new();
+    for task in tasks {
+        let (seen, own) = task.await.unwrap();
+        assert_eq!(seen, (1..=total).collect::<Vec<_>>(), "every publisher sees every offset once, in order");
+        acked.extend(own);
+    }
+    acked.sort_unstable();
+    assert_eq!(acked, (1..=total).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn recovery_delivers_exactly_the_missed_messages_then_live_ones() {
     let server = TestServer::start().await;
     let (mut speaker, _) = server.participant("Speaker", None).await;

@@ -40,6 +40,17 @@ pub enum Outgoing {
     Unsubscribed(Box<UnsubscribedPush>),
 }
 
+impl Outgoing {
+    /// The channel (its store key) the item is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Outgoing::Publication(delivery) => &delivery.key,
+            Outgoing::Presence(push) => &push.key,
+            Outgoing::Unsubscribed(push) => &push.key,
+        }
+    }
+}
+
 /// A presence change on the channel `key` about `member`.
 #[derive(Debug)]
 pub struct PresencePush {

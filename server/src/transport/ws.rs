@@ -121,6 +121,28 @@ struct Connection {
     last_heard: Instant,
     /// Frames taken from the outbox in this turn, handed to the socket together at its end.
     pending: Vec<ByteString>,
+    /// The channel of a publish waiting for its commit: its pushes wait in `held` meanwhile, so that
+    /// the reply comes before the publisher's own `pub` (PROTOCOL.md) and the channel stays in order.
+    holding: Option<Arc<str>>,
+    held: Vec<Outgoing>,
+}
+
+/// A publish whose append is under way, answered when it ends. Meanwhile the connection reads no
+/// other request but goes on delivering pushes: a publisher in a busy room no longer stops
+/// receiving for the length of its own commit.
+struct Publishing {
+    id: u64,
+    append: Answer,
+}
+
+/// A request's reply, still to come.
+type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Handled>>>;
+
+/// What a text frame led to.
+enum Step {
+    Continue,
+    Close(Close),
+    Publishing(Publishing),
 }
 
 /// What handling one request led to: the reply's result, and whether the connection must now close.
@@ -148,6 +170,8 @@ impl Connection {
                 limiter,
                 last_heard: Instant::now(),
                 pending: Vec::new(),
+                holding: None,
+                held: Vec::new(),
             },
             outbox_rx,
             signal,
@@ -172,6 +196,7 @@ impl Connection {
         let tripped = signal.wait();
         let token_timer = tokio::time::sleep_until(hello_deadline);
         tokio::pin!(shutting_down, tripped, token_timer);
+        let mut publishing: Option<Publishing> = None;
 
         let close = loop {
             let next_token_moment = match &self.auth {
@@ -196,14 +221,21 @@ impl Connection {
                         _ => Close::new(code, "closed by the server"),
                     });
                 }
-                message = stream.next() => {
+                outcome = wait_for(&mut publishing), if publishing.is_some() => {
+                    let id = publishing.take().map(|p| p.id);
+                    if self.publish_done(id, outcome).await.is_err() {
+                        break None;
+                    }
+                }
+                message = stream.next(), if publishing.is_none() => {
                     self.last_heard = Instant::now();
                     // Requests are boxed while they run: inline, the largest (a subscribe reading
                     // history) would size every idle connection's task.
                     match message {
                         Some(Ok(AggregatedMessage::Text(text))) => match Box::pin(self.on_text(&text)).await {
-                            Ok(None) => {}
-                            Ok(Some(close)) => break Some(close),
+                            Ok(Step::Continue) => {}
+                            Ok(Step::Close(close)) => break Some(close),
+                            Ok(Step::Publishing(started)) => publishing = Some(started),
                             Err(Gone) => break None,
                         },
                         Some(Ok(AggregatedMessage::Binary(_))) => {
@@ -235,13 +267,16 @@ impl Connection {
                         }
                     }
                 }
-                Some(item) = outbox.recv() => {
+                // While a publish is under way its channel's pushes only wait: a connection that
+                // reads no other channel is not woken for them (measured: ~5 % more CPU in `rooms`).
+                Some(item) = outbox.recv(), if publishing.is_none() || self.subscriptions.len() > 1 => {
                     if self.take_outbox(item, &mut outbox).await.is_err() {
                         break None;
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if self.last_heard.elapsed() > self.state.client_timeout {
+                    // The socket is not read while a publish is under way: silence then is ours.
+                    if publishing.is_none() && self.last_heard.elapsed() > self.state.client_timeout {
                         break Some(Close::new(close::HEARTBEAT_TIMEOUT, "no answer to heartbeats"));
                     }
                     if self.session.ping(b"").await.is_err() {
@@ -373,26 +408,26 @@ impl Connection {
         Ok(())
     }
 
-    /// Handles one text frame. `Ok(Some(close))` when the connection must now end; `Err(Gone)` when
-    /// the socket is already gone.
-    async fn on_text(&mut self, text: &str) -> Result<Option<Close>, Gone> {
+    /// Handles one text frame: answered, or closing the connection, or a publish started (answered by
+    /// `publish_done`). `Err(Gone)` when the socket is already gone.
+    async fn on_text(&mut self, text: &str) -> Result<Step, Gone> {
         // Every frame counts against the limit, malformed ones too, so garbage cannot flood either.
         if let Err(limited) = self.rate_limit() {
             self.reply(peek_request_id(text), Err(limited)).await?;
-            return Ok(None);
+            return Ok(Step::Continue);
         }
         if text.len() > self.state.limits.max_message_bytes {
             let limit = self.state.limits.max_message_bytes;
             let error = AppError::refused(ErrorCode::TooLarge, format!("frames are limited to {limit} bytes"));
             self.reply(peek_request_id(text), Err(error)).await?;
-            return Ok(None);
+            return Ok(Step::Continue);
         }
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
             Err(bad) => {
                 let error = AppError::refused(bad.error.code, bad.error.message);
                 self.reply(bad.id, Err(error)).await?;
-                return Ok(None);
+                return Ok(Step::Continue);
             }
         };
         let ClientFrame { id, request } = frame;
@@ -400,13 +435,30 @@ impl Connection {
         let outcome = match request {
             Request::Hello(hello) => self.hello(hello, &mut close_after).await,
             Request::Time => result(&TimeResult { server_time: now_millis() }),
-            other => match self.auth.is_some() {
-                false => Err(AppError::refused(ErrorCode::Unauthorized, "send `hello` with a token first")),
-                true => self.handle(other).await,
+            _ if self.auth.is_none() => {
+                Err(AppError::refused(ErrorCode::Unauthorized, "send `hello` with a token first"))
+            }
+            Request::Publish(publish) => match self.start_publish(publish) {
+                Ok((channel, append)) => {
+                    self.holding = Some(channel);
+                    return Ok(Step::Publishing(Publishing { id, append }));
+                }
+                Err(refused) => Err(refused),
             },
+            other => self.handle(other).await,
         };
         self.reply(Some(id), outcome).await?;
-        Ok(close_after)
+        Ok(close_after.map_or(Step::Continue, Step::Close))
+    }
+
+    /// Answers a publish whose append has ended, then delivers its channel's pushes held meanwhile.
+    async fn publish_done(&mut self, id: Option<u64>, outcome: Handled) -> Result<(), Gone> {
+        self.holding = None;
+        self.reply(id, outcome).await?;
+        for item in std::mem::take(&mut self.held) {
+            self.deliver(item).await.map_err(|_| Gone)?;
+        }
+        self.flush().await.map_err(|_| Gone)
     }
 
     async fn handle(&mut self, request: Request) -> Handled {
@@ -422,7 +474,8 @@ impl Connection {
                 }
                 result(&serde_json::json!({}))
             }
-            Request::Publish(publish) => self.publish(publish).await,
+            // Started by `on_text`, which answers it when its append ends.
+            Request::Publish(_) => Err(AppError::refused(ErrorCode::BadRequest, "publish is handled on its own")),
             Request::History(history) => self.history(history).await,
             Request::Presence(query) => {
                 let (key, channel) = self.channel(&query.channel)?;
@@ -757,7 +810,9 @@ impl Connection {
         }
     }
 
-    async fn publish(&mut self, publish: makeroom_protocol::Publish) -> Handled {
+    /// Checks a publish and starts its append; the returned future ends with the reply's result.
+    /// Returns the channel's store key too, whose pushes must wait for that reply.
+    fn start_publish(&self, publish: makeroom_protocol::Publish) -> Result<(Arc<str>, Answer), AppError> {
         let (key, channel) = self.channel(&publish.channel)?;
         let auth = self.auth()?;
         {
@@ -773,28 +828,30 @@ impl Connection {
         }
         chat::check_message(publish.data.get())?;
         check_idempotency_key(publish.key.as_deref())?;
-        let appended = self
-            .state
-            .store
-            .append(crate::store::AppendRequest {
-                key,
-                data: publish.data,
-                from: makeroom_protocol::Sender {
-                    id: auth.member.id.clone(),
-                    name: auth.member.name.clone(),
-                    role: auth.member.role,
-                },
-                // Keys are the sender's own: two phones that happen to pick the same key never collide.
-                idempotency_key: publish.key.map(|key| format!("{}:{key}", auth.member.id)),
-                expected_offset: None,
-                retain: channel.is_chat().then_some(self.state.history_limit),
+        let channel_key: Arc<str> = Arc::from(key.as_str());
+        let request = crate::store::AppendRequest {
+            key,
+            data: publish.data,
+            from: makeroom_protocol::Sender {
+                id: auth.member.id.clone(),
+                name: auth.member.name.clone(),
+                role: auth.member.role,
+            },
+            // Keys are the sender's own: two phones that happen to pick the same key never collide.
+            idempotency_key: publish.key.map(|key| format!("{}:{key}", auth.member.id)),
+            expected_offset: None,
+            retain: channel.is_chat().then_some(self.state.history_limit),
+        };
+        let store = self.state.store.clone();
+        let append = async move {
+            let appended = store.append(request).await?;
+            result(&PublishResult {
+                epoch: appended.epoch.to_string(),
+                offset: appended.offset,
+                duplicate: appended.duplicate,
             })
-            .await?;
-        result(&PublishResult {
-            epoch: appended.epoch.to_string(),
-            offset: appended.offset,
-            duplicate: appended.duplicate,
-        })
+        };
+        Ok((channel_key, Box::pin(append)))
     }
 
     async fn history(&self, history: makeroom_protocol::History) -> Handled {
@@ -813,6 +870,10 @@ impl Connection {
 
     /// Writes one outbox item, keeping each channel's offsets in order, once, without gaps.
     async fn deliver(&mut self, item: Outgoing) -> Result<(), actix_ws::Closed> {
+        if self.holding.as_deref().is_some_and(|held| held == item.key()) {
+            self.held.push(item);
+            return Ok(());
+        }
         let delivery = match item {
             Outgoing::Presence(push) => {
                 let PresencePush { key, member, frame } = *push;
@@ -898,6 +959,14 @@ fn check_origin(request: &HttpRequest, state: &AppState) -> Result<(), Box<HttpR
     tracing::info!(origin, "refused a WebSocket from another origin");
     let error = AppError::refused(ErrorCode::Forbidden, "this origin may not open Makeroom connections");
     Err(Box::new(HttpResponse::Forbidden().json(serde_json::json!({ "error": error.body() }))))
+}
+
+/// The end of the publish under way; never, when there is none (its select branch is off then).
+async fn wait_for(publishing: &mut Option<Publishing>) -> Handled {
+    match publishing {
+        Some(publishing) => publishing.append.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn serialize(frame: &ServerFrame) -> Option<ByteString> {
