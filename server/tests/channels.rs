@@ -57,11 +57,14 @@ async fn concurrent_publishers_get_gap_free_offsets_seen_in_order_by_everyone() 
 async fn publishers_in_one_room_see_each_reply_before_their_own_pub_and_every_offset_once_in_order() {
     let server = TestServer::start_with(&["--request-burst", "200", "--requests-per-second", "200"]).await;
     const PUBLISHERS: usize = 5;
-    const EACH: u64 = 30;
+    const EACH: u64 = 60;
     let mut clients = Vec::new();
     for p in 0..PUBLISHERS {
         let (mut client, _) = server.participant(&format!("Maker {p}"), None).await;
         subscribe(&mut client, "lobby", None).await;
+        // A second channel: a connection that reads more than the one it publishes in goes on
+        // taking pushes while its publish is under way, and must hold back those of that channel.
+        subscribe(&mut client, "announcements", None).await;
         clients.push(client);
     }
     // Everyone publishes at once into the room they read, so pushes of the room arrive while their

@@ -310,7 +310,8 @@ enum Outcome {
 
 impl Writer {
     fn run(&mut self, jobs: std::sync::mpsc::Receiver<WriteJob>) {
-        let mut last_commit = Instant::now() - COMMIT_INTERVAL;
+        // Long enough ago that the first append commits at once.
+        let mut last_commit = Instant::now().checked_sub(COMMIT_INTERVAL).unwrap_or_else(Instant::now);
         while let Ok(first) = jobs.recv() {
             let mut group = vec![first];
             let due = last_commit + COMMIT_INTERVAL;

@@ -121,10 +121,8 @@ struct Connection {
     last_heard: Instant,
     /// Frames taken from the outbox in this turn, handed to the socket together at its end.
     pending: Vec<ByteString>,
-    /// The channel of a publish waiting for its commit: its pushes wait in `held` meanwhile, so that
-    /// the reply comes before the publisher's own `pub` (PROTOCOL.md) and the channel stays in order.
-    holding: Option<Arc<str>>,
-    held: Vec<Outgoing>,
+    /// A publish waiting for its commit (boxed: idle connections pay one pointer for it).
+    publishing: Option<Box<Publishing>>,
 }
 
 /// A publish whose append is under way, answered when it ends. Meanwhile the connection reads no
@@ -133,17 +131,14 @@ struct Connection {
 struct Publishing {
     id: u64,
     append: Answer,
+    /// The channel's store key. Its pushes wait in `held` until the reply is written, so that the
+    /// reply comes before the publisher's own `pub` (PROTOCOL.md) and the channel stays in order.
+    channel: Arc<str>,
+    held: Vec<Outgoing>,
 }
 
 /// A request's reply, still to come.
 type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Handled>>>;
-
-/// What a text frame led to.
-enum Step {
-    Continue,
-    Close(Close),
-    Publishing(Publishing),
-}
 
 /// What handling one request led to: the reply's result, and whether the connection must now close.
 type Handled = Result<Box<RawValue>, AppError>;
@@ -170,8 +165,7 @@ impl Connection {
                 limiter,
                 last_heard: Instant::now(),
                 pending: Vec::new(),
-                holding: None,
-                held: Vec::new(),
+                publishing: None,
             },
             outbox_rx,
             signal,
@@ -196,7 +190,6 @@ impl Connection {
         let tripped = signal.wait();
         let token_timer = tokio::time::sleep_until(hello_deadline);
         tokio::pin!(shutting_down, tripped, token_timer);
-        let mut publishing: Option<Publishing> = None;
 
         let close = loop {
             let next_token_moment = match &self.auth {
@@ -221,21 +214,19 @@ impl Connection {
                         _ => Close::new(code, "closed by the server"),
                     });
                 }
-                outcome = wait_for(&mut publishing), if publishing.is_some() => {
-                    let id = publishing.take().map(|p| p.id);
-                    if self.publish_done(id, outcome).await.is_err() {
+                outcome = wait_for(&mut self.publishing), if self.publishing.is_some() => {
+                    if self.publish_done(outcome).await.is_err() {
                         break None;
                     }
                 }
-                message = stream.next(), if publishing.is_none() => {
+                message = stream.next(), if self.publishing.is_none() => {
                     self.last_heard = Instant::now();
                     // Requests are boxed while they run: inline, the largest (a subscribe reading
                     // history) would size every idle connection's task.
                     match message {
                         Some(Ok(AggregatedMessage::Text(text))) => match Box::pin(self.on_text(&text)).await {
-                            Ok(Step::Continue) => {}
-                            Ok(Step::Close(close)) => break Some(close),
-                            Ok(Step::Publishing(started)) => publishing = Some(started),
+                            Ok(None) => {}
+                            Ok(Some(close)) => break Some(close),
                             Err(Gone) => break None,
                         },
                         Some(Ok(AggregatedMessage::Binary(_))) => {
@@ -269,14 +260,14 @@ impl Connection {
                 }
                 // While a publish is under way its channel's pushes only wait: a connection that
                 // reads no other channel is not woken for them (measured: ~5 % more CPU in `rooms`).
-                Some(item) = outbox.recv(), if publishing.is_none() || self.subscriptions.len() > 1 => {
+                Some(item) = outbox.recv(), if self.publishing.is_none() || self.subscriptions.len() > 1 => {
                     if self.take_outbox(item, &mut outbox).await.is_err() {
                         break None;
                     }
                 }
                 _ = heartbeat.tick() => {
                     // The socket is not read while a publish is under way: silence then is ours.
-                    if publishing.is_none() && self.last_heard.elapsed() > self.state.client_timeout {
+                    if self.publishing.is_none() && self.last_heard.elapsed() > self.state.client_timeout {
                         break Some(Close::new(close::HEARTBEAT_TIMEOUT, "no answer to heartbeats"));
                     }
                     if self.session.ping(b"").await.is_err() {
@@ -408,26 +399,26 @@ impl Connection {
         Ok(())
     }
 
-    /// Handles one text frame: answered, or closing the connection, or a publish started (answered by
-    /// `publish_done`). `Err(Gone)` when the socket is already gone.
-    async fn on_text(&mut self, text: &str) -> Result<Step, Gone> {
+    /// Handles one text frame: answered now, or (a publish) started and answered by `publish_done`.
+    /// `Ok(Some(close))` when the connection must now end; `Err(Gone)` when the socket is already gone.
+    async fn on_text(&mut self, text: &str) -> Result<Option<Close>, Gone> {
         // Every frame counts against the limit, malformed ones too, so garbage cannot flood either.
         if let Err(limited) = self.rate_limit() {
             self.reply(peek_request_id(text), Err(limited)).await?;
-            return Ok(Step::Continue);
+            return Ok(None);
         }
         if text.len() > self.state.limits.max_message_bytes {
             let limit = self.state.limits.max_message_bytes;
             let error = AppError::refused(ErrorCode::TooLarge, format!("frames are limited to {limit} bytes"));
             self.reply(peek_request_id(text), Err(error)).await?;
-            return Ok(Step::Continue);
+            return Ok(None);
         }
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
             Err(bad) => {
                 let error = AppError::refused(bad.error.code, bad.error.message);
                 self.reply(bad.id, Err(error)).await?;
-                return Ok(Step::Continue);
+                return Ok(None);
             }
         };
         let ClientFrame { id, request } = frame;
@@ -440,22 +431,22 @@ impl Connection {
             }
             Request::Publish(publish) => match self.start_publish(publish) {
                 Ok((channel, append)) => {
-                    self.holding = Some(channel);
-                    return Ok(Step::Publishing(Publishing { id, append }));
+                    self.publishing = Some(Box::new(Publishing { id, append, channel, held: Vec::new() }));
+                    return Ok(None);
                 }
                 Err(refused) => Err(refused),
             },
             other => self.handle(other).await,
         };
         self.reply(Some(id), outcome).await?;
-        Ok(close_after.map_or(Step::Continue, Step::Close))
+        Ok(close_after)
     }
 
     /// Answers a publish whose append has ended, then delivers its channel's pushes held meanwhile.
-    async fn publish_done(&mut self, id: Option<u64>, outcome: Handled) -> Result<(), Gone> {
-        self.holding = None;
-        self.reply(id, outcome).await?;
-        for item in std::mem::take(&mut self.held) {
+    async fn publish_done(&mut self, outcome: Handled) -> Result<(), Gone> {
+        let Some(done) = self.publishing.take() else { return Ok(()) };
+        self.reply(Some(done.id), outcome).await?;
+        for item in done.held {
             self.deliver(item).await.map_err(|_| Gone)?;
         }
         self.flush().await.map_err(|_| Gone)
@@ -828,7 +819,7 @@ impl Connection {
         }
         chat::check_message(publish.data.get())?;
         check_idempotency_key(publish.key.as_deref())?;
-        let channel_key: Arc<str> = Arc::from(key.as_str());
+        let channel_key = key.shared();
         let request = crate::store::AppendRequest {
             key,
             data: publish.data,
@@ -870,8 +861,10 @@ impl Connection {
 
     /// Writes one outbox item, keeping each channel's offsets in order, once, without gaps.
     async fn deliver(&mut self, item: Outgoing) -> Result<(), actix_ws::Closed> {
-        if self.holding.as_deref().is_some_and(|held| held == item.key()) {
-            self.held.push(item);
+        if let Some(publishing) = self.publishing.as_mut()
+            && *publishing.channel == *item.key()
+        {
+            publishing.held.push(item);
             return Ok(());
         }
         let delivery = match item {
@@ -962,7 +955,7 @@ fn check_origin(request: &HttpRequest, state: &AppState) -> Result<(), Box<HttpR
 }
 
 /// The end of the publish under way; never, when there is none (its select branch is off then).
-async fn wait_for(publishing: &mut Option<Publishing>) -> Handled {
+async fn wait_for(publishing: &mut Option<Box<Publishing>>) -> Handled {
     match publishing {
         Some(publishing) => publishing.append.as_mut().await,
         None => std::future::pending().await,
