@@ -495,8 +495,12 @@ pub struct TimeResult {
 
 /// WebSocket close codes the server uses, and whether a client should reconnect after each.
 pub mod close {
+    /// A normal close (the answer to a client's close without a code).
+    pub const NORMAL: u16 = 1000;
     /// The server is shutting down or restarting: reconnect (to another instance).
     pub const GOING_AWAY: u16 = 1001;
+    /// A text frame that is not UTF-8 (RFC 6455 §8.1).
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A frame over the hard frame limit; the connection cannot be read further.
     pub const TOO_BIG: u16 = 1009;
     /// `hello` named a protocol version this server does not speak. Do not reconnect as is.

@@ -2,47 +2,24 @@
 //! listener, and running until stopped. `main` and the tests use this same code path.
 
 use crate::auth::{Subject, TokenKind, Tokens, load_or_create_secret};
-use crate::config::{LimitsConfig, ServeConfig, StoreConfig, TokenConfig};
+use crate::config::{ServeConfig, StoreConfig, TokenConfig};
 use crate::domain::roster::{Name, Participant};
-use crate::events::{EventDirectory, EventEntry, system_sender};
 use crate::hub::Hub;
-use crate::limits::{ConnectionCounter, KeyedLimiter};
+use crate::limits::ConnectionCounter;
+use crate::service::Services;
+use crate::service::directory::{EventDirectory, EventEntry, system_sender};
 use crate::store::Store;
 use crate::store::redis::{RedisConfig, RedisStore};
 use crate::store::sqlite::SqliteStore;
-use crate::transport;
+use crate::transport::{self, AppState};
 use anyhow::Context;
 use makeroom_protocol::Role;
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Everything a request handler or connection needs, shared by every worker.
-pub struct AppState {
-    pub tokens: Tokens,
-    pub store: Arc<dyn Store>,
-    pub hub: Arc<Hub>,
-    pub events: Arc<EventDirectory>,
-    pub limits: LimitsConfig,
-    pub participant_limiter: KeyedLimiter,
-    pub connections_per_participant: ConnectionCounter<String>,
-    pub connections_per_address: ConnectionCounter<std::net::IpAddr>,
-    pub allowed_origins: Vec<String>,
-    pub history_limit: u64,
-    pub heartbeat_interval: Duration,
-    pub client_timeout: Duration,
-    pub hello_timeout: Duration,
-    pub token_warning: Duration,
-    pub public_url: String,
-    pub next_connection: AtomicU64,
-    /// Flips to true when the server begins to shut down; connections then close with 1001.
-    pub shutdown: watch::Receiver<bool>,
-    _data_lock: Option<DataDirLock>,
-}
 
 /// Holds the data folder for this process: two servers on one embedded store would corrupt nothing
 /// (SQLite locks) but would each believe their in-memory state is the whole truth.
@@ -108,9 +85,7 @@ impl Backend {
                 (store, None, secret)
             }
         };
-        let events = EventDirectory::load(store.clone()).await?;
-        let observer: Arc<dyn crate::hub::Observer> = events.clone();
-        hub.set_observer(Arc::downgrade(&observer));
+        let events = EventDirectory::load(store.clone(), hub.clone()).await?;
         let tokens = Tokens::new(&secret, token_config.access_token_ttl_secs, token_config.refresh_token_ttl_secs)
             .with_organiser_access_ttl(token_config.organiser_access_token_ttl_secs);
         Ok(Backend { store, hub, events, tokens, lock })
@@ -169,9 +144,10 @@ pub async fn event_links(
 
 pub struct Application {
     port: u16,
-    server: actix_web::dev::Server,
+    server: actix_server::Server,
     shutdown: watch::Sender<bool>,
     pub state: Arc<AppState>,
+    _data_lock: Option<DataDirLock>,
 }
 
 impl Application {
@@ -181,35 +157,32 @@ impl Application {
         let address = listener.local_addr()?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let services = Arc::new(Services::new(
+            backend.tokens,
+            backend.store,
+            backend.hub,
+            backend.events,
+            config.limits.clone(),
+            config.store.history_limit,
+            config.heartbeat_interval(),
+        ));
         let state = Arc::new(AppState {
-            tokens: backend.tokens,
-            store: backend.store,
-            hub: backend.hub,
-            events: backend.events,
-            limits: config.limits.clone(),
-            history_limit: config.store.history_limit,
-            heartbeat_interval: config.heartbeat_interval(),
-            client_timeout: config.client_timeout(),
-            hello_timeout: config.hello_timeout(),
-            token_warning: config.token_warning(),
-            public_url,
-            next_connection: AtomicU64::new(1),
-            participant_limiter: KeyedLimiter::new(
-                config.limits.participant_requests_per_second,
-                config.limits.participant_request_burst,
-            ),
-            connections_per_participant: ConnectionCounter::new(config.limits.max_connections_per_participant),
+            services,
             connections_per_address: ConnectionCounter::new(config.limits.max_connections_per_address),
             allowed_origins: config
                 .allowed_origins
                 .iter()
                 .map(|o| o.trim().trim_end_matches('/').to_string())
                 .collect(),
+            public_url,
+            heartbeat_interval: config.heartbeat_interval(),
+            client_timeout: config.client_timeout(),
+            hello_timeout: config.hello_timeout(),
+            token_warning: config.token_warning(),
             shutdown: shutdown_rx,
-            _data_lock: backend.lock,
         });
         let server = transport::http::server(state.clone(), listener, config.workers, config.web_dir.clone())?;
-        Ok(Application { port: address.port(), server, shutdown: shutdown_tx, state })
+        Ok(Application { port: address.port(), server, shutdown: shutdown_tx, state, _data_lock: backend.lock })
     }
 
     pub fn port(&self) -> u16 {

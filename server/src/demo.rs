@@ -11,7 +11,7 @@ use crate::domain::brief::{BriefCommand, BriefEvent};
 use crate::domain::presentations::PresentationCommand;
 use crate::domain::roster::{Name, RosterCommand};
 use crate::domain::schedule::ScheduleCommand;
-use crate::events::{EventDirectory, EventEntry, system_sender};
+use crate::service::directory::{EventDirectory, EventEntry, system_sender};
 use anyhow::Context;
 use std::sync::Arc;
 

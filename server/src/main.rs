@@ -45,8 +45,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let app = Application::build(&config, backend)?;
     let state = app.state.clone();
     println!("Makeroom is listening on {}  (data: {})", state.public_url, config.store.data_dir.display());
-    for event in state.events.list() {
-        print_links(&event_links(&state.events, &state.tokens, &event, &state.public_url).await?);
+    let services = &state.services;
+    for event in services.events.list() {
+        print_links(&event_links(&services.events, &services.tokens, &event, &state.public_url).await?);
     }
     println!("Press Ctrl-C to stop.");
     app.run_until_stopped().await

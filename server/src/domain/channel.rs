@@ -1,11 +1,12 @@
-//! The channels of an event and who may read and write each. Clients name channels without the event:
+//! The channels of an event. Clients name channels without the event:
 //! the event comes from their token, so no one can even name another event's channel.
 //!
 //! Two kinds: chat channels (`lobby`, `team:{id}`), where people `publish` messages, and state
 //! channels, logs of one part of the event that change only through `command`s and have snapshots.
+//! A channel's name is only ever made by its `Display` and read by `parse`; who may use it is in
+//! `access`.
 
 use super::DomainError;
-use makeroom_protocol::Role;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -93,48 +94,9 @@ impl fmt::Display for Channel {
     }
 }
 
-/// The facts about a person that access depends on.
-#[derive(Debug, Clone, Copy)]
-pub struct Reader<'a> {
-    pub role: Role,
-    /// The team they are in now (team changes take effect at once, not at the next token).
-    pub team: Option<&'a str>,
-}
-
-/// Co-production: everyone at the event reads every state channel (every brief, every board); only a
-/// team's room is private to the team and the organisers.
-pub fn may_read(reader: Reader, channel: &Channel) -> Result<(), DomainError> {
-    match (channel, reader.role) {
-        (Channel::Team(_), Role::Organiser) => Ok(()),
-        (Channel::Team(team), Role::Participant) if reader.team == Some(team.as_str()) => Ok(()),
-        (Channel::Team(_), Role::Participant) => {
-            Err(DomainError::Forbidden("only the team's members read its room".into()))
-        }
-        (Channel::Team(_), Role::Display) => Err(DomainError::Forbidden("displays do not show team rooms".into())),
-        _ => Ok(()),
-    }
-}
-
-/// Who may `publish` (chat) on a channel. State channels change only through commands, whose own
-/// rules say who may do what.
-pub fn may_publish(writer: Reader, channel: &Channel) -> Result<(), DomainError> {
-    if writer.role == Role::Display {
-        return Err(DomainError::Forbidden("a display only reads".into()));
-    }
-    match channel {
-        Channel::Lobby => Ok(()),
-        Channel::Team(_) => may_read(writer, channel),
-        _ => Err(DomainError::Forbidden(format!("`{channel}` changes through `command`, not `publish`"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn who(role: Role, team: Option<&str>) -> Reader<'_> {
-        Reader { role, team }
-    }
 
     #[test]
     fn names_round_trip_and_unknown_names_are_not_found() {
@@ -155,34 +117,5 @@ mod tests {
         for bad in ["team:", "board:", "secret", "Lobby"] {
             assert!(matches!(Channel::parse(bad), Err(DomainError::NotFound(_))), "{bad}");
         }
-    }
-
-    #[test]
-    fn participants_talk_in_their_own_team_and_the_lobby_only() {
-        let ada = who(Role::Participant, Some("t1"));
-        assert!(may_publish(ada, &Channel::Team("t1".into())).is_ok());
-        assert!(may_publish(ada, &Channel::Lobby).is_ok());
-        assert!(may_read(ada, &Channel::Team("t2".into())).is_err());
-        assert!(may_publish(ada, &Channel::Team("t2".into())).is_err());
-        assert!(may_publish(ada, &Channel::Announcements).is_err());
-        assert!(may_publish(ada, &Channel::Roster).is_err());
-        let teamless = who(Role::Participant, None);
-        assert!(may_read(teamless, &Channel::Team("t1".into())).is_err());
-    }
-
-    #[test]
-    fn everyone_reads_state_channels_and_nobody_publishes_on_them() {
-        for role in [Role::Organiser, Role::Participant, Role::Display] {
-            for channel in [Channel::Announcements, Channel::Briefs, Channel::Board("t9".into()), Channel::Schedule] {
-                assert!(may_read(who(role, None), &channel).is_ok());
-                assert!(may_publish(who(role, None), &channel).is_err());
-            }
-        }
-        let host = who(Role::Organiser, None);
-        assert!(may_read(host, &Channel::Team("t9".into())).is_ok());
-        let display = who(Role::Display, None);
-        assert!(may_read(display, &Channel::Lobby).is_ok());
-        assert!(may_read(display, &Channel::Team("t1".into())).is_err());
-        assert!(may_publish(display, &Channel::Lobby).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The event itself, as pure rules: channels and who may use them, chat messages, the roster (people
+//! The event itself, as pure rules: channels and who may use them (`access`), chat messages, the roster (people
 //! and teams), briefs and task boards. No async, no sockets, no storage: every rule is a function of
 //! state and input, unit-tested alone. Transport calls these rules; stores only keep what they return.
 //!
@@ -7,6 +7,7 @@
 //! folds a recorded event in and never fails. Every replica that applies the same log in the same
 //! order holds the same state, which is what makes concurrent edits from many phones converge.
 
+pub mod access;
 pub mod announcements;
 pub mod board;
 pub mod brief;

@@ -1,131 +1,34 @@
 //! The hub: which connection listens to which channel, fan-out of committed publications, presence.
 //!
-//! It knows nothing of briefs, boards or tokens, and never awaits: a publication is serialized once
-//! and the same bytes are `try_send`-ed into every subscriber's bounded outbox. A subscriber whose
-//! outbox is full is a slow consumer: it is told to go (its connection closes with a reason) and it
-//! recovers from history when it comes back. So one stalled phone never holds up a room.
+//! It knows nothing of briefs, boards or tokens, calls nobody above it and never awaits. A publication
+//! is encoded once (`frame`) and a reference to the same bytes is queued in every subscriber's bounded
+//! outbox (`outbox`); a store commit group is queued whole before anyone is woken. Channels live in
+//! shards, each behind its own lock, so a reconnect storm's subscribes and unsubscribes do not queue
+//! behind one global lock, and a fan-out locks only its channel's shard.
 
 pub mod cursor;
+pub mod frame;
+pub mod outbox;
+
+pub use outbox::{Delivery, Outbox, OutboxReceiver, Outgoing, PresencePush, UnsubscribedPush, Wakers};
 
 use crate::metrics::{METRICS, Metrics};
-use crate::store::{ChannelKey, PublicationSink};
-use bytestring::ByteString;
-use makeroom_protocol::{Member, PresenceAction, PresenceChange, Publication, ServerFrame, Unsubscribed, close};
+use crate::store::{ChannelKey, Committed, PresenceRelay, PublicationSink};
+use makeroom_protocol::{Member, PresenceAction, PresenceChange, ServerFrame, Unsubscribed};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::{Notify, mpsc};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 pub type ConnId = u64;
 
-/// A connection and the signal that closes it.
-type ConnSignal = (ConnId, Arc<Signal>);
-
-/// One committed publication, serialized once and shared by every receiver.
-#[derive(Debug)]
-pub struct Delivery {
-    pub key: Arc<str>,
-    pub offset: u64,
-    pub frame: ByteString,
-}
-
-/// What a connection's outbox carries. Every variant is one pointer: an idle outbox reserves room
-/// for 32 of them, on every connection.
-#[derive(Debug)]
-pub enum Outgoing {
-    Publication(Arc<Delivery>),
-    /// A presence change (no offset: presence is not stored).
-    Presence(Box<PresencePush>),
-    /// The hub ended this connection's subscription to `key`; the frame says why.
-    Unsubscribed(Box<UnsubscribedPush>),
-}
-
-impl Outgoing {
-    /// The channel (its store key) the item is about.
-    pub fn key(&self) -> &str {
-        match self {
-            Outgoing::Publication(delivery) => &delivery.key,
-            Outgoing::Presence(push) => &push.key,
-            Outgoing::Unsubscribed(push) => &push.key,
-        }
-    }
-}
-
-/// A presence change on the channel `key` about `member`.
-#[derive(Debug)]
-pub struct PresencePush {
-    pub key: Arc<str>,
-    pub member: Arc<str>,
-    pub frame: ByteString,
-}
-
-#[derive(Debug)]
-pub struct UnsubscribedPush {
-    pub key: Arc<str>,
-    pub frame: ByteString,
-}
-
-/// Tells a connection to close itself, with which close code: set by the hub when its outbox
-/// overflows (a slow consumer) or when its participant is removed from the event.
-#[derive(Debug, Default)]
-pub struct Signal {
-    code: AtomicU16,
-    notify: Notify,
-}
-
-impl Signal {
-    /// Trips the signal; true if this call tripped it (it trips once).
-    pub fn trip(&self, code: u16) -> bool {
-        let tripped = self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok();
-        if tripped {
-            self.notify.notify_one();
-        }
-        tripped
-    }
-
-    /// Waits until tripped; returns the close code.
-    pub async fn wait(&self) -> u16 {
-        loop {
-            let code = self.code.load(Ordering::Acquire);
-            if code != 0 {
-                return code;
-            }
-            self.notify.notified().await;
-        }
-    }
-}
-
-/// The sending half of a connection's bounded outbox.
-#[derive(Debug, Clone)]
-pub struct Outbox {
-    tx: mpsc::Sender<Outgoing>,
-    signal: Arc<Signal>,
-}
-
-impl Outbox {
-    pub fn new(capacity: usize) -> (Outbox, mpsc::Receiver<Outgoing>, Arc<Signal>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let signal = Arc::new(Signal::default());
-        (Outbox { tx, signal: signal.clone() }, rx, signal)
-    }
-
-    fn push(&self, item: Outgoing) {
-        match self.tx.try_send(item) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if self.signal.trip(close::SLOW_CONSUMER) {
-                    Metrics::count(&METRICS.slow_consumers);
-                }
-            }
-            // The connection is going away; it unsubscribes itself.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
-    }
-}
+/// Enough that a storm of thousands of subscribes rarely meets on one lock.
+const SHARDS: usize = 64;
 
 struct Subscriber {
     conn: ConnId,
-    member: Member,
+    /// Who it is, for presence; `None` for the server's own followers of a channel (state logs).
+    member: Option<Arc<Member>>,
     outbox: Outbox,
     wants_presence: bool,
 }
@@ -134,66 +37,82 @@ struct Subscriber {
 struct ChannelSubscribers {
     subscribers: Vec<Subscriber>,
     /// Participant id -> (member, number of their connections on this channel).
-    present: BTreeMap<String, (Member, u32)>,
+    present: BTreeMap<String, (Arc<Member>, u32)>,
 }
 
 impl ChannelSubscribers {
     fn push_presence(&self, key: &ChannelKey, action: PresenceAction, member: &Member, except: ConnId) {
-        if !self.subscribers.iter().any(|s| s.wants_presence && s.conn != except) {
+        let wants = |s: &&Subscriber| s.wants_presence && s.conn != except;
+        if !self.subscribers.iter().any(|s| wants(&s)) {
             return;
         }
-        let frame =
-            ServerFrame::Presence(PresenceChange { channel: key.name().to_string(), action, member: member.clone() });
-        let Ok(text) = serde_json::to_string(&frame) else {
-            return;
-        };
-        let frame = ByteString::from(text);
+        let change = PresenceChange { channel: key.name().to_string(), action, member: member.clone() };
+        let Some(frame) = frame::json(&ServerFrame::Presence(change)) else { return };
         let key = key.shared();
         let about: Arc<str> = member.id.as_str().into();
-        for subscriber in self.subscribers.iter().filter(|s| s.wants_presence && s.conn != except) {
-            subscriber.outbox.push(Outgoing::Presence(Box::new(PresencePush {
-                key: key.clone(),
-                member: about.clone(),
-                frame: frame.clone(),
-            })));
+        let mut wakers = Wakers::default();
+        for subscriber in self.subscribers.iter().filter(wants) {
+            let push = PresencePush { key: key.clone(), member: about.clone(), frame: frame.clone() };
+            subscriber.outbox.push_deferred(Outgoing::Presence(Box::new(push)), &mut wakers);
         }
+        wakers.wake_all();
     }
 
     fn members(&self) -> Vec<Member> {
-        self.present.values().map(|(member, _)| member.clone()).collect()
+        self.present.values().map(|(member, _)| (**member).clone()).collect()
     }
 }
 
-/// Carries presence changes between instances: in a cluster, a person's first local connection to a
-/// channel is told to the relay instead of being pushed here, and the relay decides (across every
-/// instance) whether it is a join or leave for the whole channel, then pushes it everywhere through
-/// `Hub::broadcast_presence`. It must not block.
-pub trait PresenceRelay: Send + Sync {
-    fn changed(&self, key: &ChannelKey, action: PresenceAction, member: &Member);
-}
+type Channels = HashMap<Arc<str>, ChannelSubscribers>;
 
-/// Sees every committed publication before it is fanned out (the event state follows its logs).
-pub trait Observer: Send + Sync {
-    fn observe(&self, key: &ChannelKey, publication: &Publication);
-}
+/// A participant's connections on this instance, to close them when they are removed.
+type People = HashMap<String, Vec<(ConnId, Outbox)>>;
 
-#[derive(Default)]
 pub struct Hub {
-    observer: std::sync::OnceLock<std::sync::Weak<dyn Observer>>,
-    relay: std::sync::OnceLock<Arc<dyn PresenceRelay>>,
-    channels: RwLock<HashMap<Arc<str>, Arc<Mutex<ChannelSubscribers>>>>,
-    /// Participant id -> their connections on this instance, to close them when they are removed.
-    connections: Mutex<HashMap<String, Vec<ConnSignal>>>,
+    channels: Box<[Mutex<Channels>]>,
+    people: Box<[Mutex<People>]>,
+    relay: OnceLock<Arc<dyn PresenceRelay>>,
+    next_id: AtomicU64,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            channels: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            people: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            relay: OnceLock::new(),
+            next_id: AtomicU64::new(1),
+        }
+    }
 }
 
 /// Locks ignore poisoning: a panic elsewhere must not take every room down with it.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn shard_of(name: &str) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    (hasher.finish() as usize) % SHARDS
 }
 
 impl Hub {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A fresh id for a connection or follower of this instance.
+    pub fn next_id(&self) -> ConnId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn shard(&self, key: &str) -> MutexGuard<'_, Channels> {
+        lock(&self.channels[shard_of(key)])
+    }
+
+    pub fn set_presence_relay(&self, relay: Arc<dyn PresenceRelay>) {
+        let _ = self.relay.set(relay);
     }
 
     /// Starts delivering `key` to this connection. Returns the presence list if it asked for presence.
@@ -202,36 +121,12 @@ impl Hub {
         &self,
         key: &ChannelKey,
         conn: ConnId,
-        member: Member,
+        member: Arc<Member>,
         outbox: Outbox,
         wants_presence: bool,
     ) -> Option<Vec<Member>> {
-        // The map's read lock is held while adding the subscriber, so an unsubscribe that empties the
-        // channel cannot drop its entry in between (which would orphan this subscriber).
-        let channels = self.channels.read().unwrap_or_else(|p| p.into_inner());
-        let channel = match channels.get(key.as_str()) {
-            Some(channel) => channel.clone(),
-            None => {
-                drop(channels);
-                let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
-                let channel = channels.entry(key.shared()).or_default().clone();
-                let mut state = lock(&channel);
-                return self.add(&mut state, key, conn, member, outbox, wants_presence);
-            }
-        };
-        let mut state = lock(&channel);
-        self.add(&mut state, key, conn, member, outbox, wants_presence)
-    }
-
-    fn add(
-        &self,
-        state: &mut ChannelSubscribers,
-        key: &ChannelKey,
-        conn: ConnId,
-        member: Member,
-        outbox: Outbox,
-        wants_presence: bool,
-    ) -> Option<Vec<Member>> {
+        let mut channels = self.shard(key.as_str());
+        let state = channels.entry(key.shared()).or_default();
         if let Some(existing) = state.subscribers.iter_mut().find(|s| s.conn == conn) {
             // Subscribing again (say, to recover) keeps the one presence count this connection holds.
             existing.outbox = outbox;
@@ -243,51 +138,52 @@ impl Hub {
         if entry.1 == 1 {
             self.presence_changed(state, key, PresenceAction::Join, &member, conn);
         }
-        state.subscribers.push(Subscriber { conn, member, outbox, wants_presence });
+        state.subscribers.push(Subscriber { conn, member: Some(member), outbox, wants_presence });
         wants_presence.then(|| state.members())
     }
 
-    pub fn unsubscribe(&self, key: &ChannelKey, conn: ConnId) {
-        let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
-        let Some(channel) = channels.get(key.as_str()).cloned() else {
-            return;
-        };
-        let mut state = lock(&channel);
-        let Some(index) = state.subscribers.iter().position(|s| s.conn == conn) else {
-            return;
-        };
-        let subscriber = state.subscribers.swap_remove(index);
-        let id = subscriber.member.id.clone();
-        let gone = match state.present.get_mut(&id) {
-            Some(entry) => {
-                entry.1 -= 1;
-                entry.1 == 0
-            }
-            None => false,
-        };
-        if gone {
-            state.present.remove(&id);
-            self.presence_changed(&state, key, PresenceAction::Leave, &subscriber.member, conn);
+    /// Delivers `key` to one of the server's own followers (a state log): no presence, never listed.
+    pub fn follow(&self, key: &ChannelKey, follower: ConnId, outbox: Outbox) {
+        let mut channels = self.shard(key.as_str());
+        let state = channels.entry(key.shared()).or_default();
+        if !state.subscribers.iter().any(|s| s.conn == follower) {
+            state.subscribers.push(Subscriber { conn: follower, member: None, outbox, wants_presence: false });
         }
+    }
+
+    pub fn unsubscribe(&self, key: &ChannelKey, conn: ConnId) {
+        let mut channels = self.shard(key.as_str());
+        let Some(state) = channels.get_mut(key.as_str()) else { return };
+        self.remove(state, key, conn);
         if state.subscribers.is_empty() {
-            drop(state);
             channels.remove(key.as_str());
         }
     }
 
-    pub fn set_observer(&self, observer: std::sync::Weak<dyn Observer>) {
-        let _ = self.observer.set(observer);
-    }
-
-    pub fn set_presence_relay(&self, relay: Arc<dyn PresenceRelay>) {
-        let _ = self.relay.set(relay);
+    /// Takes `conn` off a channel's list; a person's last connection leaving is a presence change.
+    fn remove(&self, state: &mut ChannelSubscribers, key: &ChannelKey, conn: ConnId) -> Option<Subscriber> {
+        let index = state.subscribers.iter().position(|s| s.conn == conn)?;
+        let subscriber = state.subscribers.swap_remove(index);
+        if let Some(member) = &subscriber.member {
+            let gone = match state.present.get_mut(&member.id) {
+                Some(entry) => {
+                    entry.1 -= 1;
+                    entry.1 == 0
+                }
+                None => false,
+            };
+            if gone {
+                state.present.remove(&member.id);
+                self.presence_changed(state, key, PresenceAction::Leave, member, conn);
+            }
+        }
+        Some(subscriber)
     }
 
     /// A person joined or left a channel somewhere in the cluster: tell the local presence subscribers.
     pub fn broadcast_presence(&self, key: &ChannelKey, action: PresenceAction, member: &Member) {
-        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
-        if let Some(channel) = channel {
-            lock(&channel).push_presence(key, action, member, 0);
+        if let Some(state) = self.shard(key.as_str()).get(key.as_str()) {
+            state.push_presence(key, action, member, 0);
         }
     }
 
@@ -306,26 +202,30 @@ impl Hub {
         }
     }
 
+    fn people(&self, participant: &str) -> MutexGuard<'_, People> {
+        lock(&self.people[shard_of(participant)])
+    }
+
     /// Notes a connection of `participant`, so that `close_participant` reaches it.
-    pub fn register(&self, participant: &str, conn: ConnId, signal: Arc<Signal>) {
-        lock(&self.connections).entry(participant.to_string()).or_default().push((conn, signal));
+    pub fn register(&self, participant: &str, conn: ConnId, outbox: Outbox) {
+        self.people(participant).entry(participant.to_string()).or_default().push((conn, outbox));
     }
 
     pub fn unregister(&self, participant: &str, conn: ConnId) {
-        let mut connections = lock(&self.connections);
-        if let Some(list) = connections.get_mut(participant) {
+        let mut people = self.people(participant);
+        if let Some(list) = people.get_mut(participant) {
             list.retain(|(c, _)| *c != conn);
             if list.is_empty() {
-                connections.remove(participant);
+                people.remove(participant);
             }
         }
     }
 
     /// Closes every connection of `participant` on this instance with `code`.
     pub fn close_participant(&self, participant: &str, code: u16) {
-        if let Some(list) = lock(&self.connections).get(participant) {
-            for (_, signal) in list {
-                let _ = signal.trip(code);
+        if let Some(list) = self.people(participant).get(participant) {
+            for (_, outbox) in list {
+                outbox.close(code);
             }
         }
     }
@@ -333,47 +233,38 @@ impl Hub {
     /// Ends the subscriptions to `key` of every member `which` picks (people who lost access), telling
     /// each connection why with an `unsubscribed` push.
     pub fn unsubscribe_members(&self, key: &ChannelKey, which: impl Fn(&Member) -> bool, reason: &str) {
-        let conns: Vec<ConnId> = {
-            let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
-            let Some(channel) = channel else { return };
-            let state = lock(&channel);
-            state.subscribers.iter().filter(|s| which(&s.member)).map(|s| s.conn).collect()
-        };
-        if conns.is_empty() {
+        let mut channels = self.shard(key.as_str());
+        let Some(state) = channels.get_mut(key.as_str()) else { return };
+        let leaving: Vec<ConnId> =
+            state.subscribers.iter().filter(|s| s.member.as_deref().is_some_and(&which)).map(|s| s.conn).collect();
+        if leaving.is_empty() {
             return;
         }
-        let frame =
-            ServerFrame::Unsubscribed(Unsubscribed { channel: key.name().to_string(), reason: reason.to_string() });
-        let Ok(text) = serde_json::to_string(&frame) else {
-            return;
-        };
-        let frame = ByteString::from(text);
-        for conn in conns {
-            if let Some(outbox) = self.outbox_of(key, conn) {
-                self.unsubscribe(key, conn);
-                outbox.push(Outgoing::Unsubscribed(Box::new(UnsubscribedPush {
-                    key: key.shared(),
-                    frame: frame.clone(),
-                })));
+        let notice = Unsubscribed { channel: key.name().to_string(), reason: reason.to_string() };
+        let Some(frame) = frame::json(&ServerFrame::Unsubscribed(notice)) else { return };
+        for conn in leaving {
+            if let Some(subscriber) = self.remove(state, key, conn) {
+                let push = UnsubscribedPush { key: key.shared(), frame: frame.clone() };
+                subscriber.outbox.push(Outgoing::Unsubscribed(Box::new(push)));
             }
         }
-    }
-
-    fn outbox_of(&self, key: &ChannelKey, conn: ConnId) -> Option<Outbox> {
-        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned()?;
-        let state = lock(&channel);
-        state.subscribers.iter().find(|s| s.conn == conn).map(|s| s.outbox.clone())
+        if state.subscribers.is_empty() {
+            channels.remove(key.as_str());
+        }
     }
 
     pub fn presence(&self, key: &ChannelKey) -> Vec<Member> {
-        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
-        channel.map(|channel| lock(&channel).members()).unwrap_or_default()
+        self.shard(key.as_str()).get(key.as_str()).map(ChannelSubscribers::members).unwrap_or_default()
     }
 
-    /// How many connections listen to `key` on this instance.
+    /// How many connections (and followers) listen to `key` on this instance.
     pub fn subscriber_count(&self, key: &ChannelKey) -> usize {
-        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
-        channel.map(|channel| lock(&channel).subscribers.len()).unwrap_or(0)
+        self.shard(key.as_str()).get(key.as_str()).map(|state| state.subscribers.len()).unwrap_or(0)
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.channels.iter().all(|shard| lock(shard).is_empty())
     }
 }
 
@@ -382,28 +273,29 @@ impl PublicationSink for Hub {
         self.broadcast_presence(key, action, member);
     }
 
-    fn deliver(&self, key: &ChannelKey, publication: Publication) {
+    /// Queues a commit group for every local subscriber, then wakes each receiver once.
+    fn deliver(&self, group: Vec<Committed>) {
         let started = std::time::Instant::now();
-        Metrics::count(&METRICS.publications);
-        if let Some(observer) = self.observer.get().and_then(std::sync::Weak::upgrade) {
-            observer.observe(key, &publication);
-        }
-        let channel = self.channels.read().unwrap_or_else(|p| p.into_inner()).get(key.as_str()).cloned();
-        let Some(channel) = channel else { return };
-        let offset = publication.offset;
-        let frame = match serde_json::to_string(&ServerFrame::Pub(publication)) {
-            Ok(text) => ByteString::from(text),
-            Err(err) => {
-                tracing::error!(%key, offset, error = %err, "could not serialize a publication");
-                return;
+        let mut wakers = Wakers::default();
+        let mut deliveries = 0u64;
+        for Committed { key, publication } in group {
+            Metrics::count(&METRICS.publications);
+            let channels = self.shard(key.as_str());
+            // A channel nobody here listens to costs no encoding.
+            let Some(state) = channels.get(key.as_str()) else { continue };
+            let offset = publication.offset;
+            let push = ServerFrame::Pub(publication);
+            let Some(frame) = frame::json(&push) else { continue };
+            let ServerFrame::Pub(publication) = push else { continue };
+            let delivery = Arc::new(Delivery { key: key.shared(), offset, frame, publication });
+            for subscriber in &state.subscribers {
+                subscriber.outbox.push_deferred(Outgoing::Publication(delivery.clone()), &mut wakers);
+                // Deliveries to connections; the server's own followers are not counted.
+                deliveries += u64::from(subscriber.member.is_some());
             }
-        };
-        let delivery = Arc::new(Delivery { key: key.shared(), offset, frame });
-        let state = lock(&channel);
-        for subscriber in &state.subscribers {
-            subscriber.outbox.push(Outgoing::Publication(delivery.clone()));
         }
-        METRICS.deliveries.fetch_add(state.subscribers.len() as u64, Ordering::Relaxed);
+        wakers.wake_all();
+        METRICS.deliveries.fetch_add(deliveries, Ordering::Relaxed);
         METRICS.observe_fanout(started.elapsed());
     }
 }
@@ -411,91 +303,135 @@ impl PublicationSink for Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use makeroom_protocol::{Role, Sender};
+    use makeroom_protocol::{Publication, Role, Sender, close};
     use serde_json::value::RawValue;
+    use std::task::{Context, Poll, Waker};
 
-    fn member(id: &str) -> Member {
-        Member { id: id.into(), name: id.to_uppercase(), role: Role::Participant }
+    fn member(id: &str) -> Arc<Member> {
+        Arc::new(Member { id: id.into(), name: id.to_uppercase(), role: Role::Participant })
     }
 
-    fn publication(offset: u64) -> Publication {
-        Publication {
-            channel: "lobby".into(),
-            epoch: "e".into(),
-            offset,
-            ts: 0,
-            from: Sender { id: "a".into(), name: "A".into(), role: Role::Participant },
-            data: RawValue::from_string("{}".into()).expect("raw"),
+    fn committed(key: &ChannelKey, offset: u64) -> Committed {
+        Committed {
+            key: key.clone(),
+            publication: Publication {
+                channel: key.name().into(),
+                epoch: "e".into(),
+                offset,
+                ts: 0,
+                from: Sender { id: "a".into(), name: "A".into(), role: Role::Participant },
+                data: RawValue::from_string("{}".into()).expect("raw"),
+            },
+        }
+    }
+
+    fn take(receiver: &OutboxReceiver) -> Result<Vec<Outgoing>, u16> {
+        let mut items = Vec::new();
+        match receiver.poll_take(&mut Context::from_waker(Waker::noop()), &mut items) {
+            Poll::Ready(Ok(())) | Poll::Pending => Ok(items),
+            Poll::Ready(Err(code)) => Err(code),
         }
     }
 
     #[test]
-    fn a_publication_is_serialized_once_and_shared_by_every_subscriber() {
+    fn a_publication_is_encoded_once_and_shared_by_every_subscriber() {
         let hub = Hub::new();
         let key = ChannelKey::new("ev", "lobby");
-        let (a, mut a_rx, _) = Outbox::new(8);
-        let (b, mut b_rx, _) = Outbox::new(8);
+        let (a, a_rx) = Outbox::new(8);
+        let (b, b_rx) = Outbox::new(8);
         hub.subscribe(&key, 1, member("a"), a, false);
         hub.subscribe(&key, 2, member("b"), b, false);
-        hub.deliver(&key, publication(1));
-        let (Ok(Outgoing::Publication(x)), Ok(Outgoing::Publication(y))) = (a_rx.try_recv(), b_rx.try_recv()) else {
+        hub.deliver(vec![committed(&key, 1)]);
+        let (Ok(mut x), Ok(mut y)) = (take(&a_rx), take(&b_rx)) else { panic!("both get it") };
+        let (Some(Outgoing::Publication(x)), Some(Outgoing::Publication(y))) = (x.pop(), y.pop()) else {
             panic!("both subscribers get the publication")
         };
         assert!(Arc::ptr_eq(&x, &y));
         assert_eq!(x.offset, 1);
-        assert!(x.frame.contains(r#""type":"pub""#));
+        let text = frame::payload_text(&x.frame);
+        assert!(text.starts_with(r#"{"type":"pub","channel":"lobby""#), "{text}");
+    }
+
+    #[test]
+    fn a_commit_group_reaches_each_subscriber_as_one_batch_in_order() {
+        let hub = Hub::new();
+        let (lobby, room) = (ChannelKey::new("ev", "lobby"), ChannelKey::new("ev", "team:t1"));
+        let (outbox, receiver) = Outbox::new(64);
+        hub.subscribe(&lobby, 1, member("a"), outbox.clone(), false);
+        hub.subscribe(&room, 1, member("a"), outbox, false);
+        hub.deliver(vec![committed(&lobby, 1), committed(&room, 1), committed(&lobby, 2)]);
+        let items = take(&receiver).expect("open");
+        let order: Vec<(String, u64)> = items
+            .iter()
+            .map(|item| match item {
+                Outgoing::Publication(d) => (d.key.to_string(), d.offset),
+                _ => panic!("only publications"),
+            })
+            .collect();
+        assert_eq!(order, [("ev/lobby".into(), 1), ("ev/team:t1".into(), 1), ("ev/lobby".into(), 2)]);
     }
 
     #[test]
     fn a_full_outbox_trips_overflow_without_blocking_others() {
         let hub = Hub::new();
         let key = ChannelKey::new("ev", "lobby");
-        let (slow, _slow_rx, slow_signal) = Outbox::new(1);
-        let (fast, mut fast_rx, fast_signal) = Outbox::new(8);
+        let (slow, slow_rx) = Outbox::new(1);
+        let (fast, fast_rx) = Outbox::new(8);
         hub.subscribe(&key, 1, member("slow"), slow, false);
         hub.subscribe(&key, 2, member("fast"), fast, false);
         for offset in 1..=3 {
-            hub.deliver(&key, publication(offset));
+            hub.deliver(vec![committed(&key, offset)]);
         }
-        assert_eq!(slow_signal.code.load(Ordering::Acquire), close::SLOW_CONSUMER);
-        assert_eq!(fast_signal.code.load(Ordering::Acquire), 0);
-        let mut got = 0;
-        while fast_rx.try_recv().is_ok() {
-            got += 1;
-        }
-        assert_eq!(got, 3);
+        assert_eq!(take(&slow_rx).err(), Some(close::SLOW_CONSUMER));
+        assert_eq!(take(&fast_rx).expect("fast is fine").len(), 3);
     }
 
     #[test]
-    fn presence_counts_people_not_connections() {
+    fn presence_counts_people_not_connections_and_followers_not_at_all() {
         let hub = Hub::new();
         let key = ChannelKey::new("ev", "team:t1");
-        let (watcher, mut watcher_rx, _) = Outbox::new(8);
+        let (watcher, watcher_rx) = Outbox::new(8);
         hub.subscribe(&key, 1, member("w"), watcher, true);
-        let (phone, _, _) = Outbox::new(8);
-        let (laptop, _, _) = Outbox::new(8);
+        let (follower, _follower_rx) = Outbox::new(8);
+        hub.follow(&key, 99, follower);
+        let (phone, _phone_rx) = Outbox::new(8);
+        let (laptop, _laptop_rx) = Outbox::new(8);
         hub.subscribe(&key, 2, member("ada"), phone, false);
         hub.subscribe(&key, 3, member("ada"), laptop, false);
-        let joins: Vec<_> = std::iter::from_fn(|| watcher_rx.try_recv().ok()).collect();
-        assert_eq!(joins.len(), 1, "one join for two connections of one person");
-        assert_eq!(hub.presence(&key).len(), 2);
+        assert_eq!(take(&watcher_rx).expect("open").len(), 1, "one join for two connections of one person");
+        assert_eq!(hub.presence(&key).len(), 2, "the follower is nobody");
         hub.unsubscribe(&key, 2);
-        assert!(watcher_rx.try_recv().is_err(), "ada is still here on her laptop");
+        assert!(take(&watcher_rx).expect("open").is_empty(), "ada is still here on her laptop");
         hub.unsubscribe(&key, 3);
-        match watcher_rx.try_recv() {
-            Ok(Outgoing::Presence(push)) => {
-                assert!(push.frame.contains(r#""action":"leave""#), "{}", push.frame)
+        match take(&watcher_rx).expect("open").pop() {
+            Some(Outgoing::Presence(push)) => {
+                let text = frame::payload_text(&push.frame);
+                assert!(text.contains(r#""action":"leave""#), "{text}")
             }
             other => panic!("expected a leave, got {other:?}"),
         }
         hub.unsubscribe(&key, 1);
+        hub.unsubscribe(&key, 99);
         assert_eq!(hub.subscriber_count(&key), 0);
-        assert!(hub.channels.read().expect("lock").is_empty(), "empty channels are dropped");
+        assert!(hub.is_empty(), "empty channels are dropped");
     }
 
     #[test]
-    fn an_outbox_item_is_one_pointer_wide() {
-        // Each connection's outbox reserves a block of these up front.
-        assert!(std::mem::size_of::<Outgoing>() <= 16);
+    fn members_who_lose_access_are_unsubscribed_and_told_why() {
+        let hub = Hub::new();
+        let key = ChannelKey::new("ev", "team:t1");
+        let (ada, ada_rx) = Outbox::new(8);
+        let (bo, bo_rx) = Outbox::new(8);
+        hub.subscribe(&key, 1, member("ada"), ada, false);
+        hub.subscribe(&key, 2, member("bo"), bo, false);
+        hub.unsubscribe_members(&key, |m| m.id == "ada", "you left the team");
+        match take(&ada_rx).expect("open").pop() {
+            Some(Outgoing::Unsubscribed(push)) => {
+                assert!(frame::payload_text(&push.frame).contains("you left the team"))
+            }
+            other => panic!("expected unsubscribed, got {other:?}"),
+        }
+        assert!(take(&bo_rx).expect("open").is_empty());
+        assert_eq!(hub.subscriber_count(&key), 1);
     }
 }

@@ -3,7 +3,8 @@
 //! A store assigns every appended message the next offset of its channel (1, 2, 3, ... without gaps),
 //! makes it durable, and only then reports it: to the appender as `Appended` and to every instance's
 //! hub through the `PublicationSink`, in offset order. It knows nothing of WebSockets, tokens, teams or
-//! boards. The embedded SQLite store lives in `sqlite.rs`; a Redis store plugs in behind the same trait.
+//! boards, and imports nothing above it. The embedded SQLite store lives in `sqlite.rs`; a Redis store
+//! plugs in behind the same trait.
 
 pub mod redis;
 pub mod sqlite;
@@ -100,12 +101,59 @@ pub enum StoreError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Receives every committed publication, per channel in offset order. The hub implements it.
+/// One publication a store committed, on its channel.
+#[derive(Debug)]
+pub struct Committed {
+    pub key: ChannelKey,
+    pub publication: Publication,
+}
+
+/// Receives every committed publication, per channel in offset order, a commit group at a time.
+/// The hub implements it.
 pub trait PublicationSink: Send + Sync {
-    fn deliver(&self, key: &ChannelKey, publication: Publication);
+    fn deliver(&self, group: Vec<Committed>);
 
     /// A presence change decided across the cluster (only a cluster store calls this).
     fn deliver_presence(&self, _key: &ChannelKey, _action: PresenceAction, _member: &Member) {}
+}
+
+/// Carries presence changes between instances: in a cluster, a person's first local connection to a
+/// channel is told to the relay instead of being pushed by the hub, and the relay decides (across
+/// every instance) whether it is a join or leave for the whole channel, then has it pushed everywhere
+/// through `PublicationSink::deliver_presence`. It must not block.
+pub trait PresenceRelay: Send + Sync {
+    fn changed(&self, key: &ChannelKey, action: PresenceAction, member: &Member);
+}
+
+/// Hands commit groups to the sink on a thread of its own, in commit order: the store's writer goes
+/// on committing the next group while the last one is encoded and queued for its receivers.
+pub struct FanOut {
+    groups: std::sync::mpsc::Sender<Vec<Committed>>,
+}
+
+impl FanOut {
+    pub fn start(sink: Arc<dyn PublicationSink>) -> anyhow::Result<Self> {
+        let (groups, arriving) = std::sync::mpsc::channel::<Vec<Committed>>();
+        std::thread::Builder::new()
+            .name("makeroom-fanout".into())
+            .spawn(move || {
+                while let Ok(mut group) = arriving.recv() {
+                    // Whatever else was committed meanwhile goes out with it, still in order.
+                    while let Ok(more) = arriving.try_recv() {
+                        group.extend(more);
+                    }
+                    sink.deliver(group);
+                }
+            })
+            .map_err(|err| anyhow::anyhow!("starting the fan-out thread: {err}"))?;
+        Ok(FanOut { groups })
+    }
+
+    pub fn send(&self, group: Vec<Committed>) {
+        if !group.is_empty() && self.groups.send(group).is_err() {
+            tracing::error!("the fan-out thread has stopped; publications are not pushed live");
+        }
+    }
 }
 
 pub trait Store: Send + Sync {

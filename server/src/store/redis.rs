@@ -11,9 +11,11 @@
 //! at once after a disconnection, compares it with each channel's top offset in Redis and delivers what
 //! is missing from the stream. No client sits on a silent gap for longer than that.
 
-use super::{AppendRequest, Appended, ChannelKey, ChannelSlice, PublicationSink, Store, StoreError, StoreFuture};
+use super::{
+    AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, PresenceRelay, PublicationSink, Store, StoreError,
+    StoreFuture,
+};
 use crate::clock::now_millis;
-use crate::hub::PresenceRelay;
 use crate::ids::new_secret_hex;
 use crate::metrics::{METRICS, Metrics};
 use anyhow::Context;
@@ -174,7 +176,7 @@ impl Shared {
             watch.delivered = watch.delivered.max(publication.offset);
             watch.key.clone()
         };
-        self.sink.deliver(&key, publication);
+        self.sink.deliver(vec![Committed { key, publication }]);
     }
 
     fn on_push(&self, push: redis::PushInfo) {

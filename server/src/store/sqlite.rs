@@ -7,7 +7,10 @@
 //! Reads use their own connection on tokio's blocking pool; WAL mode lets them run beside the writer.
 //! `synchronous=FULL`: a commit survives a crash of the process and a loss of power.
 
-use super::{AppendRequest, Appended, ChannelKey, ChannelSlice, PublicationSink, Store, StoreError, StoreFuture};
+use super::{
+    AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, FanOut, PublicationSink, Store, StoreError,
+    StoreFuture,
+};
 use crate::clock::now_millis;
 use crate::metrics::METRICS;
 use anyhow::Context;
@@ -144,7 +147,8 @@ impl SqliteStore {
         let (tx, rx) = std::sync::mpsc::channel();
         let writer_stopped = Arc::new(AtomicBool::new(false));
         let stopped = writer_stopped.clone();
-        let mut writer = Writer { conn: writer_conn, channels: HashMap::new(), epoch: epoch.clone(), sink };
+        let fanout = FanOut::start(sink)?;
+        let mut writer = Writer { conn: writer_conn, channels: HashMap::new(), epoch: epoch.clone(), fanout };
         std::thread::Builder::new()
             .name("makeroom-sqlite-writer".into())
             .spawn(move || {
@@ -298,7 +302,8 @@ struct Writer {
     /// Every channel's row as last committed: the writer is the only one who changes them.
     channels: HashMap<Arc<str>, ChannelRow>,
     epoch: Arc<str>,
-    sink: Arc<dyn PublicationSink>,
+    /// Where committed groups go to be pushed live, off this thread.
+    fanout: FanOut,
 }
 
 /// What one append did inside the open transaction.
@@ -348,17 +353,25 @@ impl Writer {
             Ok(outcomes) => {
                 METRICS.store_commits.fetch_add(1, Ordering::Relaxed);
                 METRICS.store_appends.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+                let mut committed = Vec::with_capacity(outcomes.len());
+                let mut answers = Vec::with_capacity(outcomes.len());
                 for (job, outcome) in group.into_iter().zip(outcomes) {
                     let answer = match outcome {
                         Outcome::Stored(appended, publication) => {
-                            self.sink.deliver(&job.request.key, publication);
+                            committed.push(Committed { key: job.request.key, publication });
                             Ok(appended)
                         }
                         Outcome::Duplicate(appended) => Ok(appended),
                         Outcome::Refused(err) => Err(err),
                     };
+                    answers.push((job.reply, answer));
+                }
+                // Pushed live before the appenders hear back, so that an event's own state (which
+                // follows its channels) sees its publications as early as it can.
+                self.fanout.send(committed);
+                for (reply, answer) in answers {
                     // The appender may have gone (its connection closed); what was committed stays.
-                    let _ = job.reply.send(answer);
+                    let _ = reply.send(answer);
                 }
             }
             Err(err) => {
@@ -455,8 +468,9 @@ mod tests {
     #[derive(Default)]
     struct Collected(Mutex<Vec<(String, u64)>>);
     impl PublicationSink for Collected {
-        fn deliver(&self, key: &ChannelKey, publication: Publication) {
-            self.0.lock().expect("lock").push((key.to_string(), publication.offset));
+        fn deliver(&self, group: Vec<Committed>) {
+            let mut collected = self.0.lock().expect("lock");
+            collected.extend(group.into_iter().map(|c| (c.key.to_string(), c.publication.offset)));
         }
     }
 
@@ -488,6 +502,11 @@ mod tests {
         }
         offsets.sort();
         assert_eq!(offsets, (1..=50).collect::<Vec<_>>());
+        // The fan-out runs on its own thread, beside the appenders' replies.
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while sink.0.lock().expect("lock").len() < 50 && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let delivered: Vec<u64> = sink.0.lock().expect("lock").iter().map(|(_, o)| *o).collect();
         assert_eq!(delivered, (1..=50).collect::<Vec<_>>());
         let slice = store.read_after(&key, 45, 100).await.expect("read");

@@ -1,58 +1,89 @@
 //! HTTP: joining with a code, trading refresh tokens, display tokens, health, readiness, pages.
 //! Handlers stay thin: parse, call the event directory or token service, answer.
 
-use crate::app::AppState;
+use super::{AppState, pages, ws};
 use crate::auth::{Claims, Subject, TokenKind};
 use crate::domain::roster::{Name, parse_skills};
 use crate::error::AppError;
-use crate::transport::{pages, ws};
 use actix_web::error::JsonPayloadError;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, web};
 use makeroom_protocol::{ErrorCode, Member, Millis, Role, Sender};
 use serde::{Deserialize, Serialize};
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 type State = web::Data<Arc<AppState>>;
 
+/// The HTTP server: actix-web's App for every request, except WebSocket upgrades, whose socket is
+/// handed to `ws::serve` (which then owns it, with buffers of its own).
 pub fn server(
     state: Arc<AppState>,
     listener: TcpListener,
     workers: usize,
     web_dir: Option<std::path::PathBuf>,
-) -> anyhow::Result<actix_web::dev::Server> {
-    let data = web::Data::new(state);
+) -> anyhow::Result<actix_server::Server> {
+    use actix_http::{HttpService, KeepAlive};
+    use actix_service::{IntoServiceFactory, ServiceFactoryExt, fn_service, map_config};
+    use actix_web::dev::AppConfig;
+
+    let data = web::Data::new(state.clone());
     let json_limit = 16 * 1024;
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .app_data(web::JsonConfig::default().limit(json_limit).error_handler(|err, _| {
-                let code = match err {
-                    JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                        ErrorCode::TooLarge
-                    }
-                    _ => ErrorCode::BadRequest,
-                };
-                AppError::refused(code, err.to_string()).into()
-            }))
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
-            .route("/ws", web::get().to(ws::upgrade))
-            .route("/api/join/{code}", web::get().to(join_info))
-            .route("/api/join", web::post().to(join))
-            .route("/api/token", web::post().to(refresh))
-            .route("/api/events/{event}/displays", web::post().to(create_display))
-            .route("/api/events/{event}/export", web::get().to(export))
-            .configure(|config| pages::routes(config, web_dir.clone()))
-    })
-    // Signals are handled by `Application::run_until_stopped`, which closes WebSockets first.
-    .disable_signals()
-    .shutdown_timeout(5);
+    let mut builder = actix_server::Server::build()
+        // Signals are handled by `Application::run_until_stopped`, which closes WebSockets first.
+        .disable_signals()
+        .shutdown_timeout(5);
     if workers > 0 {
-        server = server.workers(workers);
+        builder = builder.workers(workers);
     }
-    Ok(server.listen(listener)?.run())
+    let server = builder
+        .listen("makeroom", listener, move || {
+            let app = App::new()
+                .app_data(data.clone())
+                .app_data(web::JsonConfig::default().limit(json_limit).error_handler(|err, _| {
+                    let code = match err {
+                        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                            ErrorCode::TooLarge
+                        }
+                        _ => ErrorCode::BadRequest,
+                    };
+                    AppError::refused(code, err.to_string()).into()
+                }))
+                .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(metrics))
+                .route("/ws", web::get().to(not_an_upgrade))
+                .route("/api/join/{code}", web::get().to(join_info))
+                .route("/api/join", web::post().to(join))
+                .route("/api/token", web::post().to(refresh))
+                .route("/api/events/{event}/displays", web::post().to(create_display))
+                .route("/api/events/{event}/export", web::get().to(export))
+                .configure(|config| pages::routes(config, web_dir.clone()));
+            let upgrades = state.clone();
+            HttpService::build()
+                .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .upgrade(fn_service(move |(request, framed)| {
+                    let state = upgrades.clone();
+                    async move {
+                        ws::serve(state, request, framed).await;
+                        Ok::<(), std::convert::Infallible>(())
+                    }
+                }))
+                .finish(map_config(
+                    app.into_factory().map_err(|err: actix_web::Error| err.as_response_error().error_response()),
+                    |_| AppConfig::default(),
+                ))
+                .tcp()
+        })?
+        .run();
+    Ok(server)
+}
+
+/// `GET /ws` without the upgrade headers.
+async fn not_an_upgrade() -> Result<HttpResponse, AppError> {
+    Err(AppError::refused(ErrorCode::BadRequest, "this is Makeroom's WebSocket endpoint; open it as a WebSocket"))
 }
 
 /// Prometheus text format. Counters only: nothing about who is connected or what they said.
@@ -69,7 +100,7 @@ async fn readyz(state: State) -> HttpResponse {
     if *state.shutdown.borrow() {
         return HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "shutting_down" }));
     }
-    match state.store.check_ready().await {
+    match state.services.store.check_ready().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Err(err) => HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({ "status": "not_ready", "reason": err.to_string() })),
@@ -103,6 +134,7 @@ struct EventSummary {
 /// What the join page shows before someone joins: the event's name and its teams.
 async fn join_info(state: State, code: web::Path<String>) -> Result<HttpResponse, AppError> {
     let event = state
+        .services
         .events
         .by_join_code(&code)
         .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no event has this join code"))?;
@@ -157,8 +189,8 @@ fn credentials(
     team: Option<String>,
 ) -> Result<Credentials, AppError> {
     let subject = Subject { participant: &who.id, event: event_id, role: who.role, name: &who.name };
-    let (token, token_expires_at) = state.tokens.issue(&subject, TokenKind::Access)?;
-    let (refresh_token, refresh_expires_at) = state.tokens.issue(&subject, TokenKind::Refresh)?;
+    let (token, token_expires_at) = state.services.tokens.issue(&subject, TokenKind::Access)?;
+    let (refresh_token, refresh_expires_at) = state.services.tokens.issue(&subject, TokenKind::Refresh)?;
     Ok(Credentials {
         token,
         token_expires_at,
@@ -174,12 +206,14 @@ fn credentials(
 async fn join(state: State, body: web::Json<JoinRequest>) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
     let event = state
+        .services
         .events
         .by_join_code(&body.code)
         .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no event has this join code"))?;
     let name = Name::try_from(body.name)?;
     let skills = parse_skills(body.skills)?;
-    let participant = state.events.add_participant(&event, None, name, Role::Participant, skills, body.team).await?;
+    let participant =
+        state.services.events.add_participant(&event, None, name, Role::Participant, skills, body.team).await?;
     let team = participant.team.clone();
     let credentials = credentials(&state, &event.info.id, &event.name(), participant.member(), team)?;
     Ok(HttpResponse::Ok().json(credentials))
@@ -202,12 +236,13 @@ struct AccessToken {
 
 /// Trades a refresh token for a fresh access token, if its holder is still part of the event.
 async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpResponse, AppError> {
-    let claims = state.tokens.verify(&body.refresh_token, TokenKind::Refresh)?;
+    let claims = state.services.tokens.verify(&body.refresh_token, TokenKind::Refresh)?;
     let event = state
+        .services
         .events
         .get(&claims.evt)
         .ok_or_else(|| AppError::refused(ErrorCode::Unauthorized, "the token's event does not exist"))?;
-    event.ensure_known(state.store.as_ref(), &claims.sub).await?;
+    event.ensure_known(state.services.store.as_ref(), &claims.sub).await?;
     let (member, team) = {
         let roster = event.roster();
         let participant = roster
@@ -216,7 +251,7 @@ async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpRe
         (participant.member(), participant.team.clone())
     };
     let subject = Subject { participant: &member.id, event: &event.info.id, role: member.role, name: &member.name };
-    let (token, token_expires_at) = state.tokens.issue(&subject, TokenKind::Access)?;
+    let (token, token_expires_at) = state.services.tokens.issue(&subject, TokenKind::Access)?;
     Ok(HttpResponse::Ok().json(AccessToken {
         token,
         token_expires_at,
@@ -234,7 +269,7 @@ fn bearer(state: &AppState, request: &HttpRequest) -> Result<Claims, AppError> {
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or("");
-    Ok(state.tokens.verify(header.trim(), TokenKind::Access)?)
+    Ok(state.services.tokens.verify(header.trim(), TokenKind::Access)?)
 }
 
 #[derive(Deserialize)]
@@ -265,16 +300,17 @@ async fn create_display(
     if claims.role != Role::Organiser {
         return Err(AppError::refused(ErrorCode::Forbidden, "only organisers add displays"));
     }
-    let event = state.events.get(&event_id).ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no such event"))?;
+    let event =
+        state.services.events.get(&event_id).ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no such event"))?;
     if event.roster().active(&claims.sub).is_none() {
         return Err(AppError::refused(ErrorCode::Forbidden, "you are no longer part of this event"));
     }
     let name = Name::try_from(body.into_inner().name.unwrap_or_else(|| "Display".into()))?;
     let by = Sender { id: claims.sub.clone(), name: claims.name.clone(), role: claims.role };
-    let display = state.events.add_participant(&event, Some(&by), name, Role::Display, vec![], None).await?;
+    let display = state.services.events.add_participant(&event, Some(&by), name, Role::Display, vec![], None).await?;
     let member = display.member();
     let subject = Subject { participant: &member.id, event: &event.info.id, role: Role::Display, name: &member.name };
-    let (refresh_token, refresh_expires_at) = state.tokens.issue(&subject, TokenKind::Refresh)?;
+    let (refresh_token, refresh_expires_at) = state.services.tokens.issue(&subject, TokenKind::Refresh)?;
     Ok(HttpResponse::Ok().json(DisplayCredentials {
         link: format!("{}/display#refresh={refresh_token}&code={}", state.public_url, event.info.join_code),
         refresh_token,
@@ -303,13 +339,15 @@ async fn export(
     if claims.role != Role::Organiser {
         return Err(AppError::refused(ErrorCode::Forbidden, "only organisers export the event"));
     }
-    let event = state.events.get(&event_id).ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no such event"))?;
-    let exported = crate::export::export_json(state.store.as_ref(), &event, crate::clock::now_millis()).await?;
+    let event =
+        state.services.events.get(&event_id).ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no such event"))?;
+    let exported =
+        crate::service::export::export_json(state.services.store.as_ref(), &event, crate::clock::now_millis()).await?;
     let file = format!("makeroom-{}", event.info.id);
     let (content_type, body, extension) = match query.format.as_deref().unwrap_or("json") {
         "json" => ("application/json", exported.to_string(), "json"),
-        "markdown" | "md" => ("text/markdown; charset=utf-8", crate::export::to_markdown(&exported), "md"),
-        "html" => ("text/html; charset=utf-8", crate::export::to_html(&exported), "html"),
+        "markdown" | "md" => ("text/markdown; charset=utf-8", crate::service::export::to_markdown(&exported), "md"),
+        "html" => ("text/html; charset=utf-8", crate::service::export::to_html(&exported), "html"),
         other => {
             return Err(AppError::refused(
                 ErrorCode::BadRequest,

@@ -1,6 +1,28 @@
-//! Transport: how the outside world reaches the server. WebSocket connections (`ws`), the HTTP API
-//! (`http`) and the web pages (`pages`). No event rules live here; they are called from `domain`.
+//! Transport: how the outside world reaches the server. WebSocket connections (`ws`, over the socket
+//! it takes from the HTTP server at the upgrade, `websocket` for its frames), the HTTP API (`http`)
+//! and the web pages (`pages`). No event rules live here; requests are handed to `service`.
 
 pub mod http;
 pub mod pages;
+mod websocket;
 pub mod ws;
+
+use crate::limits::ConnectionCounter;
+use crate::service::Services;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What the transport needs, shared by every worker: the services, and its own settings.
+pub struct AppState {
+    pub services: Arc<Services>,
+    pub connections_per_address: ConnectionCounter<std::net::IpAddr>,
+    pub allowed_origins: Vec<String>,
+    pub public_url: String,
+    pub heartbeat_interval: Duration,
+    pub client_timeout: Duration,
+    pub hello_timeout: Duration,
+    pub token_warning: Duration,
+    /// Flips to true when the server begins to shut down; connections then close with 1001.
+    pub shutdown: watch::Receiver<bool>,
+}

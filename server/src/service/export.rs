@@ -4,9 +4,11 @@
 //!
 //! The readable forms are built once as a list of blocks and rendered twice, so they cannot drift.
 
+use super::directory::EventEntry;
+use super::state_log::read_all;
 use crate::domain::brief::BriefEvent;
+use crate::domain::channel::Channel;
 use crate::error::AppError;
-use crate::events::{EventEntry, read_all};
 use crate::store::Store;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -60,8 +62,8 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
     };
     let mut boards = serde_json::Map::new();
     let mut chats = serde_json::Map::new();
-    let mut rooms = vec!["lobby".to_string()];
-    rooms.extend(teams.iter().map(|team| format!("team:{team}")));
+    let mut rooms = vec![Channel::Lobby];
+    rooms.extend(teams.iter().map(|team| Channel::Team(team.clone())));
     for team in &teams {
         let board = event.board(store, team).await?;
         boards.insert(team.clone(), to_value(&*board.state())?);
@@ -81,7 +83,7 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
                     .unwrap_or_default(),
             })
             .collect();
-        chats.insert(room, to_value(&messages)?);
+        chats.insert(room.to_string(), to_value(&messages)?);
     }
     let mut briefs = to_value(&*event.briefs.state())?;
     if let Some(map) = briefs["briefs"].as_object_mut() {
