@@ -2,8 +2,8 @@
 //! domain decides it against the current state; the event it yields is recorded on the channel.
 
 use super::directory::with_log;
-use super::session::Finished;
-use super::{Asker, Handled, resolve, result, scoped_key};
+use super::outcome::{Finished, Handled, result};
+use super::{Asker, resolve, scoped_key};
 use crate::domain::access;
 use crate::error::AppError;
 use makeroom_protocol::{Command, ErrorCode, PublishResult};

@@ -2,8 +2,8 @@
 //! at their event (reading the roster's newest entries if they joined elsewhere a moment ago), and
 //! answers with what the client needs to start: the event, their team, the server's clock and limits.
 
-use super::session::{Effect, Finished};
-use super::{Authenticated, Services, result};
+use super::outcome::{Effect, Finished, result};
+use super::{Authenticated, Services};
 use crate::auth::TokenKind;
 use crate::clock::now_millis;
 use crate::error::AppError;
@@ -11,7 +11,7 @@ use crate::hub::{ConnId, Outbox};
 use makeroom_protocol::{ErrorCode, EventRef, Hello, HelloResult, Limits, PROTOCOL_VERSION, Role, close};
 use std::sync::Arc;
 
-use super::Close;
+use super::outcome::Close;
 
 pub(super) async fn hello(services: Arc<Services>, conn: ConnId, hello: Hello) -> Finished {
     match authenticate(&services, conn, hello).await {

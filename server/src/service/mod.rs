@@ -11,6 +11,7 @@ pub mod state_log;
 
 mod command;
 mod hello;
+mod outcome;
 mod publish;
 mod reads;
 mod subscribe;
@@ -26,12 +27,11 @@ use crate::limits::{ConnectionCounter, KeyedLimiter};
 use crate::store::{ChannelKey, Store};
 use directory::{EventDirectory, EventEntry};
 use makeroom_protocol::{ErrorCode, Member, Sender};
-use serde::Serialize;
-use serde_json::value::{RawValue, to_raw_value};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use session::{Close, Session};
+pub use outcome::{Close, Handled};
+pub use session::Session;
 
 /// Everything the application layer needs, shared by every connection and HTTP request.
 pub struct Services {
@@ -141,13 +141,6 @@ impl Asker {
     async fn check_read(&self, channel: &Channel) -> Result<(), AppError> {
         self.check(channel, access::may_read).await
     }
-}
-
-/// A request's reply: its result, or why it failed.
-pub type Handled = Result<Box<RawValue>, AppError>;
-
-fn result<T: Serialize>(value: &T) -> Handled {
-    to_raw_value(value).map_err(|err| AppError::Unexpected(err.into()))
 }
 
 const MAX_KEY_CHARS: usize = 128;

@@ -1,7 +1,7 @@
 //! `publish`: append a chat message to a channel, durably, and answer with its offset.
 
-use super::session::Finished;
-use super::{Asker, Handled, resolve, result, scoped_key};
+use super::outcome::{Finished, Handled, result};
+use super::{Asker, resolve, scoped_key};
 use crate::domain::access;
 use crate::domain::chat;
 use crate::error::AppError;

@@ -1,8 +1,8 @@
 //! Requests that only read: `history` (stored messages, oldest first) and `presence` (who is on a
 //! channel now, across the cluster).
 
-use super::session::Finished;
-use super::{Asker, Handled, resolve, result};
+use super::outcome::{Finished, Handled, result};
+use super::{Asker, resolve};
 use crate::error::AppError;
 use crate::store::ChannelKey;
 use makeroom_protocol::{History, HistoryResult, Member, PresenceQuery, PresenceResult};

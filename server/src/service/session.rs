@@ -12,7 +12,8 @@
 //! The transport feeds it text frames (`accept`), polls it (`poll`), and writes what it produced
 //! (`take_output`). It never touches a socket.
 
-use super::{Asker, Authenticated, Handled, Services, command, hello, publish, reads, resolve, result, subscribe};
+use super::outcome::{Close, Effect, Finished, Handled, Work, result};
+use super::{Asker, Authenticated, Services, command, hello, publish, reads, resolve, subscribe};
 use crate::auth::TokenKind;
 use crate::clock::now_millis;
 use crate::error::AppError;
@@ -37,60 +38,6 @@ use std::time::Duration;
 
 /// Requests waiting their turn before the transport stops reading more (TCP then holds the rest).
 const MAX_QUEUED: usize = 256;
-
-/// How a connection ends: a close code and a reason the client is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Close {
-    pub code: u16,
-    pub reason: &'static str,
-}
-
-impl Close {
-    pub const fn new(code: u16, reason: &'static str) -> Self {
-        Close { code, reason }
-    }
-
-    /// Why the hub closed a connection.
-    fn from_hub(code: u16) -> Self {
-        match code {
-            close::SLOW_CONSUMER => Close::new(code, "too slow to keep up; reconnect and recover"),
-            close::REVOKED => Close::new(code, "removed from the event"),
-            _ => Close::new(code, "closed by the server"),
-        }
-    }
-}
-
-/// What finishing a request changes about the connection, applied when its reply is written.
-pub(super) enum Effect {
-    None,
-    /// `hello` succeeded: this is who the connection is now.
-    Authenticated(Box<Authenticated>),
-    /// The subscription to `key` starts after `last`.
-    Subscribed {
-        key: Arc<str>,
-        last: u64,
-    },
-    /// The subscription to `key` could not start (a new one is dropped; an existing one goes on).
-    NotSubscribed {
-        key: Arc<str>,
-    },
-    /// The connection must close after this reply.
-    Close(Close),
-}
-
-/// A request's reply and what it changes.
-pub(super) struct Finished {
-    pub outcome: Handled,
-    pub effect: Effect,
-}
-
-impl Finished {
-    pub fn reply(outcome: Handled) -> Self {
-        Finished { outcome, effect: Effect::None }
-    }
-}
-
-pub(super) type Work = Pin<Box<dyn Future<Output = Finished>>>;
 
 /// The one request under way.
 struct Running {

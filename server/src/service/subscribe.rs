@@ -6,10 +6,10 @@
 //! until this reply is written). Recovery is all or nothing: exactly the missed messages with
 //! `recovered: true`, or `recovered: false` and the client resyncs.
 
+use super::Asker;
 use super::directory::with_log;
+use super::outcome::{Effect, Finished, result};
 use super::reads::present;
-use super::session::{Effect, Finished};
-use super::{Asker, result};
 use crate::domain::channel::Channel;
 use crate::error::AppError;
 use crate::metrics::{METRICS, Metrics};
