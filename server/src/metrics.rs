@@ -64,7 +64,7 @@ impl Metrics {
         }
     }
 
-    /// One publication's fan-out to this instance's subscribers took `elapsed`.
+    /// One commit group's fan-out to this instance's subscribers took `elapsed`.
     pub fn observe_fanout(&self, elapsed: Duration) {
         let us = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
         let bucket = FANOUT_BUCKETS_US.iter().position(|bound| us <= *bound).unwrap_or(FANOUT_BUCKETS_US.len());
