@@ -192,11 +192,12 @@ impl Application {
     /// Runs until SIGINT or SIGTERM, then tells every connection to reconnect elsewhere and stops.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
-        let shutdown = self.shutdown;
+        let (shutdown, state) = (self.shutdown, self.state.clone());
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: closing connections with 1001 (going away)");
             let _ = shutdown.send(true);
+            state.services.hub.close_all(makeroom_protocol::close::GOING_AWAY);
             // Give connections a moment to send their close frames, then stop the listener.
             tokio::time::sleep(Duration::from_millis(300)).await;
             handle.stop(true).await;

@@ -17,7 +17,7 @@ use crate::store::{ChannelKey, Committed, PresenceRelay, PublicationSink};
 use makeroom_protocol::{Member, PresenceAction, PresenceChange, ServerFrame, Unsubscribed};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 pub type ConnId = u64;
@@ -71,6 +71,9 @@ type People = HashMap<String, Vec<(ConnId, Outbox)>>;
 pub struct Hub {
     channels: Box<[Mutex<Channels>]>,
     people: Box<[Mutex<People>]>,
+    /// Every connection on this instance, to close them all when the server stops.
+    sessions: Box<[Mutex<HashMap<ConnId, Outbox>>]>,
+    stopping: AtomicBool,
     relay: OnceLock<Arc<dyn PresenceRelay>>,
     next_id: AtomicU64,
 }
@@ -80,6 +83,8 @@ impl Default for Hub {
         Hub {
             channels: (0..SHARDS).map(|_| Mutex::default()).collect(),
             people: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            sessions: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            stopping: AtomicBool::new(false),
             relay: OnceLock::new(),
             next_id: AtomicU64::new(1),
         }
@@ -199,6 +204,33 @@ impl Hub {
         match self.relay.get() {
             Some(relay) => relay.changed(key, action, member),
             None => state.push_presence(key, action, member, conn),
+        }
+    }
+
+    fn sessions(&self, conn: ConnId) -> MutexGuard<'_, HashMap<ConnId, Outbox>> {
+        lock(&self.sessions[conn as usize % SHARDS])
+    }
+
+    /// Notes a new connection, so that `close_all` reaches it; one opening while the server stops is
+    /// told to go at once.
+    pub fn attach(&self, conn: ConnId, outbox: &Outbox) {
+        self.sessions(conn).insert(conn, outbox.clone());
+        if self.stopping.load(Ordering::Acquire) {
+            outbox.close(makeroom_protocol::close::GOING_AWAY);
+        }
+    }
+
+    pub fn detach(&self, conn: ConnId) {
+        self.sessions(conn).remove(&conn);
+    }
+
+    /// Closes every connection on this instance with `code` (the server is stopping).
+    pub fn close_all(&self, code: u16) {
+        self.stopping.store(true, Ordering::Release);
+        for shard in self.sessions.iter() {
+            for outbox in lock(shard).values() {
+                outbox.close(code);
+            }
         }
     }
 

@@ -34,6 +34,7 @@ impl Close {
         match code {
             close::SLOW_CONSUMER => Close::new(code, "too slow to keep up; reconnect and recover"),
             close::REVOKED => Close::new(code, "removed from the event"),
+            close::GOING_AWAY => Close::new(code, "the server is restarting; reconnect"),
             _ => Close::new(code, "closed by the server"),
         }
     }

@@ -111,6 +111,7 @@ impl Session {
         let (outbox, receiver) = Outbox::new(services.limits.outbox_capacity);
         let limiter = TokenBucket::new(services.limits.requests_per_second, services.limits.request_burst);
         METRICS.connections.fetch_add(1, Ordering::Relaxed);
+        services.hub.attach(id, &outbox);
         Session {
             services,
             id,
@@ -565,6 +566,7 @@ impl Session {
         for key in keys {
             self.drop_subscription(&key);
         }
+        self.services.hub.detach(self.id);
         if let Some(auth) = &self.auth {
             self.services.hub.unregister(&auth.claims.sub, self.id);
             self.services.connections_per_participant.release(&auth.claims.sub);

@@ -128,26 +128,19 @@ struct Connection {
     produced: Vec<Bytes>,
     last_heard: Instant,
     hello_deadline: tokio::time::Instant,
-    heartbeat: tokio::time::Interval,
-    token_timer: Pin<Box<tokio::time::Sleep>>,
-    shutting_down: Pin<Box<dyn Future<Output = ()>>>,
+    next_ping: tokio::time::Instant,
+    /// One timer for the earliest of the next ping and the token's (or hello's) deadline. It is polled
+    /// only when it must be armed or has fired, not on every turn.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    timer_armed: bool,
 }
 
 impl Connection {
     fn new(state: Arc<AppState>, io: TcpStream, already_read: BytesMut) -> Self {
         let session = Session::new(state.services.clone());
-        let mut heartbeat =
-            tokio::time::interval_at(tokio::time::Instant::now() + state.heartbeat_interval, state.heartbeat_interval);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let hello_deadline = tokio::time::Instant::now() + state.hello_timeout;
-        let mut shutdown = state.shutdown.clone();
-        let shutting_down = Box::pin(async move {
-            while !*shutdown.borrow_and_update() {
-                if shutdown.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        });
+        let now = tokio::time::Instant::now();
+        let hello_deadline = now + state.hello_timeout;
+        let next_ping = now + state.heartbeat_interval;
         Connection {
             reader: FrameReader::new(already_read, state.services.limits.max_frame_bytes),
             session,
@@ -156,9 +149,9 @@ impl Connection {
             produced: Vec::new(),
             last_heard: Instant::now(),
             hello_deadline,
-            heartbeat,
-            token_timer: Box::pin(tokio::time::sleep_until(hello_deadline)),
-            shutting_down,
+            next_ping,
+            timer: Box::pin(tokio::time::sleep_until(next_ping.min(hello_deadline))),
+            timer_armed: false,
             state,
         }
     }
@@ -172,9 +165,6 @@ impl Connection {
     fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         loop {
             let mut progressed = false;
-            if self.shutting_down.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(End::Server(Close::new(close::GOING_AWAY, "the server is restarting; reconnect")));
-            }
             if let Some(end) = self.poll_timers(cx, &mut progressed) {
                 return Poll::Ready(end);
             }
@@ -218,28 +208,46 @@ impl Connection {
     }
 
     fn poll_timers(&mut self, cx: &mut Context<'_>, progressed: &mut bool) -> Option<End> {
-        if self.heartbeat.poll_tick(cx).is_ready() {
-            // A connection with requests queued does not read its socket: the silence is then ours.
-            if !self.session.is_busy() && self.last_heard.elapsed() > self.state.client_timeout {
-                return Some(End::Server(Close::new(close::HEARTBEAT_TIMEOUT, "no answer to heartbeats")));
+        let fired = self.timer.is_elapsed();
+        if fired || !self.timer_armed {
+            // What was due at the timer's moment is due now, however its wake was rounded.
+            let now = tokio::time::Instant::now();
+            let due = if fired { now.max(self.timer.deadline()) } else { now };
+            if self.next_ping <= due {
+                // A connection with requests queued does not read its socket: the silence is then ours.
+                if !self.session.is_busy() && self.last_heard.elapsed() > self.state.client_timeout {
+                    return Some(End::Server(Close::new(close::HEARTBEAT_TIMEOUT, "no answer to heartbeats")));
+                }
+                self.out.push(frame::ping(b""));
+                self.next_ping = now + self.state.heartbeat_interval;
+                *progressed = true;
             }
-            self.out.push(frame::ping(b""));
-            *progressed = true;
+            if self.token_deadline() <= due {
+                if !self.session.is_authenticated() {
+                    return Some(End::Server(Close::new(close::HELLO_TIMEOUT, "no hello in time")));
+                }
+                if let Some(close) = self.session.on_token_deadline() {
+                    return Some(End::Server(close));
+                }
+                *progressed = true;
+            }
+            self.timer_armed = false;
         }
-        let deadline = self.session.token_deadline(self.state.token_warning).unwrap_or(self.hello_deadline);
-        if self.token_timer.deadline() != deadline {
-            self.token_timer.as_mut().reset(deadline);
-        }
-        if self.token_timer.as_mut().poll(cx).is_ready() {
-            if !self.session.is_authenticated() {
-                return Some(End::Server(Close::new(close::HELLO_TIMEOUT, "no hello in time")));
+        let wake_at = self.next_ping.min(self.token_deadline());
+        if !self.timer_armed || self.timer.deadline() != wake_at {
+            self.timer.as_mut().reset(wake_at);
+            // Registers the waker; the timer cannot have passed a deadline still ahead.
+            if self.timer.as_mut().poll(cx).is_ready() {
+                *progressed = true;
             }
-            if let Some(close) = self.session.on_token_deadline() {
-                return Some(End::Server(close));
-            }
-            *progressed = true;
+            self.timer_armed = true;
         }
         None
+    }
+
+    /// When the token next needs attention, or (before `hello`) when hello is overdue.
+    fn token_deadline(&self) -> tokio::time::Instant {
+        self.session.token_deadline(self.state.token_warning).unwrap_or(self.hello_deadline)
     }
 
     /// Reads what the socket has and hands every whole message on; true if anything was read.
@@ -251,6 +259,13 @@ impl Connection {
             if !self.session.accepts_requests() {
                 break;
             }
+            // Readiness the reactor already knows of costs no system call; a read that finds nothing
+            // would cost one on every turn.
+            match self.io.poll_read_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(Err(End::Gone)),
+                Poll::Pending => break,
+            }
             let buffer = self.reader.buffer();
             buffer.reserve(READ_CHUNK);
             match self.io.try_read_buf(buffer) {
@@ -259,12 +274,8 @@ impl Connection {
                     read_any = true;
                     self.last_heard = Instant::now();
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => match self.io.poll_read_ready(cx) {
-                    Poll::Ready(Ok(())) => continue,
-                    Poll::Ready(Err(_)) => return Poll::Ready(Err(End::Gone)),
-                    Poll::Pending => break,
-                },
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                // The reactor's readiness is cleared; the next `poll_read_ready` waits for more.
+                Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
                 Err(_) => return Poll::Ready(Err(End::Gone)),
             }
         }
