@@ -93,6 +93,52 @@ impl Receiver {
     }
 }
 
+/// One channel as one connection received it, by offset (the accounting of the scenarios whose
+/// truth is each channel's history): every offset after the one its first subscription started
+/// after must arrive exactly once, in order.
+#[derive(Debug, Default)]
+pub struct ChannelRx {
+    /// The offset the first subscription started after.
+    pub start: u64,
+    /// The newest offset received.
+    pub last: u64,
+    pub got: Bits,
+    pub duplicated: u64,
+    pub reordered: u64,
+}
+
+impl ChannelRx {
+    pub fn starting_after(offset: u64) -> Self {
+        ChannelRx { start: offset, last: offset, ..ChannelRx::default() }
+    }
+
+    /// Records an arrival; `true` if it is new (after the start, and not seen before).
+    pub fn receive(&mut self, offset: u64) -> bool {
+        if offset <= self.start {
+            return false;
+        }
+        if self.got.set(offset) {
+            self.duplicated += 1;
+            return false;
+        }
+        if offset < self.last {
+            self.reordered += 1;
+        }
+        self.last = self.last.max(offset);
+        true
+    }
+
+    /// How many offsets after the start, up to `top`, never arrived.
+    pub fn missing_up_to(&self, top: u64) -> u64 {
+        (self.start + 1..=top).filter(|&offset| !self.got.get(offset)).count() as u64
+    }
+
+    /// How many offsets after the start, up to `top`, should have arrived.
+    pub fn expected_up_to(&self, top: u64) -> u64 {
+        top.saturating_sub(self.start)
+    }
+}
+
 /// The counters every scenario reports.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Totals {
@@ -191,5 +237,18 @@ mod tests {
         assert_eq!(totals.lost, 3);
         assert_eq!(totals.duplicated, 1);
         assert_eq!(totals.reordered, 1);
+    }
+
+    #[test]
+    fn a_channel_counts_what_came_after_its_start_once_and_in_order() {
+        let mut rx = ChannelRx::starting_after(10);
+        assert!(!rx.receive(9), "before the subscription started");
+        assert!(rx.receive(11));
+        assert!(rx.receive(13));
+        assert!(rx.receive(12), "late but new");
+        assert!(!rx.receive(13), "again");
+        assert_eq!((rx.duplicated, rx.reordered, rx.last), (1, 1, 13));
+        assert_eq!(rx.missing_up_to(15), 2);
+        assert_eq!(rx.expected_up_to(15), 5);
     }
 }

@@ -4,7 +4,9 @@
 //! server's. Every loop is bounded in count and time; every socket is on 127.0.0.1.
 
 pub mod accounting;
+pub mod client;
 pub mod compare;
+pub mod history;
 pub mod http;
 pub mod report;
 pub mod scenarios;

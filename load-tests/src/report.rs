@@ -1,6 +1,7 @@
 //! One result per run: a readable table and one JSON line with the same numbers.
 
 use crate::accounting::{Latency, Totals};
+use crate::sys::CpuUse;
 use serde::Serialize;
 use std::io::Write;
 
@@ -35,6 +36,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// The CPU figures of the measured interval.
+    pub fn with_cpu(mut self, cpu: &CpuUse) -> Self {
+        self.server_cpu_pct = cpu.servers_pct;
+        self.generator_cpu_pct = cpu.generator_pct;
+        self.other_cpu_pct = cpu.others_pct;
+        self.steal_cpu_pct = cpu.steal_pct;
+        self
+    }
+
     /// No message lost or doubled.
     pub fn exact(&self) -> bool {
         self.totals.lost == 0 && self.totals.duplicated == 0

@@ -15,6 +15,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub type Ws = WebSocketStream<TcpStream>;
 
+/// A received text frame: the bytes tungstenite read, shared rather than copied.
+pub type Text = tokio_tungstenite::tungstenite::Utf8Bytes;
+
 /// How long the setup steps of a connection (connect, handshake, hello, subscribe) may take.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -49,11 +52,11 @@ pub struct Conn {
 /// What arrived on a connection, classified cheaply (publications are not parsed in full).
 #[derive(Debug)]
 pub enum Incoming {
-    /// A live publication; read it with [`marker`] and [`offset`].
-    Pub(String),
+    /// A live publication; read it with [`marker`], [`offset`] and [`channel_of`].
+    Pub(Text),
     Reply(ReplyFrame),
     /// The server is closing this connection and said why (`closing` push).
-    Closing(String),
+    Closing(Text),
     Other,
 }
 
@@ -136,7 +139,7 @@ impl Conn {
 
     /// The next text frame, or `None` when the connection is closed. Pings are answered by
     /// tungstenite itself (WebSocket) or here (Engine.IO's "2" -> "3").
-    async fn raw_text(&mut self) -> Result<Option<String>> {
+    async fn raw_text(&mut self) -> Result<Option<Text>> {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Text(text))) => {
@@ -144,7 +147,7 @@ impl Conn {
                         self.send("3".to_string()).await?;
                         continue;
                     }
-                    return Ok(Some(text.as_str().to_string()));
+                    return Ok(Some(text));
                 }
                 Some(Ok(Message::Close(_))) | None => return Ok(None),
                 Some(Ok(_)) => continue,
@@ -181,7 +184,7 @@ impl Conn {
     }
 }
 
-fn classify(proto: Proto, text: String) -> Incoming {
+fn classify(proto: Proto, text: Text) -> Incoming {
     match proto {
         Proto::Makeroom => {
             if text.starts_with(r#"{"type":"pub""#) {
@@ -255,6 +258,13 @@ pub fn marker(text: &str) -> Option<Marker> {
     Some(Marker { stream, seq, sent_us })
 }
 
+/// The first `"channel":"NAME"` of a frame: the channel a publication came on.
+pub fn channel_of(text: &str) -> Option<&str> {
+    let at = text.find(r#""channel":""#)? + 11;
+    let end = text[at..].find('"')?;
+    Some(&text[at..at + end])
+}
+
 /// The first `"offset":N` of a frame: the publication's offset in its channel.
 pub fn offset(text: &str) -> Option<u64> {
     let at = text.find(r#""offset":"#)? + 9;
@@ -275,12 +285,11 @@ pub fn hello(id: u64, token: &str) -> String {
     frame(id, Request::Hello(Hello { version: PROTOCOL_VERSION, token: token.to_string(), event: None }))
 }
 
-pub fn subscribe(proto: Proto, id: u64, channel: &str, since: Option<Position>) -> String {
+pub fn subscribe(proto: Proto, id: u64, channel: &str, since: Option<Position>, presence: bool) -> String {
     match proto {
-        Proto::Makeroom => frame(
-            id,
-            Request::Subscribe(Subscribe { channel: channel.to_string(), since, presence: false, snapshot: false }),
-        ),
+        Proto::Makeroom => {
+            frame(id, Request::Subscribe(Subscribe { channel: channel.to_string(), since, presence, snapshot: false }))
+        }
         Proto::Socketio => {
             let channel = serde_json::Value::from(channel);
             format!(r#"42{id}["subscribe",{{"channel":{channel}}}]"#)
@@ -318,11 +327,13 @@ mod tests {
         let socketio = format!(r#"42["pub",{{"channel":"r1","offset":3,"data":{data}}}]"#);
         assert_eq!(marker(&socketio), Some(expected));
         assert_eq!(offset(&socketio), Some(3));
-        match classify(Proto::Socketio, socketio) {
+        assert_eq!(channel_of(&makeroom), Some("lobby"));
+        assert_eq!(channel_of(&socketio), Some("r1"));
+        match classify(Proto::Socketio, socketio.into()) {
             Incoming::Pub(_) => {}
             other => panic!("{other:?}"),
         }
-        match classify(Proto::Socketio, r#"4312[{"offset":4}]"#.to_string()) {
+        match classify(Proto::Socketio, r#"4312[{"offset":4}]"#.into()) {
             Incoming::Reply(ReplyFrame { id: 12, result, .. }) => {
                 assert_eq!(result.expect("ok").get(), r#"{"offset":4}"#)
             }
@@ -335,7 +346,7 @@ mod tests {
         let text = publish(Proto::Makeroom, 5, "lobby", payload(1, 2, 3), Some("k".into())).expect("frame");
         let parsed = makeroom_protocol::parse_client_frame(&text).expect("parses");
         assert_eq!(parsed.id, 5);
-        let text = subscribe(Proto::Makeroom, 6, "lobby", Some(Position { epoch: "e".into(), offset: 4 }));
+        let text = subscribe(Proto::Makeroom, 6, "lobby", Some(Position { epoch: "e".into(), offset: 4 }), true);
         assert!(makeroom_protocol::parse_client_frame(&text).is_ok());
     }
 }

@@ -1,0 +1,26 @@
+//! What the integration tests share: the server binary they start and a runtime like the
+//! generator's (one thread, a `LocalSet`).
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+/// `MAKEROOM_BIN`, or the debug binary that the workspace test run builds.
+pub fn makeroom_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("MAKEROOM_BIN") {
+        return bin.into();
+    }
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/makeroom");
+    assert!(
+        bin.exists(),
+        "no server binary at {}: run `cargo build -p makeroom-server` or set MAKEROOM_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `future` on a current-thread runtime inside a `LocalSet`, as `makeroom-load` does.
+pub fn local<F: std::future::Future>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    tokio::task::LocalSet::new().block_on(&runtime, future)
+}
