@@ -1,12 +1,13 @@
 //! `compare`: Makeroom and the Socket.IO peer on the same `rooms` workload, one instance each and two
-//! instances each through a private Redis (clients split between the instances), servers and Redis
-//! pinned to one core and the generator to the other. For each target, searches for the highest
-//! publish rate sustained with p99 under a bound and nothing lost, then prints the ratios.
+//! instances each through a private Redis (clients split between the instances), beside the floor
+//! relay (Makeroom's protocol on the same stack, nothing stored: what the stack itself allows),
+//! servers and Redis pinned to one core and the generator to the other. For each target, searches
+//! for the highest publish rate sustained with p99 under a bound and nothing lost, then prints the
+//! ratios.
 
 use crate::report::Report;
 use crate::scenarios::rooms::{self, RoomsConfig};
-use crate::wire::Proto;
-use crate::{ServerOptions, setup, start_targets};
+use crate::{ServerOptions, Target, setup, start_targets};
 use anyhow::Result;
 use serde_json::json;
 use std::path::Path;
@@ -22,7 +23,7 @@ pub struct CompareConfig {
     pub p99_ms: f64,
     pub max_steps: usize,
     pub sources: u8,
-    /// `makeroom`, `socketio`, `makeroom-redis`, `socketio-redis`.
+    /// `floor`, `makeroom`, `socketio`, `makeroom-redis`, `socketio-redis`.
     pub only: Vec<String>,
     /// A step during which other processes used more CPU than this (% of one core) is run again,
     /// at most twice, after a pause: a shared machine's noise is not the server's limit.
@@ -57,15 +58,16 @@ struct Outcome {
 pub async fn run(options: &ServerOptions, config: &CompareConfig, json_out: Option<&Path>) -> Result<()> {
     let mut outcomes = Vec::new();
     for name in &config.only {
-        let (proto, instances) = match name.as_str() {
-            "makeroom" => (Proto::Makeroom, 1),
-            "makeroom-redis" => (Proto::Makeroom, 2),
-            "socketio" => (Proto::Socketio, 1),
-            "socketio-redis" => (Proto::Socketio, 2),
+        let (target, instances) = match name.as_str() {
+            "floor" => (Target::Floor, 1),
+            "makeroom" => (Target::Makeroom, 1),
+            "makeroom-redis" => (Target::Makeroom, 2),
+            "socketio" => (Target::Socketio, 1),
+            "socketio-redis" => (Target::Socketio, 2),
             other => anyhow::bail!("unknown target {other:?}"),
         };
         println!("== {name}: searching for the highest sustained rate");
-        let targets = start_targets(proto, instances, options).await?;
+        let targets = start_targets(target, instances, options).await?;
         let population = match targets.server() {
             Some(server) => Some(setup::populate(server, config.rooms, config.connections).await?),
             None => None,
@@ -182,9 +184,11 @@ pub async fn run(options: &ServerOptions, config: &CompareConfig, json_out: Opti
     for (ours, peer, label) in [
         ("makeroom", "socketio", "1 instance each"),
         ("makeroom-redis", "socketio-redis", "2 instances each through Redis"),
+        ("makeroom", "floor", "what storing costs against the bare stack"),
+        ("socketio", "floor", "the peer against the bare stack"),
     ] {
-        if let (Some(makeroom), Some(rate)) = (rate_of(ours), rate_of(peer)) {
-            let ratio = makeroom / rate.max(1e-9);
+        if let (Some(ours_rate), Some(peer_rate)) = (rate_of(ours), rate_of(peer)) {
+            let ratio = ours_rate / peer_rate.max(1e-9);
             println!("  ratio {ours} / {peer} ({label}): {ratio:.2}x");
             summary.insert(format!("ratio_{ours}_vs_{peer}"), json!(ratio));
         }

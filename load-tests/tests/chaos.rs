@@ -8,21 +8,14 @@
 
 mod common;
 
-use common::{local, makeroom_bin};
-use makeroom_load::ServerOptions;
+use common::{local, server_options};
 use makeroom_load::scenarios::chaos::{self, ChaosConfig};
-use makeroom_load::servers::MakeroomOptions;
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[test]
 fn redis_and_instance_crashes_and_a_mass_drop_lose_and_double_nothing() {
     let report = local(async {
-        let options = ServerOptions {
-            makeroom: MakeroomOptions::new(makeroom_bin()),
-            peer_dir: PathBuf::from("peer"),
-            cpus: None,
-        };
+        let options = server_options();
         let config = ChaosConfig {
             teams: 5,
             team_size: 4,

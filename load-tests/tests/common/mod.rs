@@ -19,6 +19,16 @@ pub fn makeroom_bin() -> PathBuf {
     bin
 }
 
+/// Options that start the real server and the floor relay this package builds.
+pub fn server_options() -> makeroom_load::ServerOptions {
+    makeroom_load::ServerOptions {
+        makeroom: makeroom_load::servers::MakeroomOptions::new(makeroom_bin()),
+        peer_dir: PathBuf::from("peer"),
+        floor_bin: PathBuf::from(env!("CARGO_BIN_EXE_floor-relay")),
+        cpus: None,
+    }
+}
+
 /// Runs `future` on a current-thread runtime inside a `LocalSet`, as `makeroom-load` does.
 pub fn local<F: std::future::Future>(future: F) -> F::Output {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
