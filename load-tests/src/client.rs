@@ -426,12 +426,14 @@ impl<H: Hooks> Client<H> {
     fn on_push(&mut self, text: &Text) {
         let text: &str = text;
         let proto = self.spec.proto;
-        let channel = wire::channel_of(text);
         let offset = if proto == Proto::Makeroom { wire::offset(text) } else { None };
-        let slot = match (self.channels.len(), channel) {
-            (1, _) => Some(0),
-            (_, Some(name)) => self.channels.iter().position(|c| c.subscription.channel == name),
-            _ => None,
+        // With one channel there is nothing to look for.
+        let (slot, channel) = if self.channels.len() == 1 {
+            (Some(0), Some(self.channels[0].subscription.channel.as_str()))
+        } else {
+            let channel = wire::channel_of(text);
+            let slot = channel.and_then(|name| self.channels.iter().position(|c| c.subscription.channel == name));
+            (slot, channel)
         };
         let after = slot.and_then(|i| self.channels[i].position.as_ref()).map(|p| p.offset);
         self.hooks.on_delivery(Delivery { channel, offset, after, text, live: true });
@@ -579,6 +581,8 @@ impl<H: Hooks> Client<H> {
                     None => std::future::pending().await,
                 }
             };
+            // Commands first: a connection flooded with frames must still hear `Stop` and publish
+            // on time.
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {

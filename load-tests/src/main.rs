@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use makeroom_load::compare::{self, CompareConfig};
 use makeroom_load::scenarios::{chaos, connections, event_day, rooms, storm};
 use makeroom_load::servers::MakeroomOptions;
+use makeroom_load::wire;
 use makeroom_load::{ServerOptions, Target, setup, start_targets};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,10 +40,16 @@ struct Common {
     /// Also append each run's JSON line to this file.
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Largest socket read of each generator connection, in bytes: frames that piled up on a
+    /// connection cost one `recv` (read into spare capacity; tungstenite's own small buffer is
+    /// served from it).
+    #[arg(long, default_value_t = wire::DEFAULT_READ_BUFFER)]
+    read_buffer: usize,
 }
 
 impl Common {
     fn servers(&self) -> ServerOptions {
+        wire::set_read_buffer(self.read_buffer);
         let mut makeroom = MakeroomOptions::new(&self.makeroom_bin);
         makeroom.extra_args = self.makeroom_args.clone();
         ServerOptions {

@@ -8,7 +8,7 @@ use super::ChaosConfig;
 use crate::ServerOptions;
 use crate::client::Command;
 use crate::servers::{Haproxy, Makeroom, MakeroomOptions, Redis};
-use crate::sys::{MachineCpu, Rng, cpu_secs, now_us, own_cpu_secs, rss_bytes};
+use crate::sys::{CpuUse, MachineCpu, Rng, cpu_secs, now_us, own_cpu_secs, rss_bytes};
 use crate::wire::{self, Conn, Incoming, Proto};
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -97,13 +97,19 @@ impl Meter {
         self.peak_rss = self.peak_rss.max(rss);
     }
 
-    /// (servers, generator, others, the host's steal among the others) in % of one core.
-    pub fn finish(&self) -> (f64, f64, f64, f64) {
+    /// Servers, generator, others and the host's steal, in % of one core.
+    pub fn finish(&self) -> CpuUse {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
         let own = own_cpu_secs() - self.own;
         let machine = MachineCpu::now().since(self.machine);
         let pct = |secs: f64| 100.0 * secs.max(0.0) / wall;
-        (pct(self.servers), pct(own), pct(machine.busy - self.servers - own), pct(machine.steal))
+        CpuUse {
+            servers_pct: pct(self.servers),
+            generator_pct: pct(own),
+            others_pct: pct(machine.busy - self.servers - own),
+            steal_pct: pct(machine.steal),
+            wall_secs: wall,
+        }
     }
 }
 

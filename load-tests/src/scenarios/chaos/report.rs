@@ -6,6 +6,7 @@ use super::accounting::{Ev, Outcome, Person, Settled, Shared, secs_since};
 use super::faults::Faults;
 use crate::accounting::{Latency, Totals};
 use crate::report::{Report, mib};
+use crate::sys::CpuUse;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,8 +27,7 @@ pub struct Run<'a> {
     pub teams: usize,
     pub rss: u64,
     pub peak_rss: u64,
-    /// (servers, generator, others, the host's steal) in % of one core.
-    pub cpu: (f64, f64, f64, f64),
+    pub cpu: CpuUse,
 }
 
 /// The report of a run: the verdict and its counts, latencies, phases and timeline.
@@ -117,12 +117,10 @@ pub fn build(run: Run<'_>) -> Report {
         deliveries_per_sec: settled.delivered as f64 / secs.max(1e-9),
         server_rss_mib: mib(run.rss),
         server_peak_rss_mib: mib(run.peak_rss),
-        server_cpu_pct: run.cpu.0,
-        generator_cpu_pct: run.cpu.1,
-        other_cpu_pct: run.cpu.2,
-        steal_cpu_pct: run.cpu.3,
         extra,
+        ..Report::default()
     }
+    .with_cpu(&run.cpu)
 }
 
 /// Counts per phase of the run: what each fault did to the clients.
