@@ -34,3 +34,16 @@ pub fn local<F: std::future::Future>(future: F) -> F::Output {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     tokio::task::LocalSet::new().block_on(&runtime, future)
 }
+
+/// A `rooms` run was exact: something was published and acknowledged, and every member of each room
+/// (`members` to a room) got every acknowledged message once, in order, and nothing else.
+pub fn assert_every_member_got_everything_once(report: &makeroom_load::report::Report, members: u64) {
+    println!("{}", report.table());
+    let t = &report.totals;
+    assert!(t.acked > 0, "something was published: {t:?}");
+    assert_eq!(t.publish_errors, 0, "{:?}", report.extra);
+    assert_eq!(t.expected, t.acked * members, "every room has {members} members");
+    assert_eq!((t.lost, t.duplicated, t.reordered, t.foreign), (0, 0, 0, 0));
+    assert_eq!(t.delivered, t.expected);
+    assert_eq!(report.extra["offset_gaps"], 0);
+}
