@@ -528,13 +528,16 @@ impl<H: Hooks> Client<H> {
     fn went_down(&mut self) {
         let mut i = 0;
         while i < self.on_wire {
-            if self.outbox[i].draft.key.is_some() {
-                let entry = &mut self.outbox[i];
+            if let Some(entry) = self.outbox.get_mut(i)
+                && entry.draft.key.is_some()
+            {
                 entry.in_flight = None;
                 entry.earlier.push("connection lost in flight");
                 i += 1;
-            } else if let Some(entry) = self.outbox.remove(i) {
-                self.on_wire -= 1;
+                continue;
+            }
+            self.on_wire -= 1;
+            if let Some(entry) = self.outbox.remove(i) {
                 self.hooks.on_settled(entry, Outcome::LostInFlight);
             }
         }
@@ -768,5 +771,144 @@ impl<H: Hooks + 'static> Fleet<H> {
             }
         }
         hooks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records how each entry ended, by seq.
+    #[derive(Default)]
+    struct Record {
+        settled: Vec<(u64, String)>,
+        retried: Vec<u64>,
+    }
+
+    impl Hooks for Record {
+        type Order = ();
+
+        fn draft(&mut self, _: (), _slot: Slot) -> Option<Draft> {
+            None
+        }
+
+        fn on_retry(&mut self, entry: &Entry, _code: &str, _waited: Duration) {
+            self.retried.push(entry.seq);
+        }
+
+        fn on_settled(&mut self, entry: Entry, outcome: Outcome<'_>) {
+            let how = match outcome {
+                Outcome::Acked(_) => "acked".to_string(),
+                Outcome::Refused(err) => format!("refused {err}"),
+                Outcome::LostInFlight => "lost in flight".to_string(),
+                Outcome::Unresolved => "unresolved".to_string(),
+            };
+            self.settled.push((entry.seq, how));
+        }
+    }
+
+    fn client(policy: Policy) -> Client<Record> {
+        let spec = ClientSpec {
+            index: 0,
+            proto: Proto::Makeroom,
+            port: 1,
+            source: Ipv4Addr::LOCALHOST,
+            token: String::new(),
+            subscriptions: vec![Subscription::new("lobby", false)],
+            seed: 1,
+        };
+        Client::new(spec, policy, Record::default())
+    }
+
+    fn draft(key: Option<&str>) -> Draft {
+        Draft { op: Op::Publish, channel: "lobby".into(), body: "{}".into(), key: key.map(str::to_string), tag: 0 }
+    }
+
+    /// Marks the first `n` entries as sent with request ids 1..=n, as `send_due` would.
+    fn put_on_wire(client: &mut Client<Record>, n: usize) {
+        for (i, entry) in client.outbox.iter_mut().take(n).enumerate() {
+            entry.sends += 1;
+            entry.in_flight = Some((i as u64 + 1, Instant::now()));
+        }
+        client.on_wire = n;
+    }
+
+    fn reply(id: u64, result: Result<&str, &str>, retry_after_ms: Option<u64>) -> ReplyFrame {
+        let result = match result {
+            Ok(json) => Ok(RawValue::from_string(json.to_string()).expect("json")),
+            Err(err) => Err(err.to_string()),
+        };
+        ReplyFrame { id, result, retry_after_ms }
+    }
+
+    #[test]
+    fn a_drop_keeps_keyed_entries_for_the_next_connection_and_settles_keyless_ones() {
+        let mut client = client(Policy::pipelined(Proto::Makeroom));
+        client.enqueue(draft(Some("k1")));
+        client.enqueue(draft(None));
+        client.enqueue(draft(Some("k3")));
+        client.enqueue(draft(Some("k4")));
+        put_on_wire(&mut client, 3);
+        client.went_down();
+        assert_eq!(client.hooks.settled, vec![(2, "lost in flight".to_string())]);
+        let waiting: Vec<u64> = client.outbox.iter().map(|e| e.seq).collect();
+        assert_eq!(waiting, vec![1, 3, 4], "order kept");
+        assert_eq!(client.on_wire, 0);
+        assert!(client.outbox.iter().all(|e| e.in_flight.is_none()));
+        assert_eq!(client.outbox[0].earlier, vec!["connection lost in flight"]);
+        assert!(client.outbox[2].earlier.is_empty(), "4 was never sent");
+    }
+
+    #[test]
+    fn a_busy_refusal_is_retried_first_in_line_and_other_errors_settle() {
+        let policy = Policy { window: 1, retry_refusals: true, ..Policy::pipelined(Proto::Makeroom) };
+        let mut client = client(policy);
+        client.enqueue(draft(Some("k1")));
+        client.enqueue(draft(Some("k2")));
+        put_on_wire(&mut client, 1);
+        client.on_reply(reply(1, Err("unavailable: the store is down"), Some(250)));
+        assert_eq!(client.hooks.retried, vec![1]);
+        assert!(client.retry_at.is_some(), "nothing is sent before the server's wait");
+        assert_eq!(client.outbox.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(client.on_wire, 0);
+        // Sent again, then refused for good; the next is acknowledged.
+        put_on_wire(&mut client, 1);
+        client.on_reply(reply(1, Err("bad_request: no"), None));
+        put_on_wire(&mut client, 1);
+        client.on_reply(reply(7, Ok(r#"{"offset":1}"#), None));
+        assert_eq!(client.outbox.len(), 1, "a reply to no request on the wire changes nothing");
+        client.on_reply(reply(1, Ok(r#"{"offset":1}"#), None));
+        let settled = &client.hooks.settled;
+        assert_eq!(settled, &vec![(1, "refused bad_request: no".to_string()), (2, "acked".to_string())]);
+        assert!(client.outbox.is_empty());
+    }
+
+    #[test]
+    fn the_backoff_doubles_to_its_cap_and_resets_after_a_long_enough_connection() {
+        let backoff = Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(400),
+            reset_after: Duration::ZERO,
+            give_up_after: 12,
+        };
+        let mut client = client(Policy { reconnect: Some(backoff), ..Policy::pipelined(Proto::Makeroom) });
+        let start = Instant::now();
+        let ceilings = [100, 200, 400, 400, 400];
+        for ceiling in ceilings {
+            let at = client.backoff(None).expect("reconnects");
+            assert!(at.duration_since(start) <= Duration::from_millis(ceiling) + Duration::from_millis(50));
+        }
+        assert_eq!(client.attempt, 5);
+        let at_least = client.backoff(Some(Duration::from_secs(3))).expect("reconnects");
+        assert!(at_least.duration_since(start) >= Duration::from_secs(3), "the server's wait is honoured");
+        client.online_since = Some(Instant::now());
+        client.went_down();
+        assert_eq!(client.attempt, 0);
+        let mut stays_down = client_without_reconnect();
+        assert!(stays_down.backoff(None).is_none());
+    }
+
+    fn client_without_reconnect() -> Client<Record> {
+        client(Policy { reconnect: None, ..Policy::pipelined(Proto::Socketio) })
     }
 }
