@@ -5,8 +5,8 @@ use clap::{Args, Parser, Subcommand};
 use makeroom_load::compare::{self, CompareConfig};
 use makeroom_load::scenarios::{chaos, connections, event_day, rooms, storm};
 use makeroom_load::servers::MakeroomOptions;
-use makeroom_load::wire::Proto;
-use makeroom_load::{ServerOptions, setup, start_targets};
+use makeroom_load::wire;
+use makeroom_load::{ServerOptions, Target, setup, start_targets};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ struct Common {
     /// The Socket.IO peer's folder (with `npm install` done in it).
     #[arg(long, default_value = "load-tests/peer")]
     peer_dir: PathBuf,
+    /// The floor relay to start (built with `cargo build --release -p makeroom-load`).
+    #[arg(long, default_value = "target/release/floor-relay")]
+    floor_bin: PathBuf,
     /// Pin every server process to these CPUs with `taskset -c` (e.g. `0`).
     #[arg(long)]
     server_cpus: Option<String>,
@@ -37,13 +40,24 @@ struct Common {
     /// Also append each run's JSON line to this file.
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// Largest socket read of each generator connection, in bytes: frames that piled up on a
+    /// connection cost one `recv` (read into spare capacity; tungstenite's own small buffer is
+    /// served from it).
+    #[arg(long, default_value_t = wire::DEFAULT_READ_BUFFER)]
+    read_buffer: usize,
 }
 
 impl Common {
     fn servers(&self) -> ServerOptions {
+        wire::set_read_buffer(self.read_buffer);
         let mut makeroom = MakeroomOptions::new(&self.makeroom_bin);
         makeroom.extra_args = self.makeroom_args.clone();
-        ServerOptions { makeroom, peer_dir: self.peer_dir.clone(), cpus: self.server_cpus.clone() }
+        ServerOptions {
+            makeroom,
+            peer_dir: self.peer_dir.clone(),
+            floor_bin: self.floor_bin.clone(),
+            cpus: self.server_cpus.clone(),
+        }
     }
 }
 
@@ -58,7 +72,7 @@ enum Scenario {
         #[command(flatten)]
         common: Common,
         #[arg(long, value_enum, default_value = "makeroom")]
-        target: Proto,
+        target: Target,
         /// Server instances (more than one share a private Redis; clients are split between them).
         #[arg(long, default_value_t = 1)]
         instances: usize,
@@ -182,8 +196,9 @@ enum Scenario {
         #[arg(long, default_value_t = 100)]
         join_probe: usize,
     },
-    /// Makeroom against the Socket.IO peer (one instance each, two each through Redis) on the same
-    /// workload: the highest rate each sustains with p99 under a bound and nothing lost.
+    /// Makeroom against the Socket.IO peer (one instance each, two each through Redis) and the floor
+    /// relay (the bare stack, nothing stored) on the same workload: the highest rate each sustains
+    /// with p99 under a bound and nothing lost.
     Compare {
         #[command(flatten)]
         common: Common,
@@ -205,8 +220,8 @@ enum Scenario {
         /// Re-run a step (twice at most) when other processes took more than this % of a core.
         #[arg(long, default_value_t = 25.0)]
         max_other_cpu: f64,
-        /// Which targets: makeroom, socketio, makeroom-redis, socketio-redis (each pair back to back).
-        #[arg(long, value_delimiter = ',', default_value = "makeroom,socketio,makeroom-redis,socketio-redis")]
+        /// Which targets: floor, makeroom, socketio, makeroom-redis, socketio-redis (in this order).
+        #[arg(long, value_delimiter = ',', default_value = "floor,makeroom,socketio,makeroom-redis,socketio-redis")]
         only: Vec<String>,
     },
 }
@@ -248,7 +263,7 @@ async fn run(scenario: Scenario) -> Result<()> {
             deadline,
             drop_fraction,
         } => {
-            let targets = start_targets(Proto::Makeroom, 1, &common.servers()).await?;
+            let targets = start_targets(Target::Makeroom, 1, &common.servers()).await?;
             let server = targets.server().context("no server")?;
             let population = setup::populate(server, rooms, clients).await?;
             let config = storm::StormConfig {
@@ -266,7 +281,7 @@ async fn run(scenario: Scenario) -> Result<()> {
             report.emit(common.json_out.as_deref());
         }
         Scenario::Connections { common, connections, participants, hold } => {
-            let targets = start_targets(Proto::Makeroom, 1, &common.servers()).await?;
+            let targets = start_targets(Target::Makeroom, 1, &common.servers()).await?;
             let server = targets.server().context("no server")?;
             let participants = participants.unwrap_or(connections).clamp(1, connections);
             let teams = (participants / 20).clamp(1, 1000);
@@ -281,7 +296,7 @@ async fn run(scenario: Scenario) -> Result<()> {
             report.emit(common.json_out.as_deref());
         }
         Scenario::EventDay { common, teams, team_size, displays, duration, intensity } => {
-            let targets = start_targets(Proto::Makeroom, 1, &common.servers()).await?;
+            let targets = start_targets(Target::Makeroom, 1, &common.servers()).await?;
             let config = event_day::EventDayConfig {
                 teams,
                 team_size,

@@ -1,8 +1,13 @@
 //! One result per run: a readable table and one JSON line with the same numbers.
 
 use crate::accounting::{Latency, Totals};
+use crate::sys::CpuUse;
 use serde::Serialize;
 use std::io::Write;
+
+/// Above this share of one core the generator's own core counts as saturated: a figure measured
+/// then is the generator's limit, not the server's (the generator runs on one thread).
+pub const GENERATOR_SATURATED_PCT: f64 = 90.0;
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Report {
@@ -30,11 +35,38 @@ pub struct Report {
     pub other_cpu_pct: f64,
     /// The part of `other_cpu_pct` the VM's host took back (steal), % of one core.
     pub steal_cpu_pct: f64,
+    /// The generator's CPU time per live delivery in the measured window, µs (0 without any).
+    pub generator_us_per_delivery: f64,
+    /// The generator's core was above [`GENERATOR_SATURATED_PCT`] during the measurement.
+    pub generator_saturated: bool,
     /// Scenario-specific figures.
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Report {
+    /// The CPU figures of the measured interval (after `deliveries_per_sec` is set).
+    pub fn with_cpu(mut self, cpu: &CpuUse) -> Self {
+        self.server_cpu_pct = cpu.servers_pct;
+        self.generator_cpu_pct = cpu.generator_pct;
+        self.other_cpu_pct = cpu.others_pct;
+        self.steal_cpu_pct = cpu.steal_pct;
+        self.generator_saturated = cpu.generator_pct > GENERATOR_SATURATED_PCT;
+        self.generator_us_per_delivery =
+            if self.deliveries_per_sec > 0.0 { cpu.generator_pct / 100.0 * 1e6 / self.deliveries_per_sec } else { 0.0 };
+        self
+    }
+
+    /// The warning to print when the generator's core was saturated, if it was.
+    pub fn generator_warning(&self) -> Option<String> {
+        self.generator_saturated.then(|| {
+            format!(
+                "the generator's core was saturated ({:.0}% of one core): these figures are the generator's \
+                 limit, not the server's",
+                self.generator_cpu_pct
+            )
+        })
+    }
+
     /// No message lost or doubled.
     pub fn exact(&self) -> bool {
         self.totals.lost == 0 && self.totals.duplicated == 0
@@ -81,6 +113,12 @@ impl Report {
                 self.server_cpu_pct, self.generator_cpu_pct, self.other_cpu_pct, self.steal_cpu_pct
             ),
         );
+        if self.generator_us_per_delivery > 0.0 {
+            row("generator per delivery", format!("{:.2} µs of CPU", self.generator_us_per_delivery));
+        }
+        if let Some(warning) = self.generator_warning() {
+            row("!! generator", warning);
+        }
         for (key, value) in &self.extra {
             row(key, value.to_string());
         }
@@ -113,4 +151,25 @@ pub fn append_line(path: &std::path::Path, line: &str) {
 
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_generator_at(pct: f64) -> Report {
+        let cpu = CpuUse { servers_pct: 50.0, generator_pct: pct, ..CpuUse::default() };
+        Report { deliveries_per_sec: 100_000.0, ..Report::default() }.with_cpu(&cpu)
+    }
+
+    #[test]
+    fn a_saturated_generator_is_flagged_and_its_cost_per_delivery_shown() {
+        let busy = with_generator_at(95.0);
+        assert!(busy.generator_saturated);
+        assert!((busy.generator_us_per_delivery - 9.5).abs() < 1e-9, "{}", busy.generator_us_per_delivery);
+        assert!(busy.table().contains("the generator's core was saturated (95% of one core)"));
+        let calm = with_generator_at(60.0);
+        assert!(!calm.generator_saturated && calm.generator_warning().is_none());
+        assert!(!calm.table().contains("saturated"));
+    }
 }

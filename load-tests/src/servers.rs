@@ -1,7 +1,8 @@
 //! Starting the servers under test as child processes on 127.0.0.1, optionally pinned to CPUs with
 //! `taskset`: the real `makeroom` binary (alone, or several instances on Redis), the Socket.IO peer
-//! (`node peer/server.js`), Redis and HAProxy. Every child is killed when its handle is dropped; the
-//! chaos scenario also kills (SIGKILL) and restarts Redis and Makeroom instances on purpose.
+//! (`node peer/server.js`), the floor relay (`floor-relay`), Redis and HAProxy. Every child is
+//! killed when its handle is dropped; the chaos scenario also kills (SIGKILL) and restarts Redis and
+//! Makeroom instances on purpose.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -159,29 +160,62 @@ impl Peer {
             command.env("REDIS_URL", url);
         }
         let mut child = command.spawn().context("starting the Socket.IO peer")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let mut port = 0u16;
-        let read = async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(rest) = line.trim().strip_prefix("peer listening on ") {
-                    port = rest.trim().parse().unwrap_or(0);
-                    break;
-                }
-            }
-            anyhow::Ok(())
-        };
-        tokio::time::timeout(START_TIMEOUT, read).await.context("the Socket.IO peer did not start in time")??;
-        if port == 0 {
-            bail!("the Socket.IO peer did not print its port (did `npm install` run in peer/?)");
-        }
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let port = listening_port(&mut child, "peer listening on ")
+            .await
+            .context("the Socket.IO peer did not print its port (did `npm install` run in peer/?)")?;
         Ok(Peer { child, port })
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)
     }
+}
+
+/// The floor relay (`floor-relay`, built beside `makeroom-load`): stores nothing, frames each
+/// message once; what the stack allows.
+pub struct FloorRelay {
+    child: Child,
+    pub port: u16,
+}
+
+impl FloorRelay {
+    pub async fn start(bin: &Path, cpus: Option<&str>) -> Result<Self> {
+        if !bin.exists() {
+            bail!("no floor relay at {} (build it with `cargo build --release -p makeroom-load`)", bin.display());
+        }
+        let mut command = pinned(bin, cpus);
+        command.args(["--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
+        let mut child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
+        let port = listening_port(&mut child, "floor relay listening on 127.0.0.1:").await?;
+        Ok(FloorRelay { child, port })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+}
+
+/// Reads a child's stdout until a line `PREFIX PORT`; the rest of its output is read and dropped
+/// so the child never blocks on a full pipe.
+async fn listening_port(child: &mut Child, prefix: &str) -> Result<u16> {
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut port = 0u16;
+    let read = async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.trim().strip_prefix(prefix) {
+                port = rest.trim().parse().unwrap_or(0);
+                break;
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(START_TIMEOUT, read).await.context("it did not start in time")??;
+    if port == 0 {
+        bail!("it did not print `{prefix}PORT`");
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(port)
 }
 
 /// A private `redis-server` on a free port (never the machine's shared 6379). By default it keeps

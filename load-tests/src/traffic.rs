@@ -1,27 +1,23 @@
-//! The connection task behind `rooms` and `reconnect-storm`: each connection subscribes to one
-//! channel, publishes when the scheduler tells it to, records what it receives, and (on Makeroom)
-//! comes back after a drop and recovers exactly what it missed with `subscribe` + `since`, resending
-//! its unanswered publishes with the same idempotency keys.
+//! The traffic of `rooms`, `reconnect-storm` and `compare`: each member (one [`Client`]) subscribes to
+//! one channel, publishes when the scheduler tells it to and records what it receives; on Makeroom
+//! it comes back after a drop and recovers exactly what it missed with `subscribe` + `since`,
+//! resending its unanswered publishes with the same idempotency keys. This module keeps the
+//! accounting (bitsets per stream, latency histograms); the connection itself is the client's.
 
 use crate::accounting::{Arrival, Bits, Receiver, latency_histogram};
-use crate::sys::{Rng, now_us};
-use crate::wire::{self, Conn, Incoming, Proto};
-use anyhow::{Context, Result, bail};
+use crate::client::{
+    self, Client, ClientSpec, Delivery, Draft, Entry, Event, Hooks, Op, Outcome, Policy, Slot, Subscription,
+};
+use crate::sys::now_us;
+use crate::wire::{self, Proto};
+use anyhow::{Result, bail};
 use hdrhistogram::Histogram;
 use makeroom_protocol::{Position, SubscribeResult};
-use serde_json::value::RawValue;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
-
-/// Request ids of publishes are `PUBLISH_ID_BASE + seq`, so a reply names its message.
-const PUBLISH_ID_BASE: u64 = 1 << 32;
-/// Attempts to reconnect after a drop before giving up on a client.
-const RECONNECT_ATTEMPTS: u32 = 12;
 
 /// One connection's part in a run.
 #[derive(Debug, Clone)]
@@ -34,14 +30,6 @@ pub struct MemberSpec {
     pub token: String,
     pub port: u16,
     pub source: Ipv4Addr,
-}
-
-#[derive(Debug)]
-pub enum Cmd {
-    Publish,
-    /// Drop the connection abruptly and come back after this long.
-    Drop(Duration),
-    Stop,
 }
 
 /// Counters shared by every connection task (one thread, so `Cell`s).
@@ -135,126 +123,87 @@ pub struct MemberResult {
     pub acked: Option<(u32, Bits)>,
 }
 
-struct Member {
-    spec: MemberSpec,
+/// A member's accounting: what it received, per stream, and which of its publishes were acknowledged.
+pub struct Member {
+    index: usize,
+    stream: Option<u32>,
+    channel: String,
     shared: Rc<Shared>,
     receiver: Receiver,
     acked: Bits,
-    seq: u64,
-    /// Unanswered publishes, by sequence number, with the exact frame (same key) to resend.
-    inflight: BTreeMap<u64, (u64, String)>,
-    position: Option<Position>,
-    next_request: u64,
 }
 
-/// Spawns a member task on the current `LocalSet`. `ready` gets the outcome of its setup; `setup`
-/// bounds how many connections are being set up at once.
-pub fn spawn(
-    spec: MemberSpec,
-    shared: Rc<Shared>,
-    commands: mpsc::UnboundedReceiver<Cmd>,
-    ready: oneshot::Sender<Result<()>>,
-    setup: Rc<Semaphore>,
-    seed: u64,
-) -> tokio::task::JoinHandle<MemberResult> {
-    tokio::task::spawn_local(async move {
-        let mut member = Member {
-            spec,
-            shared,
-            receiver: Receiver::default(),
-            acked: Bits::with_capacity(1024),
-            seq: 0,
-            inflight: BTreeMap::new(),
-            position: None,
-            next_request: 1,
-        };
-        let conn = {
-            let _permit = setup.acquire().await;
-            member.connect(false).await
-        };
-        match conn {
-            Ok(conn) => {
-                let _ = ready.send(Ok(()));
-                member.run(conn, commands, Rng::new(seed)).await;
-            }
-            Err(err) => {
-                let _ = ready.send(Err(err));
-            }
-        }
-        MemberResult {
-            index: member.spec.index,
-            acked: member.spec.stream.map(|s| (s, member.acked)),
-            receiver: member.receiver,
-        }
-    })
-}
+impl Hooks for Member {
+    /// Publish once (the scheduler's tick).
+    type Order = ();
 
-impl Member {
-    fn request_id(&mut self) -> u64 {
-        self.next_request += 1;
-        self.next_request
+    fn draft(&mut self, _: (), slot: Slot) -> Option<Draft> {
+        let stream = self.stream?;
+        let shared = &self.shared;
+        let seq = slot.seq;
+        if slot.waiting >= shared.max_inflight {
+            Shared::bump(&shared.skipped);
+            return None;
+        }
+        // Keys are unique per run: the same participant may publish again in a later run or step.
+        let key = (shared.proto == Proto::Makeroom).then(|| format!("{}-{stream}-{seq}", shared.run_id));
+        Shared::bump(&shared.sent);
+        let channel = self.channel.clone();
+        Some(Draft { op: Op::Publish, channel, body: wire::payload(stream, seq, now_us()), key, tag: 0 })
     }
 
-    /// Connects, says hello and subscribes (with `since` when recovering), recording anything
-    /// recovered; then resends unanswered publishes.
-    async fn connect(&mut self, recovering: bool) -> Result<Conn> {
-        let proto = self.shared.proto;
-        let mut conn = tokio::time::timeout(wire::SETUP_TIMEOUT, Conn::open(proto, self.spec.port, self.spec.source))
-            .await
-            .context("connect timed out")??;
-        if proto == Proto::Makeroom {
-            let id = self.request_id();
-            conn.call(id, wire::hello(id, &self.spec.token), |_| {}).await?;
-        }
-        let since = if recovering { self.position.clone() } else { None };
-        let id = self.request_id();
-        let result = conn.call(id, wire::subscribe(proto, id, &self.spec.channel, since.clone()), |_| {}).await?;
-        if proto == Proto::Makeroom {
-            let result: SubscribeResult = serde_json::from_str(result.get())?;
-            if since.is_some() {
-                if result.recovered == Some(true) {
-                    Shared::bump(&self.shared.recovered_clients);
-                } else {
-                    Shared::bump(&self.shared.not_recovered);
-                }
-                for publication in &result.publications {
-                    self.on_publication(publication.data.get(), Some(publication.offset), true);
-                }
-                let now = now_us();
-                if now > self.shared.last_recovery_us.get() {
-                    self.shared.last_recovery_us.set(now);
+    fn on_event(&mut self, event: Event<'_>) {
+        let shared = &self.shared;
+        match event {
+            Event::Attempt => Shared::bump(&shared.reconnects),
+            Event::Dropped => Shared::bump(&shared.down),
+            Event::Lost => {
+                Shared::bump(&shared.down);
+                if shared.proto != Proto::Makeroom {
+                    // No recovery in the peer: the client stays down and its losses show.
+                    shared.note_error("a Socket.IO connection closed during the run".into());
                 }
             }
-            let offset = self.position.as_ref().map(|p| p.offset).unwrap_or(0).max(result.offset);
-            self.position = Some(Position { epoch: result.epoch, offset });
-        }
-        // Resend what was never answered, in order, with the same keys.
-        if !self.inflight.is_empty() {
-            for (_, frame) in self.inflight.values() {
-                conn.feed(frame.clone()).await?;
-                Shared::bump(&self.shared.resent);
+            Event::Ready { again: true } => shared.down.set(shared.down.get().saturating_sub(1)),
+            Event::GaveUp(reason) => {
+                Shared::bump(&shared.gave_up);
+                shared.note_error(format!("reconnect failed: {reason}"));
             }
-            conn.flush().await?;
+            Event::Closing(text) => {
+                Shared::bump(&shared.server_closes);
+                shared.note_error(format!("server closed a connection: {text}"));
+            }
+            _ => {}
         }
-        Ok(conn)
     }
 
-    fn on_publication(&mut self, text: &str, offset: Option<u64>, recovered: bool) {
-        if let (Some(offset), Some(position)) = (offset, self.position.as_mut()) {
-            if offset != position.offset + 1 {
-                Shared::bump(&self.shared.offset_gaps);
-            }
-            position.offset = position.offset.max(offset);
+    fn on_subscribed(&mut self, _channel: &str, since: Option<&Position>, result: &SubscribeResult) {
+        if since.is_none() {
+            return;
         }
-        let Some(marker) = wire::marker(text) else {
+        let shared = &self.shared;
+        Shared::bump(if result.recovered == Some(true) { &shared.recovered_clients } else { &shared.not_recovered });
+        let now = now_us();
+        if now > shared.last_recovery_us.get() {
+            shared.last_recovery_us.set(now);
+        }
+    }
+
+    fn on_delivery(&mut self, delivery: Delivery<'_>) {
+        let shared = &self.shared;
+        if let (Some(offset), Some(after)) = (delivery.offset, delivery.after)
+            && offset != after + 1
+        {
+            Shared::bump(&shared.offset_gaps);
+        }
+        let Some(marker) = wire::marker(delivery.text) else {
             return;
         };
         if self.receiver.record(marker.stream, marker.seq) != Arrival::New {
             return;
         }
-        let shared = &self.shared;
         Shared::bump(&shared.delivered);
-        if recovered {
+        if !delivery.live {
             Shared::bump(&shared.recovered_deliveries);
             return;
         }
@@ -266,150 +215,37 @@ impl Member {
         }
     }
 
-    fn on_reply(&mut self, id: u64, result: Result<Box<RawValue>, String>) {
-        let Some(seq) = id.checked_sub(PUBLISH_ID_BASE) else {
-            return;
-        };
-        let Some((sent_us, _)) = self.inflight.remove(&seq) else {
-            // A reply to a resent publish whose first reply already came: nothing to do.
-            return;
-        };
-        match result {
-            Ok(result) => {
-                let (from, to) = self.shared.window.get();
-                if sent_us >= from && sent_us < to {
-                    let took = now_us().saturating_sub(sent_us).max(1);
-                    let _ = self.shared.ack_hist.borrow_mut().record(took);
+    fn on_send(&mut self, entry: &Entry) {
+        if entry.sends > 1 {
+            Shared::bump(&self.shared.resent);
+        }
+    }
+
+    fn on_settled(&mut self, entry: Entry, outcome: Outcome<'_>) {
+        let shared = &self.shared;
+        match outcome {
+            Outcome::Acked(result) => {
+                let (from, to) = shared.window.get();
+                if entry.created_us >= from && entry.created_us < to {
+                    let took = now_us().saturating_sub(entry.created_us).max(1);
+                    let _ = shared.ack_hist.borrow_mut().record(took);
                 }
                 if result.get().contains(r#""duplicate":true"#) {
-                    Shared::bump(&self.shared.duplicate_replies);
+                    Shared::bump(&shared.duplicate_replies);
                 }
-                self.acked.set(seq);
-                Shared::bump(&self.shared.acked);
-                if let Some(stream) = self.spec.stream {
-                    let audience = self.shared.audience.borrow().get(stream as usize).copied().unwrap_or(0);
-                    let shared = &self.shared;
+                self.acked.set(entry.seq);
+                Shared::bump(&shared.acked);
+                if let Some(stream) = self.stream {
+                    let audience = shared.audience.borrow().get(stream as usize).copied().unwrap_or(0);
                     shared.expected.set(shared.expected.get() + audience);
                 }
             }
-            Err(err) => {
-                Shared::bump(&self.shared.errors);
-                self.shared.note_error(err);
+            Outcome::Refused(err) => {
+                Shared::bump(&shared.errors);
+                shared.note_error(err.to_string());
             }
-        }
-    }
-
-    /// Builds the next publish frame, or `None` when too many are unanswered.
-    fn next_publish(&mut self) -> Option<String> {
-        let stream = self.spec.stream?;
-        if self.inflight.len() >= self.shared.max_inflight {
-            Shared::bump(&self.shared.skipped);
-            return None;
-        }
-        self.seq += 1;
-        let seq = self.seq;
-        let proto = self.shared.proto;
-        // Keys are unique per run: the same participant may publish again in a later run or step.
-        let key = (proto == Proto::Makeroom).then(|| format!("{}-{stream}-{seq}", self.shared.run_id));
-        let sent_us = now_us();
-        let frame =
-            wire::publish(proto, PUBLISH_ID_BASE + seq, &self.spec.channel, wire::payload(stream, seq, sent_us), key)
-                .ok()?;
-        self.inflight.insert(seq, (sent_us, frame.clone()));
-        Shared::bump(&self.shared.sent);
-        Some(frame)
-    }
-
-    async fn run(&mut self, conn: Conn, mut commands: mpsc::UnboundedReceiver<Cmd>, mut rng: Rng) {
-        let mut conn = Some(conn);
-        let mut back_at: Option<Instant> = None;
-        let mut attempts = 0u32;
-        loop {
-            let next = async {
-                match conn.as_mut() {
-                    Some(conn) => conn.next().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let reconnect = async {
-                match back_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                command = commands.recv() => match command {
-                    Some(Cmd::Publish) => {
-                        if let Some(frame) = self.next_publish()
-                            && let Some(c) = conn.as_mut()
-                            && c.send(frame).await.is_err()
-                        {
-                            conn = None;
-                            self.went_down(&mut back_at, &mut rng, Duration::from_millis(100));
-                        }
-                    }
-                    Some(Cmd::Drop(after)) => {
-                        if let Some(c) = conn.take() {
-                            c.drop_abruptly();
-                            Shared::bump(&self.shared.down);
-                            back_at = Some(Instant::now() + after);
-                        }
-                    }
-                    Some(Cmd::Stop) | None => break,
-                },
-                incoming = next => match incoming {
-                    Ok(Some(Incoming::Pub(text))) => {
-                        let offset = if self.shared.proto == Proto::Makeroom { wire::offset(&text) } else { None };
-                        self.on_publication(&text, offset, false);
-                    }
-                    Ok(Some(Incoming::Reply(reply))) => {
-                        self.on_reply(reply.id, reply.result);
-                    }
-                    Ok(Some(Incoming::Closing(text))) => {
-                        Shared::bump(&self.shared.server_closes);
-                        self.shared.note_error(format!("server closed a connection: {text}"));
-                    }
-                    Ok(Some(Incoming::Other)) => {}
-                    Ok(None) | Err(_) => {
-                        conn = None;
-                        self.went_down(&mut back_at, &mut rng, Duration::from_millis(200));
-                    }
-                },
-                _ = reconnect => {
-                    back_at = None;
-                    Shared::bump(&self.shared.reconnects);
-                    match self.connect(true).await {
-                        Ok(c) => {
-                            conn = Some(c);
-                            attempts = 0;
-                            self.shared.down.set(self.shared.down.get().saturating_sub(1));
-                        }
-                        Err(err) => {
-                            attempts += 1;
-                            if attempts >= RECONNECT_ATTEMPTS {
-                                Shared::bump(&self.shared.gave_up);
-                                self.shared.note_error(format!("reconnect failed: {err:#}"));
-                            } else {
-                                // Exponential backoff with full jitter.
-                                let cap = Duration::from_millis(100 << attempts.min(5));
-                                back_at = Some(Instant::now() + rng.duration_below(cap));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The connection ended without being asked to: Makeroom clients come back and recover;
-    /// Socket.IO clients (no recovery in the peer) stay down and their losses show.
-    fn went_down(&mut self, back_at: &mut Option<Instant>, rng: &mut Rng, cap: Duration) {
-        Shared::bump(&self.shared.down);
-        if self.shared.proto == Proto::Makeroom {
-            *back_at = Some(Instant::now() + rng.duration_below(cap));
-        } else {
-            self.shared.note_error("a Socket.IO connection closed during the run".into());
+            // Never answered: neither acknowledged nor an error, as a publish the server never saw.
+            Outcome::LostInFlight | Outcome::Unresolved => {}
         }
     }
 }
@@ -417,8 +253,7 @@ impl Member {
 /// Every member of a run, set up and ready.
 pub struct Fleet {
     pub shared: Rc<Shared>,
-    pub commands: Vec<mpsc::UnboundedSender<Cmd>>,
-    pub tasks: Vec<tokio::task::JoinHandle<MemberResult>>,
+    pub clients: client::Fleet<Member>,
     /// Members that finished setup, by index.
     pub ready: Vec<bool>,
     pub setup_failures: usize,
@@ -427,55 +262,68 @@ pub struct Fleet {
 
 /// Starts every member (at most `parallel` connecting at once) and waits until each is subscribed.
 pub async fn start_fleet(specs: Vec<MemberSpec>, shared: Rc<Shared>, parallel: usize) -> Result<Fleet> {
-    let started = Instant::now();
-    let setup = Rc::new(Semaphore::new(parallel.max(1)));
-    let mut commands = Vec::with_capacity(specs.len());
-    let mut tasks = Vec::with_capacity(specs.len());
-    let mut readies = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let seed = spec.index as u64;
-        tasks.push(spawn(spec, shared.clone(), rx, ready_tx, setup.clone(), seed));
-        commands.push(tx);
-        readies.push(ready_rx);
+    let policy = Policy::pipelined(shared.proto);
+    let clients = specs
+        .into_iter()
+        .map(|spec| {
+            let member = Member {
+                index: spec.index,
+                stream: spec.stream,
+                channel: spec.channel.clone(),
+                shared: shared.clone(),
+                receiver: Receiver::default(),
+                acked: Bits::with_capacity(1024),
+            };
+            let spec = ClientSpec {
+                index: spec.index,
+                proto: shared.proto,
+                port: spec.port,
+                source: spec.source,
+                token: spec.token,
+                subscriptions: vec![Subscription::new(spec.channel, false)],
+                seed: spec.index as u64,
+            };
+            Client::new(spec, policy.clone(), member)
+        })
+        .collect();
+    let clients = client::Fleet::start(clients, parallel).await;
+    for failure in clients.failures() {
+        shared.note_error(format!("setup failed: {failure}"));
     }
-    let mut ready = Vec::with_capacity(readies.len());
-    let mut failures = 0;
-    for rx in readies {
-        match rx.await {
-            Ok(Ok(())) => ready.push(true),
-            Ok(Err(err)) => {
-                failures += 1;
-                shared.note_error(format!("setup failed: {err:#}"));
-                ready.push(false);
-            }
-            Err(_) => {
-                failures += 1;
-                ready.push(false);
-            }
-        }
-    }
-    if failures == ready.len() {
+    let ready: Vec<bool> = clients.ready.iter().map(Result::is_ok).collect();
+    let setup_failures = ready.iter().filter(|r| !**r).count();
+    if setup_failures == ready.len() {
         bail!("no connection could be set up: {}", shared.first_error.borrow().clone().unwrap_or_default());
     }
-    Ok(Fleet { shared, commands, tasks, ready, setup_failures: failures, setup_secs: started.elapsed().as_secs_f64() })
+    let setup_secs = clients.setup_secs;
+    Ok(Fleet { shared, clients, ready, setup_failures, setup_secs })
 }
 
 impl Fleet {
-    /// Stops every member and collects what each saw.
-    pub async fn finish(self) -> Vec<MemberResult> {
-        for tx in &self.commands {
-            let _ = tx.send(Cmd::Stop);
-        }
-        let mut results = Vec::with_capacity(self.tasks.len());
-        for task in self.tasks {
-            if let Ok(result) = task.await {
-                results.push(result);
+    /// Who hears each room, when member `i` is in room `i % rooms` and publishes as stream `i`: the
+    /// members whose setup succeeded. Sets each stream's audience to its room's.
+    pub fn room_members(&self, rooms: usize) -> Vec<Vec<usize>> {
+        let rooms = rooms.max(1);
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); rooms];
+        for (i, ready) in self.ready.iter().enumerate() {
+            if *ready {
+                members[i % rooms].push(i);
             }
         }
-        results.sort_by_key(|r| r.index);
-        results
+        let mut audience = self.shared.audience.borrow_mut();
+        for (i, slot) in audience.iter_mut().enumerate() {
+            *slot = members[i % rooms].len() as u64;
+        }
+        members
+    }
+
+    /// Stops every member and collects what each saw, in member order.
+    pub async fn finish(self) -> Vec<MemberResult> {
+        let members = self.clients.finish().await;
+        members
+            .into_iter()
+            .map(|m| MemberResult { index: m.index, acked: m.stream.map(|s| (s, m.acked)), receiver: m.receiver })
+            .collect()
     }
 
     /// Waits until every publish is answered and every expected delivery arrived, or until
@@ -538,7 +386,7 @@ pub async fn publish_for(
             let publisher = publishers[next % publishers.len()];
             next += 1;
             issued += 1;
-            let _ = fleet.commands[publisher].send(Cmd::Publish);
+            fleet.clients.order(publisher, ());
         }
     }
     issued

@@ -2,21 +2,107 @@
 //! (frames from `makeroom-protocol`) and Socket.IO v5 over Engine.IO v4's WebSocket transport, for the
 //! peer. Both carry the same test payload, so the same accounting serves both.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
+use bytes::{Buf, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use makeroom_protocol::{ClientFrame, Command, Hello, PROTOCOL_VERSION, Position, Publish, Reply, Request, Subscribe};
 use serde_json::value::RawValue;
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-pub type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<LargeReads>;
+
+/// A received text frame: the bytes tungstenite read, shared rather than copied.
+pub type Text = tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// How long the setup steps of a connection (connect, handshake, hello, subscribe) may take.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How much one read from a connection's socket may take, in bytes, unless set otherwise.
+pub const DEFAULT_READ_BUFFER: usize = 64 * 1024;
+
+/// tungstenite's own read buffer. tungstenite 0.30 zero-fills this much before every read, even one
+/// that finds nothing, so it stays small; it reads from [`LargeReads`]' buffer, not the socket.
+const TUNGSTENITE_READ_BUFFER: usize = 4096;
+
+/// The socket read size of every connection opened from now on.
+static READ_BUFFER: AtomicUsize = AtomicUsize::new(DEFAULT_READ_BUFFER);
+
+/// Sets the socket read size of the connections opened from now on (at least 4 KiB).
+pub fn set_read_buffer(bytes: usize) {
+    READ_BUFFER.store(bytes.max(4096), Ordering::Relaxed);
+}
+
+/// A socket read in large chunks into spare capacity (nothing zero-filled): whatever piled up on a
+/// connection costs one `recv`, and tungstenite's small reads are served from memory.
+pub struct LargeReads {
+    stream: TcpStream,
+    buffer: BytesMut,
+    chunk: usize,
+}
+
+impl LargeReads {
+    fn new(stream: TcpStream, chunk: usize) -> Self {
+        LargeReads { stream, buffer: BytesMut::new(), chunk }
+    }
+}
+
+impl AsyncRead for LargeReads {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.buffer.is_empty() {
+            // Empty: the whole allocation is free again, from its start.
+            this.buffer.clear();
+            this.buffer.reserve(this.chunk);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.stream), cx, &mut this.buffer) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                // End of stream: an empty read says so.
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(_)) => {}
+            }
+        }
+        let n = this.buffer.len().min(out.remaining());
+        out.put_slice(&this.buffer[..n]);
+        this.buffer.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for LargeReads {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, data)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,11 +135,11 @@ pub struct Conn {
 /// What arrived on a connection, classified cheaply (publications are not parsed in full).
 #[derive(Debug)]
 pub enum Incoming {
-    /// A live publication; read it with [`marker`] and [`offset`].
-    Pub(String),
+    /// A live publication; read it with [`marker`], [`offset`] and [`channel_of`].
+    Pub(Text),
     Reply(ReplyFrame),
     /// The server is closing this connection and said why (`closing` push).
-    Closing(String),
+    Closing(Text),
     Other,
 }
 
@@ -83,8 +169,8 @@ impl Conn {
             Proto::Makeroom => "/ws",
             Proto::Socketio => "/socket.io/?EIO=4&transport=websocket",
         };
-        // tungstenite zero-fills its whole read buffer before every read: keep it small.
-        let config = WebSocketConfig::default().read_buffer_size(4096);
+        let config = WebSocketConfig::default().read_buffer_size(TUNGSTENITE_READ_BUFFER);
+        let stream = LargeReads::new(stream, READ_BUFFER.load(Ordering::Relaxed));
         let (ws, _) =
             tokio_tungstenite::client_async_with_config(format!("ws://127.0.0.1:{port}{path}"), stream, Some(config))
                 .await?;
@@ -136,7 +222,7 @@ impl Conn {
 
     /// The next text frame, or `None` when the connection is closed. Pings are answered by
     /// tungstenite itself (WebSocket) or here (Engine.IO's "2" -> "3").
-    async fn raw_text(&mut self) -> Result<Option<String>> {
+    async fn raw_text(&mut self) -> Result<Option<Text>> {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Text(text))) => {
@@ -144,7 +230,7 @@ impl Conn {
                         self.send("3".to_string()).await?;
                         continue;
                     }
-                    return Ok(Some(text.as_str().to_string()));
+                    return Ok(Some(text));
                 }
                 Some(Ok(Message::Close(_))) | None => return Ok(None),
                 Some(Ok(_)) => continue,
@@ -181,7 +267,7 @@ impl Conn {
     }
 }
 
-fn classify(proto: Proto, text: String) -> Incoming {
+fn classify(proto: Proto, text: Text) -> Incoming {
     match proto {
         Proto::Makeroom => {
             if text.starts_with(r#"{"type":"pub""#) {
@@ -255,6 +341,13 @@ pub fn marker(text: &str) -> Option<Marker> {
     Some(Marker { stream, seq, sent_us })
 }
 
+/// The first `"channel":"NAME"` of a frame: the channel a publication came on.
+pub fn channel_of(text: &str) -> Option<&str> {
+    let at = text.find(r#""channel":""#)? + 11;
+    let end = text[at..].find('"')?;
+    Some(&text[at..at + end])
+}
+
 /// The first `"offset":N` of a frame: the publication's offset in its channel.
 pub fn offset(text: &str) -> Option<u64> {
     let at = text.find(r#""offset":"#)? + 9;
@@ -275,12 +368,11 @@ pub fn hello(id: u64, token: &str) -> String {
     frame(id, Request::Hello(Hello { version: PROTOCOL_VERSION, token: token.to_string(), event: None }))
 }
 
-pub fn subscribe(proto: Proto, id: u64, channel: &str, since: Option<Position>) -> String {
+pub fn subscribe(proto: Proto, id: u64, channel: &str, since: Option<Position>, presence: bool) -> String {
     match proto {
-        Proto::Makeroom => frame(
-            id,
-            Request::Subscribe(Subscribe { channel: channel.to_string(), since, presence: false, snapshot: false }),
-        ),
+        Proto::Makeroom => {
+            frame(id, Request::Subscribe(Subscribe { channel: channel.to_string(), since, presence, snapshot: false }))
+        }
         Proto::Socketio => {
             let channel = serde_json::Value::from(channel);
             format!(r#"42{id}["subscribe",{{"channel":{channel}}}]"#)
@@ -305,6 +397,35 @@ pub fn command(id: u64, channel: &str, command: String, key: Option<String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn large_reads_hand_on_every_byte_in_order_then_the_end() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let sent: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+            let expected = sent.clone();
+            let writer = tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                socket.write_all(&sent).await.expect("write");
+            });
+            let stream = TcpStream::connect(addr).await.expect("connect");
+            let mut reads = LargeReads::new(stream, 8192);
+            let mut got = Vec::new();
+            let mut small = [0u8; 1000];
+            loop {
+                let n = reads.read(&mut small).await.expect("read");
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&small[..n]);
+            }
+            writer.await.expect("writer");
+            assert_eq!(got, expected);
+        });
+    }
 
     #[test]
     fn markers_and_offsets_are_found_in_both_protocols() {
@@ -318,11 +439,13 @@ mod tests {
         let socketio = format!(r#"42["pub",{{"channel":"r1","offset":3,"data":{data}}}]"#);
         assert_eq!(marker(&socketio), Some(expected));
         assert_eq!(offset(&socketio), Some(3));
-        match classify(Proto::Socketio, socketio) {
+        assert_eq!(channel_of(&makeroom), Some("lobby"));
+        assert_eq!(channel_of(&socketio), Some("r1"));
+        match classify(Proto::Socketio, socketio.into()) {
             Incoming::Pub(_) => {}
             other => panic!("{other:?}"),
         }
-        match classify(Proto::Socketio, r#"4312[{"offset":4}]"#.to_string()) {
+        match classify(Proto::Socketio, r#"4312[{"offset":4}]"#.into()) {
             Incoming::Reply(ReplyFrame { id: 12, result, .. }) => {
                 assert_eq!(result.expect("ok").get(), r#"{"offset":4}"#)
             }
@@ -335,7 +458,7 @@ mod tests {
         let text = publish(Proto::Makeroom, 5, "lobby", payload(1, 2, 3), Some("k".into())).expect("frame");
         let parsed = makeroom_protocol::parse_client_frame(&text).expect("parses");
         assert_eq!(parsed.id, 5);
-        let text = subscribe(Proto::Makeroom, 6, "lobby", Some(Position { epoch: "e".into(), offset: 4 }));
+        let text = subscribe(Proto::Makeroom, 6, "lobby", Some(Position { epoch: "e".into(), offset: 4 }), true);
         assert!(makeroom_protocol::parse_client_frame(&text).is_ok());
     }
 }

@@ -6,34 +6,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use makeroom_load::ServerOptions;
-use makeroom_load::scenarios::chaos::{self, ChaosConfig};
-use makeroom_load::servers::MakeroomOptions;
-use std::path::PathBuf;
-use std::time::Duration;
+mod common;
 
-fn makeroom_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("MAKEROOM_BIN") {
-        return bin.into();
-    }
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/makeroom");
-    assert!(
-        bin.exists(),
-        "no server binary at {}: run `cargo build -p makeroom-server` or set MAKEROOM_BIN",
-        bin.display()
-    );
-    bin
-}
+use common::{local, server_options};
+use makeroom_load::scenarios::chaos::{self, ChaosConfig};
+use std::time::Duration;
 
 #[test]
 fn redis_and_instance_crashes_and_a_mass_drop_lose_and_double_nothing() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let report = tokio::task::LocalSet::new().block_on(&runtime, async {
-        let options = ServerOptions {
-            makeroom: MakeroomOptions::new(makeroom_bin()),
-            peer_dir: PathBuf::from("peer"),
-            cpus: None,
-        };
+    let report = local(async {
+        let options = server_options();
         let config = ChaosConfig {
             teams: 5,
             team_size: 4,

@@ -1,33 +1,17 @@
-//! A short correctness-only run of `rooms` and `reconnect-storm` against the real server binary:
+//! Short correctness-only runs of `rooms`, `reconnect-storm`, `event-day` and `connections` against
+//! the real server binary:
 //! nothing lost, doubled, reordered or misrouted. No wall-clock thresholds: figures live in
 //! docs/PERFORMANCE.md, not here.
 
 #![allow(clippy::unwrap_used)]
 
-use makeroom_load::scenarios::{Targets, rooms, storm};
+mod common;
+
+use common::{assert_every_member_got_everything_once, local, makeroom_bin};
+use makeroom_load::scenarios::{Targets, connections, event_day, rooms, storm};
 use makeroom_load::servers::{Makeroom, MakeroomOptions};
 use makeroom_load::setup;
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// `MAKEROOM_BIN`, or the debug binary that the workspace test run builds.
-fn makeroom_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("MAKEROOM_BIN") {
-        return bin.into();
-    }
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/makeroom");
-    assert!(
-        bin.exists(),
-        "no server binary at {}: run `cargo build -p makeroom-server` or set MAKEROOM_BIN",
-        bin.display()
-    );
-    bin
-}
-
-fn local<F: std::future::Future>(future: F) -> F::Output {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    tokio::task::LocalSet::new().block_on(&runtime, future)
-}
 
 async fn makeroom() -> Targets {
     let server = Makeroom::start(&MakeroomOptions::new(makeroom_bin())).await.expect("the server starts");
@@ -50,14 +34,7 @@ fn rooms_delivers_every_message_exactly_once_in_order() {
             ..Default::default()
         };
         let report = rooms::run(&targets, Some(&population), &config).await.unwrap();
-        println!("{}", report.table());
-        let t = &report.totals;
-        assert!(t.acked > 0, "something was published: {t:?}");
-        assert_eq!(t.publish_errors, 0, "{:?}", report.extra);
-        assert_eq!(t.expected, t.acked * 10, "every room has 10 members");
-        assert_eq!((t.lost, t.duplicated, t.reordered, t.foreign), (0, 0, 0, 0));
-        assert_eq!(t.delivered, t.expected);
-        assert_eq!(report.extra["offset_gaps"], 0);
+        assert_every_member_got_everything_once(&report, 10);
     });
 }
 
@@ -90,5 +67,51 @@ fn reconnect_storm_recovers_exactly() {
         assert_eq!(t.publish_errors, 0, "{:?}", report.extra);
         assert_eq!((t.lost, t.duplicated, t.reordered, t.foreign), (0, 0, 0, 0));
         assert_eq!(t.delivered, t.expected);
+    });
+}
+
+#[test]
+fn event_day_gives_every_phone_every_offset_once_through_drops() {
+    local(async {
+        let targets = makeroom().await;
+        let config = event_day::EventDayConfig {
+            teams: 3,
+            team_size: 3,
+            displays: 1,
+            duration: Duration::from_secs(4),
+            // Busy enough that chats, cards, announcements and phone drops all happen in 4 s.
+            intensity: 40.0,
+            sources: 1,
+        };
+        let report = event_day::run(&targets, &config).await.unwrap();
+        println!("{}", report.table());
+        let t = &report.totals;
+        assert!(t.acked > 0, "something was published: {t:?}");
+        assert!(report.extra["phone_drops"].as_u64().unwrap() > 0, "{:?}", report.extra);
+        assert!(report.extra["reconnects"].as_u64().unwrap() > 0, "{:?}", report.extra);
+        assert_eq!(report.extra["not_recovered"], 0);
+        assert_eq!((t.lost, t.duplicated, t.reordered), (0, 0, 0));
+        assert_eq!(t.delivered, t.expected);
+    });
+}
+
+#[test]
+fn connections_hold_every_idle_connection() {
+    local(async {
+        let targets = makeroom().await;
+        let server = targets.server().unwrap();
+        let population = setup::populate(server, 2, 20).await.unwrap();
+        let config = connections::ConnectionsConfig {
+            connections: 40,
+            hold: Duration::from_secs(1),
+            sources: 1,
+            parallel_setup: 8,
+        };
+        let report = connections::run(&targets, &population, &config).await.unwrap();
+        println!("{}", report.table());
+        assert_eq!(report.extra["connected"], 40);
+        assert_eq!(report.extra["setup_failures"], 0);
+        assert_eq!(report.extra["alive_after_hold"], 40);
+        assert_eq!(report.extra["closed_by_server"], 0);
     });
 }

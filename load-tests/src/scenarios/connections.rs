@@ -3,16 +3,16 @@
 //! the server's memory for them.
 
 use super::Targets;
+use crate::client::{Client, ClientSpec, Draft, Entry, Event, Fleet, Hooks, Outcome, Policy, Slot, Subscription};
 use crate::report::{Report, mib};
 use crate::setup::Population;
 use crate::sys::{CpuMeter, tcp_kernel_bytes};
-use crate::wire::{self, Conn, Proto, source_addr};
+use crate::wire::{Proto, source_addr};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -30,13 +30,32 @@ impl Default for ConnectionsConfig {
     }
 }
 
-async fn open_idle(port: u16, index: usize, sources: u8, token: &str, team: &str) -> Result<Conn> {
-    let mut conn = Conn::open(Proto::Makeroom, port, source_addr(index, sources)).await?;
-    conn.call(1, wire::hello(1, token), |_| {}).await?;
-    conn.call(2, wire::subscribe(Proto::Makeroom, 2, "lobby", None), |_| {}).await?;
-    let team = format!("team:{team}");
-    conn.call(3, wire::subscribe(Proto::Makeroom, 3, &team, None), |_| {}).await?;
-    Ok(conn)
+/// An idle connection's part: counts itself alive once subscribed, and closed if the server ends it.
+struct Idle {
+    alive: Rc<Cell<usize>>,
+    closed: Rc<Cell<usize>>,
+}
+
+impl Hooks for Idle {
+    /// Idle connections are never told to send anything.
+    type Order = std::convert::Infallible;
+
+    fn draft(&mut self, order: Self::Order, _slot: Slot) -> Option<Draft> {
+        match order {}
+    }
+
+    fn on_event(&mut self, event: Event<'_>) {
+        match event {
+            Event::Ready { .. } => self.alive.set(self.alive.get() + 1),
+            Event::Lost => {
+                self.alive.set(self.alive.get().saturating_sub(1));
+                self.closed.set(self.closed.get() + 1);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_settled(&mut self, _entry: Entry, _outcome: Outcome<'_>) {}
 }
 
 pub async fn run(targets: &Targets, population: &Population, config: &ConnectionsConfig) -> Result<Report> {
@@ -49,61 +68,31 @@ pub async fn run(targets: &Targets, population: &Population, config: &Connection
     let kernel_before = tcp_kernel_bytes();
     let alive = Rc::new(Cell::new(0usize));
     let closed = Rc::new(Cell::new(0usize));
-    let failures = Rc::new(Cell::new(0usize));
-    let first_error: Rc<std::cell::RefCell<Option<String>>> = Default::default();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let setup = Rc::new(Semaphore::new(config.parallel_setup.max(1)));
+    // Idle phones: they stay down when the server closes them, so every close shows.
+    let policy = Policy { window: 1, reconnect: None, ..Policy::pipelined(Proto::Makeroom) };
+    let clients = (0..config.connections)
+        .map(|index| {
+            let participant = &population.participants[index % population.participants.len()];
+            let team = &population.teams[participant.team];
+            let spec = ClientSpec {
+                index,
+                proto: Proto::Makeroom,
+                port: server.port,
+                source: source_addr(index, config.sources),
+                token: participant.token.clone(),
+                subscriptions: vec![
+                    Subscription::new("lobby", false),
+                    Subscription::new(format!("team:{team}"), false),
+                ],
+                seed: index as u64,
+            };
+            Client::new(spec, policy.clone(), Idle { alive: alive.clone(), closed: closed.clone() })
+        })
+        .collect();
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(config.connections);
-    let mut readies = Vec::with_capacity(config.connections);
-    for index in 0..config.connections {
-        let participant = &population.participants[index % population.participants.len()];
-        let token = participant.token.clone();
-        let team = population.teams[participant.team].clone();
-        let (alive, closed, failures, first_error) =
-            (alive.clone(), closed.clone(), failures.clone(), first_error.clone());
-        let mut stop = stop_rx.clone();
-        let setup = setup.clone();
-        let port = server.port;
-        let sources = config.sources;
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
-        readies.push(ready_rx);
-        tasks.push(tokio::task::spawn_local(async move {
-            let opened = {
-                let _permit = setup.acquire().await;
-                open_idle(port, index, sources, &token, &team).await
-            };
-            let mut conn = match opened {
-                Ok(conn) => conn,
-                Err(err) => {
-                    failures.set(failures.get() + 1);
-                    first_error.borrow_mut().get_or_insert(format!("{err:#}"));
-                    let _ = ready_tx.send(());
-                    return;
-                }
-            };
-            alive.set(alive.get() + 1);
-            let _ = ready_tx.send(());
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => break,
-                    incoming = conn.next() => match incoming {
-                        Ok(Some(_)) => {}
-                        Ok(None) | Err(_) => {
-                            alive.set(alive.get() - 1);
-                            closed.set(closed.get() + 1);
-                            return;
-                        }
-                    },
-                }
-            }
-            alive.set(alive.get() - 1);
-            conn.drop_abruptly();
-        }));
-    }
-    for ready in readies {
-        let _ = ready.await;
-    }
+    let fleet = Fleet::start(clients, config.parallel_setup).await;
+    let failures = fleet.failures().count();
+    let first_error = fleet.failures().next().map(str::to_string);
     let connect_secs = started.elapsed().as_secs_f64();
     let up = alive.get();
     // Let allocators and the kernel settle before reading memory.
@@ -120,16 +109,13 @@ pub async fn run(targets: &Targets, population: &Population, config: &Connection
     let cpu = cpu.stop();
     let still_alive = alive.get();
     let rss_end = targets.rss();
-    let _ = stop_tx.send(true);
-    for task in tasks {
-        let _ = task.await;
-    }
+    fleet.finish().await;
     let per_conn = if up > 0 { (rss_up.saturating_sub(rss_before)) as f64 / up as f64 } else { 0.0 };
     let mut extra = serde_json::Map::new();
     extra.insert("connected".into(), json!(up));
     extra.insert("alive_after_hold".into(), json!(still_alive));
     extra.insert("closed_by_server".into(), json!(closed.get()));
-    extra.insert("setup_failures".into(), json!(failures.get()));
+    extra.insert("setup_failures".into(), json!(failures));
     extra.insert("connect_s".into(), json!((connect_secs * 10.0).round() / 10.0));
     extra.insert("hold_s".into(), json!(config.hold.as_secs_f64()));
     extra.insert("rss_before_mib".into(), json!(round1(mib(rss_before))));
@@ -139,7 +125,7 @@ pub async fn run(targets: &Targets, population: &Population, config: &Connection
     extra.insert("kernel_tcp_mib_delta".into(), json!(round1(mib(kernel_up.saturating_sub(kernel_before)))));
     extra.insert("participants".into(), json!(population.participants.len().min(config.connections)));
     extra.insert("server_pid".into(), json!(pid));
-    if let Some(error) = first_error.borrow().clone() {
+    if let Some(error) = first_error {
         extra.insert("first_error".into(), json!(error));
     }
     Ok(Report {
@@ -151,13 +137,10 @@ pub async fn run(targets: &Targets, population: &Population, config: &Connection
         duration_s: config.hold.as_secs_f64(),
         server_rss_mib: mib(peak_during_hold),
         server_peak_rss_mib: mib(targets.peak_rss()),
-        server_cpu_pct: cpu.servers_pct,
-        generator_cpu_pct: cpu.generator_pct,
-        other_cpu_pct: cpu.others_pct,
-        steal_cpu_pct: cpu.steal_pct,
         extra,
         ..Report::default()
-    })
+    }
+    .with_cpu(&cpu))
 }
 
 fn round1(x: f64) -> f64 {

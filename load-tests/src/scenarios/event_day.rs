@@ -7,20 +7,23 @@
 //! channels after the point where it first subscribed, exactly once, in order.
 
 use super::Targets;
-use crate::accounting::{Bits, Latency, Totals, latency_histogram};
+use crate::accounting::{ChannelRx, Latency, Totals, latency_histogram};
+use crate::client::{
+    Backoff, Client, ClientSpec, Delivery, Draft, Entry, Event, Fleet, Hooks, Op, Outcome, Policy, Slot, Subscription,
+};
+use crate::history::Reader;
 use crate::report::{Report, mib};
-use crate::setup;
+use crate::setup::{self, Population};
 use crate::sys::{CpuMeter, Rng, now_us};
-use crate::wire::{self, Conn, Incoming, Proto, source_addr};
+use crate::wire::{self, Proto, source_addr};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
-use makeroom_protocol::{HistoryResult, Position, SubscribeResult};
+use makeroom_protocol::{Position, SubscribeResult};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -43,26 +46,187 @@ pub(crate) const ANNOUNCEMENTS: f64 = 1.0 / 20.0;
 /// Each phone sleeps or loses wifi about once every two minutes, for 1 to 10 s.
 pub(crate) const DROP_PER_PERSON: f64 = 1.0 / 120.0;
 
-/// One connection of the day: its token, its channels (with presence or not), its team.
-type Seat = (String, Vec<(String, bool)>, Option<usize>);
-
-#[derive(Debug)]
-enum Cmd {
-    Say(String),
-    Command(String, String),
-    Drop(Duration),
-    Stop,
+/// One connection of the day: its token, its channels, its team.
+#[derive(Debug, Clone)]
+pub(crate) struct Seat {
+    pub token: String,
+    pub subscriptions: Vec<Subscription>,
+    pub team: Option<usize>,
 }
 
-/// One channel as one connection sees it.
-#[derive(Debug, Default)]
-struct ChanRx {
-    epoch: String,
-    /// The offset the first subscription started after.
-    start: u64,
-    /// The newest offset seen (position for `since`).
-    last: u64,
-    got: Bits,
+impl Seat {
+    /// The client of this seat, the `index`th of the run, connecting to `port`.
+    pub fn client_spec(&self, index: usize, port: u16, sources: u8, seed: u64) -> ClientSpec {
+        ClientSpec {
+            index,
+            proto: Proto::Makeroom,
+            port,
+            source: source_addr(index, sources),
+            token: self.token.clone(),
+            subscriptions: self.subscriptions.clone(),
+            seed,
+        }
+    }
+}
+
+/// Who is connected and to what: every participant (the lobby, announcements, their team's room
+/// with presence, their team's board), then the organiser (the lobby and announcements), then the
+/// displays (the lobby, announcements, the roster and up to 40 boards). Returns the seats and the
+/// organiser's index among them.
+pub(crate) fn seats(population: &Population, displays: Vec<String>) -> (Vec<Seat>, usize) {
+    let mut seats = Vec::new();
+    for p in &population.participants {
+        let team = &population.teams[p.team];
+        seats.push(Seat {
+            token: p.token.clone(),
+            subscriptions: vec![
+                Subscription::new("lobby", false),
+                Subscription::new("announcements", false),
+                Subscription::new(format!("team:{team}"), true),
+                Subscription::new(format!("board:{team}"), false),
+            ],
+            team: Some(p.team),
+        });
+    }
+    let organiser = seats.len();
+    seats.push(Seat {
+        token: population.organiser_token.clone(),
+        subscriptions: vec![Subscription::new("lobby", false), Subscription::new("announcements", false)],
+        team: None,
+    });
+    for token in displays {
+        let mut subscriptions = vec![
+            Subscription::new("lobby", false),
+            Subscription::new("announcements", false),
+            Subscription::new("roster", false),
+        ];
+        for team in population.teams.iter().take(40) {
+            subscriptions.push(Subscription::new(format!("board:{team}"), false));
+        }
+        seats.push(Seat { token, subscriptions, team: None });
+    }
+    (seats, organiser)
+}
+
+/// Every channel the day touches.
+pub(crate) fn channels(population: &Population) -> Vec<String> {
+    let mut channels: Vec<String> = vec!["lobby".into(), "announcements".into(), "roster".into()];
+    for team in &population.teams {
+        channels.push(format!("team:{team}"));
+        channels.push(format!("board:{team}"));
+    }
+    channels
+}
+
+/// One thing someone does in the day's mix.
+#[derive(Debug, Clone)]
+pub(crate) enum Act {
+    /// Participant `person` chats on `channel` (their team's room or the lobby).
+    Chat {
+        person: usize,
+        channel: String,
+    },
+    /// Participant `person` adds a card to, or moves one on, their team's `board`.
+    CardAdd {
+        person: usize,
+        board: String,
+    },
+    CardMove {
+        person: usize,
+        board: String,
+    },
+    /// The organiser posts an announcement.
+    Announce,
+    /// Participant `person`'s phone is offline for `back`.
+    PhoneDrop {
+        person: usize,
+        back: Duration,
+    },
+}
+
+/// The day's mix at some intensity, drawn 10 ms at a time: how many of each act is Poisson-like
+/// around its rate, and who does it is uniform over the participants.
+pub(crate) struct Mix<'a> {
+    population: &'a Population,
+    intensity: f64,
+    phone_drops: bool,
+    rng: Rng,
+}
+
+/// How often [`Mix::tick`] is meant to be called.
+pub(crate) const TICK: Duration = Duration::from_millis(10);
+
+impl<'a> Mix<'a> {
+    pub fn new(population: &'a Population, intensity: f64, phone_drops: bool) -> Self {
+        Mix { population, intensity: intensity.max(0.0), phone_drops, rng: Rng::new(0xDA7) }
+    }
+
+    fn draws(&mut self, rate: f64) -> u64 {
+        (self.intensity * rate * TICK.as_secs_f64() + self.rng.unit()) as u64
+    }
+
+    fn someone(&mut self) -> (usize, &'a str) {
+        let participants = &self.population.participants;
+        let p = self.rng.below(participants.len() as u64) as usize;
+        (p, &self.population.teams[participants[p].team])
+    }
+
+    /// The acts of one tick, in a fixed order (so a seed gives the same day).
+    pub fn tick(&mut self, acts: &mut Vec<Act>) {
+        let participants = self.population.participants.len() as f64;
+        let teams = self.population.teams.len() as f64;
+        for _ in 0..self.draws(TEAM_CHAT_PER_PERSON * participants) {
+            let (person, team) = self.someone();
+            acts.push(Act::Chat { person, channel: format!("team:{team}") });
+        }
+        for _ in 0..self.draws(LOBBY_CHAT) {
+            let (person, _) = self.someone();
+            acts.push(Act::Chat { person, channel: "lobby".into() });
+        }
+        for _ in 0..self.draws(CARD_ADD_PER_TEAM * teams) {
+            let (person, team) = self.someone();
+            acts.push(Act::CardAdd { person, board: format!("board:{team}") });
+        }
+        for _ in 0..self.draws(CARD_MOVE_PER_TEAM * teams) {
+            let (person, team) = self.someone();
+            acts.push(Act::CardMove { person, board: format!("board:{team}") });
+        }
+        for _ in 0..self.draws(ANNOUNCEMENTS) {
+            acts.push(Act::Announce);
+        }
+        if self.phone_drops {
+            for _ in 0..self.draws(DROP_PER_PERSON * participants) {
+                let (person, _) = self.someone();
+                let back = Duration::from_millis(1000 + self.rng.below(9000));
+                acts.push(Act::PhoneDrop { person, back });
+            }
+        }
+    }
+}
+
+/// The card a `card_added` event names.
+pub(crate) fn card_id(text: &str) -> Option<String> {
+    let at = text.find("\"card\":{")?;
+    let rest = &text[at..];
+    let id = rest.find("\"id\":\"")? + 6;
+    let end = rest[id..].find('"')?;
+    Some(rest[id..id + end].to_string())
+}
+
+/// The reconnect backoff of a phone in the day.
+const PHONE_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(200),
+    cap: Duration::from_secs(2),
+    reset_after: Duration::ZERO,
+    give_up_after: u32::MAX,
+};
+
+#[derive(Debug)]
+enum Order {
+    Say(String),
+    Command(String, String),
+    /// Move a card this phone has seen on `board`, if any.
+    CardMove(String),
 }
 
 #[derive(Default)]
@@ -70,8 +234,8 @@ struct Counters {
     sent: Cell<u64>,
     acked: Cell<u64>,
     errors: Cell<u64>,
-    duplicated: Cell<u64>,
-    reordered: Cell<u64>,
+    /// Keyless commands on the wire when their connection was lost (never resent).
+    lost_in_flight: Cell<u64>,
     presence_pushes: Cell<u64>,
     reconnects: Cell<u64>,
     not_recovered: Cell<u64>,
@@ -88,94 +252,25 @@ struct Shared {
     counters: Counters,
     hist: RefCell<Histogram<u64>>,
     window: Cell<(u64, u64)>,
+    run_id: u64,
 }
 
-struct Person {
+/// What one phone or screen of the day records.
+struct Phone {
     index: usize,
-    run_id: u64,
-    token: String,
-    port: u16,
-    source: std::net::Ipv4Addr,
-    channels: Vec<(String, bool)>,
     shared: Rc<Shared>,
-    rx: HashMap<String, ChanRx>,
-    next_id: u64,
+    rx: HashMap<String, ChannelRx>,
     /// Card ids seen on this person's team board (to move them).
     cards: Vec<String>,
     board: Option<String>,
+    rng: Rng,
 }
 
-impl Person {
-    fn id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    async fn connect(&mut self, recovering: bool) -> Result<Conn> {
-        let mut conn = Conn::open(Proto::Makeroom, self.port, self.source).await?;
-        let id = self.id();
-        conn.call(id, wire::hello(id, &self.token), |_| {}).await?;
-        for (channel, presence) in self.channels.clone() {
-            let since = match (recovering, self.rx.get(&channel)) {
-                (true, Some(rx)) => Some(Position { epoch: rx.epoch.clone(), offset: rx.last }),
-                _ => None,
-            };
-            let id = self.id();
-            let mut frame = wire::subscribe(Proto::Makeroom, id, &channel, since.clone());
-            if presence {
-                frame = frame.replacen("\"presence\":false", "\"presence\":true", 1);
-            }
-            conn.send(frame).await?;
-            // Pushes of channels subscribed a moment ago may arrive before this reply: keep them.
-            let result = loop {
-                let incoming = tokio::time::timeout(wire::SETUP_TIMEOUT, conn.next())
-                    .await
-                    .context("no subscribe reply in time")??;
-                match incoming {
-                    None => bail!("closed while subscribing"),
-                    Some(Incoming::Pub(text)) => {
-                        if let (Some(channel), Some(offset)) = (channel_of(&text), wire::offset(&text)) {
-                            self.record(&channel, offset, &text, true);
-                        }
-                    }
-                    Some(Incoming::Reply(reply)) if reply.id == id => {
-                        break reply.result.map_err(|err| anyhow::anyhow!("subscribe {channel}: {err}"))?;
-                    }
-                    Some(_) => {}
-                }
-            };
-            let result: SubscribeResult = serde_json::from_str(result.get())?;
-            let rx = self.rx.entry(channel.clone()).or_default();
-            if since.is_none() {
-                rx.epoch = result.epoch.clone();
-                rx.start = result.offset;
-                rx.last = result.offset;
-            } else if result.recovered != Some(true) {
-                bump(&self.shared.counters.not_recovered);
-            }
-            for publication in &result.publications {
-                bump(&self.shared.counters.recovered_messages);
-                self.record(&channel, publication.offset, publication.data.get(), false);
-            }
-        }
-        Ok(conn)
-    }
-
+impl Phone {
     fn record(&mut self, channel: &str, offset: u64, text: &str, live: bool) {
-        let Some(rx) = self.rx.get_mut(channel) else {
-            return;
-        };
-        if offset <= rx.start {
+        if !self.rx.get_mut(channel).is_some_and(|rx| rx.receive(offset)) {
             return;
         }
-        if rx.got.set(offset) {
-            bump(&self.shared.counters.duplicated);
-            return;
-        }
-        if offset < rx.last {
-            bump(&self.shared.counters.reordered);
-        }
-        rx.last = rx.last.max(offset);
         if self.board.as_deref() == Some(channel)
             && text.contains("\"card_added\"")
             && let Some(id) = card_id(text)
@@ -189,117 +284,81 @@ impl Person {
             }
         }
     }
+}
 
-    async fn run(&mut self, conn: Conn, mut commands: mpsc::UnboundedReceiver<Cmd>, mut rng: Rng) {
-        let mut conn = Some(conn);
-        let mut back_at: Option<Instant> = None;
-        let mut seq = 0u64;
-        loop {
-            let next = async {
-                match conn.as_mut() {
-                    Some(conn) => conn.next().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let reconnect = async {
-                match back_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                command = commands.recv() => {
-                    let frame = match command {
-                        Some(Cmd::Say(channel)) => {
-                            seq += 1;
-                            let id = self.id();
-                            wire::publish(Proto::Makeroom, id, &channel, wire::payload(self.index as u32, seq, now_us()), Some(format!("{}-s{seq}", self.run_id))).ok()
-                        }
-                        Some(Cmd::Command(channel, command)) => {
-                            let command = if command == "card.move" {
-                                if self.cards.is_empty() { continue; }
-                                let card = &self.cards[rng.below(self.cards.len() as u64) as usize];
-                                let column = ["todo", "doing", "done"][rng.below(3) as usize];
-                                json!({"type": "card.move", "card": card, "column": column, "index": 0}).to_string()
-                            } else {
-                                command
-                            };
-                            let id = self.id();
-                            wire::command(id, &channel, command, None).ok()
-                        }
-                        Some(Cmd::Drop(after)) => {
-                            if let Some(c) = conn.take() {
-                                c.drop_abruptly();
-                                bump(&self.shared.counters.down);
-                                back_at = Some(Instant::now() + after);
-                            }
-                            None
-                        }
-                        Some(Cmd::Stop) | None => break,
-                    };
-                    if let (Some(frame), Some(c)) = (frame, conn.as_mut()) {
-                        bump(&self.shared.counters.sent);
-                        if c.send(frame).await.is_err() {
-                            conn = None;
-                            bump(&self.shared.counters.down);
-                            back_at = Some(Instant::now() + Duration::from_millis(200));
-                        }
-                    }
-                }
-                incoming = next => match incoming {
-                    Ok(Some(Incoming::Pub(text))) => {
-                        if let (Some(channel), Some(offset)) = (channel_of(&text), wire::offset(&text)) {
-                            self.record(&channel, offset, &text, true);
-                        }
-                    }
-                    Ok(Some(Incoming::Reply(reply))) => match reply.result {
-                        Ok(_) => bump(&self.shared.counters.acked),
-                        Err(err) => {
-                            bump(&self.shared.counters.errors);
-                            self.shared.counters.first_error.borrow_mut().get_or_insert(err);
-                        }
-                    },
-                    Ok(Some(Incoming::Other)) => bump(&self.shared.counters.presence_pushes),
-                    Ok(Some(Incoming::Closing(_))) => {}
-                    Ok(None) | Err(_) => {
-                        conn = None;
-                        bump(&self.shared.counters.down);
-                        back_at = Some(Instant::now() + Duration::from_millis(200));
-                    }
-                },
-                _ = reconnect => {
-                    back_at = None;
-                    bump(&self.shared.counters.reconnects);
-                    match self.connect(true).await {
-                        Ok(c) => {
-                            conn = Some(c);
-                            let down = &self.shared.counters.down;
-                            down.set(down.get().saturating_sub(1));
-                        }
-                        Err(err) => {
-                            self.shared.counters.first_error.borrow_mut().get_or_insert(format!("reconnect: {err:#}"));
-                            back_at = Some(Instant::now() + rng.duration_below(Duration::from_secs(2)));
-                        }
-                    }
-                }
+impl Hooks for Phone {
+    type Order = Order;
+
+    fn draft(&mut self, order: Order, slot: Slot) -> Option<Draft> {
+        // An offline phone does nothing.
+        if !slot.online {
+            return None;
+        }
+        let draft = match order {
+            Order::Say(channel) => {
+                let body = wire::payload(self.index as u32, slot.seq, now_us());
+                let key = Some(format!("{}-s{}", self.shared.run_id, slot.seq));
+                Draft { op: Op::Publish, channel, body, key, tag: 0 }
             }
+            Order::Command(channel, body) => Draft { op: Op::Command, channel, body, key: None, tag: 0 },
+            Order::CardMove(channel) => {
+                if self.cards.is_empty() {
+                    return None;
+                }
+                let card = &self.cards[self.rng.below(self.cards.len() as u64) as usize];
+                let column = ["todo", "doing", "done"][self.rng.below(3) as usize];
+                let body = json!({"type": "card.move", "card": card, "column": column, "index": 0}).to_string();
+                Draft { op: Op::Command, channel, body, key: None, tag: 0 }
+            }
+        };
+        bump(&self.shared.counters.sent);
+        Some(draft)
+    }
+
+    fn on_event(&mut self, event: Event<'_>) {
+        let c = &self.shared.counters;
+        match event {
+            Event::OtherPush => bump(&c.presence_pushes),
+            Event::Attempt => bump(&c.reconnects),
+            Event::Dropped | Event::Lost => bump(&c.down),
+            Event::Ready { again: true } => c.down.set(c.down.get().saturating_sub(1)),
+            Event::AttemptFailed(reason) => {
+                c.first_error.borrow_mut().get_or_insert(format!("reconnect: {reason}"));
+            }
+            _ => {}
         }
     }
-}
 
-fn channel_of(text: &str) -> Option<String> {
-    let at = text.find("\"channel\":\"")? + 11;
-    let end = text[at..].find('"')?;
-    Some(text[at..at + end].to_string())
-}
+    fn on_subscribed(&mut self, channel: &str, since: Option<&Position>, result: &SubscribeResult) {
+        if since.is_none() {
+            self.rx.insert(channel.to_string(), ChannelRx::starting_after(result.offset));
+        } else if result.recovered != Some(true) {
+            bump(&self.shared.counters.not_recovered);
+        }
+    }
 
-fn card_id(text: &str) -> Option<String> {
-    let at = text.find("\"card\":{")?;
-    let rest = &text[at..];
-    let id = rest.find("\"id\":\"")? + 6;
-    let end = rest[id..].find('"')?;
-    Some(rest[id..id + end].to_string())
+    fn on_delivery(&mut self, delivery: Delivery<'_>) {
+        let (Some(channel), Some(offset)) = (delivery.channel, delivery.offset) else {
+            return;
+        };
+        if !delivery.live {
+            bump(&self.shared.counters.recovered_messages);
+        }
+        self.record(channel, offset, delivery.text, delivery.live);
+    }
+
+    fn on_settled(&mut self, _entry: Entry, outcome: Outcome<'_>) {
+        let c = &self.shared.counters;
+        match outcome {
+            Outcome::Acked(_) => bump(&c.acked),
+            Outcome::Refused(err) => {
+                bump(&c.errors);
+                c.first_error.borrow_mut().get_or_insert(err.to_string());
+            }
+            Outcome::LostInFlight => bump(&c.lost_in_flight),
+            Outcome::Unresolved => {}
+        }
+    }
 }
 
 pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
@@ -309,131 +368,73 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
     let population = setup::populate(server, teams, participants).await?;
     let organiser = population.organiser_token.clone();
     let display_tokens = setup::add_displays(server.port, &organiser, config.displays).await?;
-    // Who is connected and to what.
-    let mut people: Vec<Seat> = Vec::new();
-    for p in &population.participants {
-        let team = &population.teams[p.team];
-        people.push((
-            p.token.clone(),
-            vec![
-                ("lobby".into(), false),
-                ("announcements".into(), false),
-                (format!("team:{team}"), true),
-                (format!("board:{team}"), false),
-            ],
-            Some(p.team),
-        ));
-    }
-    let organisers = people.len();
-    people.push((organiser.clone(), vec![("lobby".into(), false), ("announcements".into(), false)], None));
-    for token in display_tokens {
-        let mut channels = vec![("lobby".into(), false), ("announcements".into(), false), ("roster".into(), false)];
-        for team in population.teams.iter().take(40) {
-            channels.push((format!("board:{team}"), false));
-        }
-        people.push((token, channels, None));
-    }
+    let (seats, organiser_seat) = seats(&population, display_tokens);
     let shared = Rc::new(Shared {
         counters: Counters::default(),
         hist: RefCell::new(latency_histogram()),
         window: Cell::new((u64::MAX, u64::MAX)),
+        run_id: now_us() ^ (u64::from(std::process::id()) << 40),
     });
-    let setup = Rc::new(Semaphore::new(64));
-    let from_run = now_us() ^ (u64::from(std::process::id()) << 40);
-    let mut senders = Vec::new();
-    let mut tasks = Vec::new();
-    let mut readies = Vec::new();
-    for (index, (token, channels, team)) in people.iter().cloned().enumerate() {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
-        let mut person = Person {
-            index,
-            run_id: from_run,
-            token,
-            port: server.port,
-            source: source_addr(index, config.sources),
-            board: team.map(|t| format!("board:{}", population.teams[t])),
-            channels,
-            shared: shared.clone(),
-            rx: HashMap::new(),
-            next_id: 0,
-            cards: Vec::new(),
-        };
-        let setup = setup.clone();
-        tasks.push(tokio::task::spawn_local(async move {
-            let conn = {
-                let _permit = setup.acquire().await;
-                person.connect(false).await
+    let policy = Policy { reconnect: Some(PHONE_BACKOFF), ..Policy::pipelined(Proto::Makeroom) };
+    let clients = seats
+        .iter()
+        .enumerate()
+        .map(|(index, seat)| {
+            let spec = seat.client_spec(index, server.port, config.sources, index as u64 + 7);
+            let phone = Phone {
+                index,
+                shared: shared.clone(),
+                rx: HashMap::new(),
+                cards: Vec::new(),
+                board: seat.team.map(|t| format!("board:{}", population.teams[t])),
+                rng: Rng::new(index as u64 + 0xCA7D),
             };
-            match conn {
-                Ok(conn) => {
-                    let _ = ready_tx.send(Ok(()));
-                    person.run(conn, rx, Rng::new(index as u64 + 7)).await;
-                }
-                Err(err) => {
-                    let _ = ready_tx.send(Err(err));
-                }
-            }
-            person.rx
-        }));
-        senders.push(tx);
-        readies.push(ready_rx);
-    }
-    let mut failures = 0;
-    for ready in readies {
-        if !matches!(ready.await, Ok(Ok(()))) {
-            failures += 1;
-        }
-    }
+            Client::new(spec, policy.clone(), phone)
+        })
+        .collect();
+    let fleet = Fleet::start(clients, 64).await;
+    let failures = fleet.failures().count();
     if failures > 0 {
-        bail!("{failures} connections could not be set up");
+        bail!("{failures} connections could not be set up, first: {}", fleet.failures().next().unwrap_or_default());
     }
     // The day.
     let from = now_us();
     shared.window.set((from, from + config.duration.as_micros() as u64));
     let cpu = CpuMeter::start(&targets.pids());
-    let mut rng = Rng::new(0xDA7);
+    let mut mix = Mix::new(&population, config.intensity, true);
     let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    let k = config.intensity.max(0.0);
-    let draws = |rng: &mut Rng, rate: f64| -> u64 { (rate * 0.01 + rng.unit()) as u64 };
+    let mut tick = tokio::time::interval(TICK);
     let (mut chats, mut cards, mut announcements, mut drops) = (0u64, 0u64, 0u64, 0u64);
+    let mut acts = Vec::new();
     while started.elapsed() < config.duration {
         tick.tick().await;
-        for _ in 0..draws(&mut rng, k * TEAM_CHAT_PER_PERSON * participants as f64) {
-            let p = rng.below(participants as u64) as usize;
-            let team = &population.teams[population.participants[p].team];
-            let _ = senders[p].send(Cmd::Say(format!("team:{team}")));
-            chats += 1;
-        }
-        for _ in 0..draws(&mut rng, k * LOBBY_CHAT) {
-            let p = rng.below(participants as u64) as usize;
-            let _ = senders[p].send(Cmd::Say("lobby".into()));
-            chats += 1;
-        }
-        for (rate, kind) in [(CARD_ADD_PER_TEAM, "card.add"), (CARD_MOVE_PER_TEAM, "card.move")] {
-            for _ in 0..draws(&mut rng, k * rate * teams as f64) {
-                let p = rng.below(participants as u64) as usize;
-                let team = &population.teams[population.participants[p].team];
-                let command = if kind == "card.add" {
-                    json!({"type": "card.add", "title": format!("Task {cards}")}).to_string()
-                } else {
-                    kind.to_string()
-                };
-                let _ = senders[p].send(Cmd::Command(format!("board:{team}"), command));
-                cards += 1;
+        acts.clear();
+        mix.tick(&mut acts);
+        for act in acts.drain(..) {
+            match act {
+                Act::Chat { person, channel } => {
+                    fleet.order(person, Order::Say(channel));
+                    chats += 1;
+                }
+                Act::CardAdd { person, board } => {
+                    let add = json!({"type": "card.add", "title": format!("Task {cards}")}).to_string();
+                    fleet.order(person, Order::Command(board, add));
+                    cards += 1;
+                }
+                Act::CardMove { person, board } => {
+                    fleet.order(person, Order::CardMove(board));
+                    cards += 1;
+                }
+                Act::Announce => {
+                    let post = json!({"type": "announcement.post", "text": format!("Announcement {announcements}")});
+                    fleet.order(organiser_seat, Order::Command("announcements".into(), post.to_string()));
+                    announcements += 1;
+                }
+                Act::PhoneDrop { person, back } => {
+                    fleet.drop_connection(person, Some(back));
+                    drops += 1;
+                }
             }
-        }
-        for _ in 0..draws(&mut rng, k * ANNOUNCEMENTS) {
-            let post = json!({"type": "announcement.post", "text": format!("Announcement {announcements}")});
-            let _ = senders[organisers].send(Cmd::Command("announcements".into(), post.to_string()));
-            announcements += 1;
-        }
-        for _ in 0..draws(&mut rng, k * DROP_PER_PERSON * participants as f64) {
-            let p = rng.below(participants as u64) as usize;
-            let back = Duration::from_millis(1000 + rng.below(9000));
-            let _ = senders[p].send(Cmd::Drop(back));
-            drops += 1;
         }
     }
     let cpu = cpu.stop();
@@ -441,49 +442,30 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
     // Let every phone come back and every reply arrive (bounded).
     let deadline = Instant::now() + Duration::from_secs(30);
     let c = &shared.counters;
-    while Instant::now() < deadline && (c.down.get() > 0 || c.acked.get() + c.errors.get() < c.sent.get()) {
+    let answered = |c: &Counters| c.acked.get() + c.errors.get() + c.lost_in_flight.get();
+    while Instant::now() < deadline && (c.down.get() > 0 || answered(c) < c.sent.get()) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     // Every channel's final offset, read by the organiser on a fresh connection (the first one has
     // been silent through the day and may have been closed for not answering heartbeats).
-    let mut probe = Conn::open(Proto::Makeroom, server.port, std::net::Ipv4Addr::LOCALHOST).await?;
-    probe.call(1, wire::hello(1, &organiser), |_| {}).await?;
+    let mut reader = Reader::new(server.port, &organiser);
     let mut tops: HashMap<String, u64> = HashMap::new();
-    let mut channels: Vec<String> = vec!["lobby".into(), "announcements".into(), "roster".into()];
-    for team in &population.teams {
-        channels.push(format!("team:{team}"));
-        channels.push(format!("board:{team}"));
+    for channel in channels(&population) {
+        let top = reader.top(&channel).await?;
+        tops.insert(channel, top);
     }
-    for (i, channel) in channels.iter().enumerate() {
-        let id = 100 + i as u64;
-        let frame = serde_json::to_string(&makeroom_protocol::ClientFrame {
-            id,
-            request: makeroom_protocol::Request::History(makeroom_protocol::History {
-                channel: channel.clone(),
-                before: None,
-                limit: Some(1),
-            }),
-        })?;
-        let result: HistoryResult = serde_json::from_str(probe.call(id, frame, |_| {}).await?.get())?;
-        tops.insert(channel.clone(), result.offset);
-    }
-    probe.close().await;
-    for tx in &senders {
-        let _ = tx.send(Cmd::Stop);
-    }
+    reader.close().await;
+    let phones = fleet.finish().await;
     let mut totals = Totals::default();
-    for task in tasks {
-        let Ok(rx) = task.await else { continue };
-        for (channel, rx) in rx {
+    for phone in phones {
+        for (channel, rx) in phone.rx {
             let top = tops.get(&channel).copied().unwrap_or(rx.last);
-            let mut expected = Bits::default();
-            if top > rx.start {
-                expected.set_range(rx.start + 1, top);
-            }
-            totals.expected += top.saturating_sub(rx.start);
+            totals.expected += rx.expected_up_to(top);
             totals.delivered += rx.got.count();
-            let missing = expected.missing_from(&rx.got);
+            totals.duplicated += rx.duplicated;
+            totals.reordered += rx.reordered;
+            let missing = rx.missing_up_to(top);
             if missing > 0 && totals.lost < 20 {
                 let first: Vec<u64> = (rx.start + 1..=top).filter(|&o| !rx.got.get(o)).take(5).collect();
                 eprintln!(
@@ -497,8 +479,6 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
     totals.sent = c.sent.get();
     totals.acked = c.acked.get();
     totals.publish_errors = c.errors.get();
-    totals.duplicated = c.duplicated.get();
-    totals.reordered = c.reordered.get();
     let secs = config.duration.as_secs_f64();
     let mut extra = serde_json::Map::new();
     extra.insert("teams".into(), json!(teams));
@@ -512,6 +492,9 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
     extra.insert("not_recovered".into(), json!(c.not_recovered.get()));
     extra.insert("recovered_messages".into(), json!(c.recovered_messages.get()));
     extra.insert("presence_and_other_pushes".into(), json!(c.presence_pushes.get()));
+    if c.lost_in_flight.get() > 0 {
+        extra.insert("commands_lost_in_flight".into(), json!(c.lost_in_flight.get()));
+    }
     if let Some(err) = c.first_error.borrow().clone() {
         extra.insert("first_error".into(), json!(err));
     }
@@ -520,7 +503,7 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
         scenario: "event-day".into(),
         target: targets.name(),
         instances: 1,
-        connections: people.len(),
+        connections: seats.len(),
         rooms: teams,
         rate: totals.sent as f64 / secs.max(1e-9),
         duration_s: secs,
@@ -529,11 +512,8 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
         latency: Latency::of(&hist),
         server_rss_mib: mib(rss),
         server_peak_rss_mib: mib(targets.peak_rss()),
-        server_cpu_pct: cpu.servers_pct,
-        generator_cpu_pct: cpu.generator_pct,
-        other_cpu_pct: cpu.others_pct,
-        steal_cpu_pct: cpu.steal_pct,
         extra,
         ..Report::default()
-    })
+    }
+    .with_cpu(&cpu))
 }

@@ -6,7 +6,7 @@ pub mod event_day;
 pub mod rooms;
 pub mod storm;
 
-use crate::servers::{Makeroom, Peer, Redis};
+use crate::servers::{FloorRelay, Makeroom, Peer, Redis};
 use crate::sys::{rss_bytes, status_bytes};
 use crate::wire::Proto;
 
@@ -16,13 +16,15 @@ pub struct Targets {
     /// Makeroom instances (several share `redis`); empty for the Socket.IO peer.
     pub makeroom: Vec<Makeroom>,
     pub peers: Vec<Peer>,
+    /// The floor relay, when it is the target (it speaks Makeroom's protocol).
+    pub floor: Option<FloorRelay>,
     pub redis: Option<Redis>,
 }
 
 impl Targets {
     /// One Makeroom instance alone (the embedded store).
     pub fn single(server: Makeroom) -> Self {
-        Targets { proto: Proto::Makeroom, makeroom: vec![server], peers: Vec::new(), redis: None }
+        Targets { proto: Proto::Makeroom, makeroom: vec![server], peers: Vec::new(), floor: None, redis: None }
     }
 
     /// The first Makeroom instance (the one that created the demo event), if any.
@@ -31,10 +33,9 @@ impl Targets {
     }
 
     pub fn ports(&self) -> Vec<u16> {
-        match self.proto {
-            Proto::Makeroom => self.makeroom.iter().map(|m| m.port).collect(),
-            Proto::Socketio => self.peers.iter().map(|p| p.port).collect(),
-        }
+        let makeroom = self.makeroom.iter().map(|m| m.port);
+        let peers = self.peers.iter().map(|p| p.port);
+        makeroom.chain(peers).chain(self.floor.iter().map(|f| f.port)).collect()
     }
 
     pub fn instances(&self) -> usize {
@@ -45,6 +46,7 @@ impl Targets {
     pub fn pids(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = self.makeroom.iter().map(Makeroom::pid).collect();
         pids.extend(self.peers.iter().map(Peer::pid));
+        pids.extend(self.floor.iter().map(FloorRelay::pid));
         pids.extend(self.redis.iter().map(Redis::pid));
         pids
     }
@@ -58,6 +60,9 @@ impl Targets {
     }
 
     pub fn name(&self) -> String {
+        if self.floor.is_some() {
+            return "floor".into();
+        }
         match (self.proto, self.redis.is_some()) {
             (Proto::Makeroom, false) => "makeroom".into(),
             (Proto::Makeroom, true) => "makeroom+redis".into(),

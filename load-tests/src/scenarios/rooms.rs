@@ -88,19 +88,7 @@ pub async fn run(targets: &Targets, population: Option<&Population>, config: &Ro
     let shared = Shared::new(targets.proto, specs.len(), config.max_inflight);
     let fleet = start_fleet(specs, shared.clone(), config.parallel_setup).await?;
     let rooms = config.rooms.max(1);
-    // Who hears each room: the members whose setup succeeded.
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); rooms];
-    for (i, ready) in fleet.ready.iter().enumerate() {
-        if *ready {
-            members[i % rooms].push(i);
-        }
-    }
-    {
-        let mut audience = shared.audience.borrow_mut();
-        for (i, slot) in audience.iter_mut().enumerate() {
-            *slot = members[i % rooms].len() as u64;
-        }
-    }
+    let members = fleet.room_members(rooms);
     let publishers: Vec<usize> = (0..fleet.ready.len()).filter(|&i| fleet.ready[i]).collect();
     let (report, _) = measure(targets, fleet, &publishers, config.rate, config.warmup, config.duration, |stream| {
         members[stream as usize % rooms].as_slice()
@@ -181,11 +169,9 @@ pub async fn measure<'a>(
         deliveries_per_sec: shared.measured.get() as f64 / window_secs.max(1e-9),
         server_rss_mib: mib(rss),
         server_peak_rss_mib: mib(targets.peak_rss()),
-        server_cpu_pct: cpu.servers_pct,
-        generator_cpu_pct: cpu.generator_pct,
-        other_cpu_pct: cpu.others_pct,
-        steal_cpu_pct: cpu.steal_pct,
         extra,
-    };
+        ..Report::default()
+    }
+    .with_cpu(&cpu);
     (report, results)
 }

@@ -7,7 +7,7 @@ use super::Targets;
 use super::rooms::{measure, specs};
 use crate::setup::Population;
 use crate::sys::{Rng, now_us};
-use crate::traffic::{Cmd, Shared, publish_for, start_fleet};
+use crate::traffic::{Shared, publish_for, start_fleet};
 use anyhow::Result;
 use serde_json::json;
 use std::time::Duration;
@@ -64,27 +64,16 @@ pub async fn run(targets: &Targets, population: &Population, config: &StormConfi
     // Room sizes are small and the storm queues publishes while clients are away.
     let shared = Shared::new(targets.proto, specs.len(), 100_000);
     let fleet = start_fleet(specs, shared.clone(), config.parallel_setup).await?;
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); rooms];
-    for (i, ready) in fleet.ready.iter().enumerate() {
-        if *ready {
-            members[i % rooms].push(i);
-        }
-    }
-    {
-        let mut audience = shared.audience.borrow_mut();
-        for (i, slot) in audience.iter_mut().enumerate() {
-            *slot = members[i % rooms].len() as u64;
-        }
-    }
+    let members = fleet.room_members(rooms);
     let publishers: Vec<usize> = (0..publisher_count.min(fleet.ready.len())).filter(|&i| fleet.ready[i]).collect();
     // Phase 1: steady publishing.
     publish_for(&fleet, &publishers, config.rate, config.before, |_| true).await;
     // Phase 2: the storm. Everyone selected drops now and comes back within `spread`.
     let mut rng = Rng::new(0x5707);
     let mut dropped = 0u64;
-    for (i, tx) in fleet.commands.iter().enumerate() {
+    for i in 0..fleet.ready.len() {
         if fleet.ready[i] && rng.unit() < config.drop_fraction {
-            let _ = tx.send(Cmd::Drop(rng.duration_below(config.spread)));
+            fleet.clients.drop_connection(i, Some(rng.duration_below(config.spread)));
             dropped += 1;
         }
     }
