@@ -35,7 +35,12 @@ const PAGES: &[Page] = &[
     page!("/room", "room.html", HTML),
     page!("/organiser", "organiser.html", HTML),
     page!("/display", "display.html", HTML),
-    asset!("style.css", CSS),
+    // The stylesheets: the one every page uses, then each page's own.
+    asset!("base.css", CSS),
+    asset!("join.css", CSS),
+    asset!("room.css", CSS),
+    asset!("organiser.css", CSS),
+    asset!("display.css", CSS),
     // The modules the pages share.
     asset!("makeroom.js", JS),
     asset!("ui.js", JS),
