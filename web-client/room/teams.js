@@ -45,33 +45,33 @@ export function teamsSection(room) {
     const items = room.openTeams()
       .sort((a, b) => (b.id === room.teamId) - (a.id === room.teamId))
       .map((team) => {
-      const ours = team.id === room.teamId;
-      const brief = team.brief && room.briefs ? room.briefs.briefs[team.brief] : null;
-      const members = team.members.map((id) => (id === me.id ? `${room.nameOf(id)} (you)` : room.nameOf(id)));
-      const youHave = team.missing.filter((skill) => mySkills.has(skill.toLowerCase()));
-      // Not disabled while a move waits, so the focus can stay on it; a second tap does nothing.
-      const button = ours
-        ? h('button', { type: 'button', class: 'secondary', 'data-focus': `team:${team.id}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.leave' }, 'leave the team') }, 'Leave this team')
-        : h(
-            'button',
-            { type: 'button', 'data-focus': `team:${team.id}`, 'aria-label': `${room.teamId ? 'Switch to' : 'Join'} ${team.name}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.join', team: team.id }, `join ${team.name}`) },
-            room.teamId ? 'Switch to this team' : 'Join this team',
-          );
-      return h(
-        'li',
-        { class: ours ? 'team-card ours' : 'team-card', 'data-team': team.id },
-        h('h3', {}, team.name, ours ? h('span', { class: 'you-tag', text: ' · your team' }) : null),
-        brief ? h('p', { class: 'team-brief' }, 'Brief: ', h('strong', { text: brief.title }), ` · ${brief.partner}`) : h('p', { class: 'team-brief hint', text: 'No brief' }),
-        h('p', { class: 'members' }, h('strong', { text: `${members.length} ${members.length === 1 ? 'person' : 'people'}` }), members.length ? `: ${members.join(', ')}` : ''),
-        team.needs.length
-          ? team.missing.length
-            ? h('p', { class: 'missing' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), 'Missing: ', h('strong', { text: team.missing.join(', ') }))
-            : h('p', { class: 'complete' }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), `Has every skill it asked for (${team.needs.join(', ')})`)
-          : null,
-        youHave.length && !ours ? h('p', { class: 'match', text: `You have what it misses: ${youHave.join(', ')}` }) : null,
-        h('div', { class: 'tool-group' }, button),
-      );
-    });
+        const ours = team.id === room.teamId;
+        const brief = team.brief && room.briefs ? room.briefs.briefs[team.brief] : null;
+        const members = team.members.map((id) => (id === me.id ? `${room.nameOf(id)} (you)` : room.nameOf(id)));
+        const youHave = team.missing.filter((skill) => mySkills.has(skill.toLowerCase()));
+        // Not disabled while a move waits, so the focus can stay on it; a second tap does nothing.
+        const button = ours
+          ? h('button', { type: 'button', class: 'secondary', 'data-focus': `team:${team.id}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.leave' }, 'leave the team') }, 'Leave this team')
+          : h(
+              'button',
+              { type: 'button', 'data-focus': `team:${team.id}`, 'aria-label': `${room.teamId ? 'Switch to' : 'Join'} ${team.name}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.join', team: team.id }, `join ${team.name}`) },
+              room.teamId ? 'Switch to this team' : 'Join this team',
+            );
+        return h(
+          'li',
+          { class: ours ? 'team-card ours' : 'team-card', 'data-team': team.id },
+          h('h3', {}, team.name, ours ? h('span', { class: 'you-tag', text: ' · your team' }) : null),
+          brief ? h('p', { class: 'team-brief' }, 'Brief: ', h('strong', { text: brief.title }), ` · ${brief.partner}`) : h('p', { class: 'team-brief hint', text: 'No brief' }),
+          h('p', { class: 'members' }, h('strong', { text: `${members.length} ${members.length === 1 ? 'person' : 'people'}` }), members.length ? `: ${members.join(', ')}` : ''),
+          team.needs.length
+            ? team.missing.length
+              ? h('p', { class: 'missing' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), 'Missing: ', h('strong', { text: team.missing.join(', ') }))
+              : h('p', { class: 'complete' }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), `Has every skill it asked for (${team.needs.join(', ')})`)
+            : null,
+          youHave.length && !ours ? h('p', { class: 'match', text: `You have what it misses: ${youHave.join(', ')}` }) : null,
+          h('div', { class: 'tool-group' }, button),
+        );
+      });
     replaceKeepingFocus($('#team-list'), items);
     const teamless = Object.values(room.roster.participants).filter((p) => p.role === 'participant' && !p.removed && !p.team);
     $('#teamless').hidden = teamless.length === 0;
