@@ -5,31 +5,13 @@
 // estimate of the server's clock (PROTOCOL.md sections 8 and 12), redrawn every 100 ms, never from
 // ticks, so a display whose own clock is minutes off shows the same as every other screen.
 
-import { Makeroom, Status, api, tokenSource } from './makeroom.js';
+import { Status } from './makeroom.js';
 import { StateChannel, formatClock, nextPresenter, remainingMs, scheduleAt } from './state.js';
-import {
-  $,
-  announcementItem,
-  clearLinkToken,
-  currentSession,
-  forgetSession,
-  loadSession,
-  saveSession,
-  setChildren,
-  announce,
-  announcementSpeech,
-  announcementsFromSnapshot,
-  foldAnnouncements,
-  newestThenPinned,
-  subscribeAnnouncements,
-  showEventInAddress,
-  showStatus,
-  takeLinkToken,
-} from './ui.js';
+import { AnnouncementFeed, announcementItem, newestThenPinned } from './announcements.js';
+import { $, clientFromLink, forgetSession, saveSession, setChildren, showStatus, signInFromLink } from './ui.js';
 
 const ROLE = 'display';
 const SHOWN = 4; // announcements on screen
-const LOADED = 50; // publications read back (pins and acknowledgements take offsets too)
 
 function say(text) {
   const box = $('#message');
@@ -37,57 +19,26 @@ function say(text) {
   box.hidden = !text;
 }
 
-async function signIn() {
-  const link = takeLinkToken(ROLE);
-  if (!link) {
-    const session = currentSession(ROLE);
-    if (!session) say('Open the display link that the server or an organiser gave you (it ends in #refresh=…).');
-    return session ? { session, first: null } : null;
-  }
-  let answer;
-  try {
-    answer = await api('/api/token', { method: 'POST', body: { refresh_token: link.refresh } });
-  } catch (err) {
-    if (err.status === 401 || err.status === 403) {
-      clearLinkToken(ROLE);
-      say('This display link has expired or was withdrawn. Ask an organiser for a new one.');
-    } else {
-      say('Could not reach Makeroom. Check the connection, then reload the page.');
-    }
-    return null;
-  }
-  clearLinkToken(ROLE);
-  const before = loadSession(ROLE, answer.event.id);
-  const session = {
-    refresh_token: link.refresh,
-    participant: answer.participant,
-    event: answer.event,
-    code: link.code || (before && before.code) || null,
-  };
-  saveSession(ROLE, session);
-  showEventInAddress(answer.event.id);
-  return { session, first: answer };
-}
+const WITHDRAWN = 'This display link has expired or was withdrawn. Ask an organiser for a new one.';
+const signIn = () =>
+  signInFromLink(ROLE, {
+    say,
+    texts: {
+      none: 'Open the display link that the server or an organiser gave you (it ends in #refresh=…).',
+      expired: WITHDRAWN,
+      removed: WITHDRAWN,
+      unreachable: 'Could not reach Makeroom. Check the connection, then reload the page.',
+    },
+  });
 
-function start({ session, first }) {
+function start(signedIn) {
+  const { session } = signedIn;
   const eventId = session.event.id;
   $('#screen').hidden = false;
   $('#event-name').textContent = session.event.name;
   document.title = `${session.event.name} · Makeroom`;
 
-  const source = tokenSource(session.refresh_token);
-  let firstToken = first;
-  const client = new Makeroom({
-    getToken: async () => {
-      if (firstToken) {
-        const answer = firstToken;
-        firstToken = null;
-        return answer;
-      }
-      return source();
-    },
-    outboxKey: `makeroom:outbox:${eventId}:${session.participant.id}`,
-  });
+  const { client } = clientFromLink(signedIn);
   showStatus($('#status'), client);
 
   const showJoin = (code) => {
@@ -212,20 +163,18 @@ function start({ session, first }) {
   follow('presentations', (state) => (presentations = state));
 
   // ---------------------------------------------------------------- announcements
-  const announcements = new Map();
-  let base = []; // from a snapshot, where the server sends one
-  let fresh = null;
   const render = () => {
-    const newest = newestThenPinned(foldAnnouncements([...announcements.values()], base)).slice(0, SHOWN);
+    const newest = newestThenPinned(feed.items()).slice(0, SHOWN);
     const items = newest.map((announcement) => {
       const item = announcementItem(announcement);
-      if (announcement.offset === fresh) item.classList.add('fresh');
+      if (announcement.offset === feed.fresh) item.classList.add('fresh');
       return item;
     });
     setChildren($('#announcement-list'), ...items);
     $('#announcements-title').hidden = items.length === 0;
     fit();
   };
+  const feed = new AnnouncementFeed(client, { speak: true, onChange: render });
   // Whole announcements or none: drop the oldest shown until the rest fit on the screen.
   const fit = () => {
     const list = $('#announcement-list');
@@ -233,24 +182,6 @@ function start({ session, first }) {
     while (list.children.length > 1 && box.scrollHeight > box.clientHeight + 1) list.lastElementChild.remove();
   };
   window.addEventListener('resize', () => render());
-  let wanted = null;
-  const load = async () => {
-    const want = wanted;
-    if (!want || want.loading) return;
-    want.loading = true;
-    let result;
-    try {
-      const before = want.offset === null ? undefined : want.offset + 1;
-      result = await client.history('announcements', { before, limit: LOADED });
-    } catch {
-      want.loading = false;
-      return; // retried when back online
-    }
-    if (wanted !== want) return;
-    wanted = null;
-    for (const publication of result.publications) announcements.set(publication.offset, publication);
-    render();
-  };
 
   client.on('ready', (hello) => {
     $('#event-name').textContent = hello.event.name;
@@ -260,32 +191,7 @@ function start({ session, first }) {
       showJoin(session.code);
     }
   });
-  client.on('resync', (event) => {
-    if (event.channel !== 'announcements') return;
-    if (event.snapshot) {
-      base = announcementsFromSnapshot(event.snapshot);
-      announcements.clear();
-      wanted = null;
-      render();
-      return;
-    }
-    if (event.reason !== 'initial' && event.reason !== 'gap') {
-      announcements.clear();
-      base = [];
-    }
-    wanted = { offset: event.offset };
-    load();
-  });
-  client.on('pub', (publication) => {
-    if (publication.channel !== 'announcements') return;
-    announcements.set(publication.offset, publication);
-    fresh = publication.offset;
-    render();
-    const speech = announcementSpeech(publication);
-    if (speech) announce(speech.text, { urgent: speech.urgent });
-  });
   client.on('status', ({ status }) => {
-    if (status === Status.ONLINE) load();
     if (status === Status.SIGNED_OUT || status === Status.REMOVED) {
       forgetSession(ROLE, eventId);
       say('This display has been signed out. Ask an organiser for a new display link.');
@@ -293,7 +199,7 @@ function start({ session, first }) {
     }
   });
 
-  subscribeAnnouncements(client);
+  feed.start();
   client.connect();
   window.makeroom = client;
   keepAwake();

@@ -2,7 +2,7 @@
 // joins, keeps the refresh token for that event and goes to the room.
 
 import { api } from './makeroom.js';
-import { $, h, loadSession, saveSession } from './ui.js';
+import { $, h, loadSession, parseList, saveSession, skillsProblem } from './ui.js';
 
 const code = (new URLSearchParams(location.search).get('code') || '').trim().toUpperCase();
 const message = $('#message');
@@ -71,10 +71,7 @@ async function start() {
     const nameInput = $('#name');
     const skillsInput = $('#skills');
     const name = nameInput.value.trim();
-    const skills = skillsInput.value
-      .split(',')
-      .map((skill) => skill.trim())
-      .filter(Boolean);
+    const skills = parseList(skillsInput.value);
     let problem = false;
     const check = (input, errorEl, text) => {
       errorEl.textContent = text || '';
@@ -83,12 +80,7 @@ async function start() {
       if (text) problem = true;
     };
     check(nameInput, $('#name-error'), name ? '' : 'Please tell us your name.');
-    const long = skills.find((skill) => skill.length > 30);
-    check(
-      skillsInput,
-      $('#skills-error'),
-      skills.length > 12 ? 'Please list at most 12 skills.' : long ? `"${long.slice(0, 20)}…" is long: keep each skill under 30 characters.` : '',
-    );
+    check(skillsInput, $('#skills-error'), skillsProblem(skills));
     if (problem) return;
     const team = (form.querySelector('input[name="team"]:checked') || {}).value || undefined;
     const button = $('#join-button');

@@ -1,6 +1,6 @@
 // ui.js: small helpers shared by Makeroom's pages (not part of the client library).
 
-import { Status } from './makeroom.js';
+import { Makeroom, Status, api, tokenSource } from './makeroom.js';
 
 /** Creates an element: h('p', {class: 'x', text: 'hi', onclick: fn, 'aria-label': '…'}, ...children). */
 export function h(tag, attrs = {}, ...children) {
@@ -58,6 +58,21 @@ export function formatTime(ts) {
   const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   if (new Date().toDateString() === date.toDateString()) return time;
   return `${date.toLocaleDateString([], { weekday: 'short' })} ${time}`;
+}
+
+/** Splits "design, Rust ,writing" into its items, as every form that takes a list of skills does. */
+export function parseList(text) {
+  return text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+/** What is wrong with a person's skills (at most 12, each at most 30 characters), or '' if nothing. */
+export function skillsProblem(skills) {
+  const long = skills.find((skill) => skill.length > 30);
+  if (skills.length > 12) return 'Please list at most 12 skills.';
+  return long ? `"${long.slice(0, 20)}…" is long: keep each skill under 30 characters.` : '';
 }
 
 // ------------------------------------------------------------------ sessions
@@ -145,6 +160,72 @@ export function clearLinkToken(role) {
   }
 }
 
+/**
+ * Signs in a page opened from a link with `#refresh=…&code=…` (the organiser's console, a display):
+ * trades the link's refresh token at `POST /api/token` and keeps the session, or, without a link,
+ * takes the session kept from before. Returns `{session, first}`, where `first` is the traded
+ * token, for the client's first connection; or null, once `say(text)` has said why not. `texts` says
+ * it: `none` (no link and no session), `expired` (401), `removed` (403) and `unreachable`. `refuse`
+ * may turn the answer down with a reason.
+ */
+export async function signInFromLink(role, { say, texts, refuse = () => null }) {
+  const link = takeLinkToken(role);
+  if (!link) {
+    const session = currentSession(role);
+    if (!session) say(texts.none);
+    return session ? { session, first: null } : null;
+  }
+  let answer;
+  try {
+    answer = await api('/api/token', { method: 'POST', body: { refresh_token: link.refresh } });
+  } catch (err) {
+    if (err.status === 401 || err.status === 403) {
+      clearLinkToken(role);
+      say(err.status === 401 ? texts.expired : texts.removed);
+    } else {
+      say(texts.unreachable);
+    }
+    return null;
+  }
+  clearLinkToken(role);
+  const refused = refuse(answer);
+  if (refused) {
+    say(refused);
+    return null;
+  }
+  const before = loadSession(role, answer.event.id);
+  const session = {
+    refresh_token: link.refresh,
+    participant: answer.participant,
+    event: answer.event,
+    code: link.code || (before && before.code) || null,
+  };
+  saveSession(role, session);
+  showEventInAddress(answer.event.id);
+  return { session, first: answer };
+}
+
+/**
+ * The client of a session from signInFromLink, and its token source. The first connection uses the
+ * token that the link was traded for, so the refresh token is not traded twice at once.
+ */
+export function clientFromLink({ session, first }) {
+  const source = tokenSource(session.refresh_token);
+  let firstToken = first;
+  const client = new Makeroom({
+    getToken: async () => {
+      if (firstToken) {
+        const answer = firstToken;
+        firstToken = null;
+        return answer;
+      }
+      return source();
+    },
+    outboxKey: `makeroom:outbox:${session.event.id}:${session.participant.id}`,
+  });
+  return { client, source };
+}
+
 /** Shows `?event=ID` in the address instead of the link, so a reload finds the stored session. */
 export function showEventInAddress(eventId) {
   history.replaceState(null, '', `${location.pathname}?event=${encodeURIComponent(eventId)}`);
@@ -218,134 +299,51 @@ export function showStatus(element, client, { waiting, quietWhenOnline = true } 
   });
 }
 
-// ------------------------------------------------------------------ announcements
-
-export function isUrgent(item) {
-  const data = item && item.data ? item.data : item;
-  return Boolean(data && data.priority === 'urgent');
-}
+// ------------------------------------------------------------------ reloading from history
 
 /**
- * Turns the publications of `announcements` into announcements, newest first. Two shapes exist: a
- * published message `{text, priority}` (PROTOCOL.md), and events from servers that keep
- * announcements as state: `{type: "posted", id, text, priority, pinned}`, then `pinned` / `unpinned`
- * naming an id. Other events (`acknowledged`, ...) change nothing shown here.
+ * A channel's reload from history after a `resync`: its newest `limit` messages up to an offset.
+ * Asking again replaces an older ask, and an answer to a replaced ask is dropped. A load that fails
+ * (offline) stays asked for: the page calls load() again once the connection is back.
  */
-export function foldAnnouncements(publications, base = []) {
-  const byId = new Map();
-  const items = [];
-  for (const item of base) {
-    const copy = { ...item, acknowledged_by: (item.acknowledged_by || []).slice() };
-    byId.set(copy.id, copy);
-    items.push(copy);
+export class HistoryReload {
+  constructor(client, channel, { limit }) {
+    this.client = client;
+    this.channel = channel;
+    this.limit = limit;
+    this.wanted = null; // {offset, loading}
   }
-  for (const publication of [...publications].sort((a, b) => a.offset - b.offset)) {
-    const data = publication.data || {};
-    if (data.type === 'pinned' || data.type === 'unpinned') {
-      const item = byId.get(data.id);
-      if (item) item.pinned = data.type === 'pinned';
-      continue;
-    }
-    if (data.type === 'acknowledged') {
-      const item = byId.get(data.id);
-      if (item && !item.acknowledged_by.includes(data.participant)) item.acknowledged_by = item.acknowledged_by.concat([data.participant]);
-      continue;
-    }
-    if (data.type && data.type !== 'posted') continue;
-    if (typeof data.text !== 'string') continue;
-    const item = {
-      id: data.id || `offset-${publication.offset}`,
-      offset: publication.offset,
-      text: data.text,
-      priority: data.priority === 'urgent' ? 'urgent' : 'normal',
-      pinned: Boolean(data.pinned),
-      from: publication.from,
-      ts: publication.ts,
-      acknowledged_by: [],
-    };
-    if (byId.has(item.id)) continue;
-    byId.set(item.id, item);
-    items.push(item);
+
+  /** Asks for the messages up to `offset` (null: the newest). */
+  ask(offset) {
+    this.wanted = { offset };
   }
-  return items.sort((a, b) => b.ts - a.ts || b.offset - a.offset);
-}
 
-/** Announcements from a snapshot of `announcements` ({announcements: [{id, text, priority, pinned, at}]}). */
-export function announcementsFromSnapshot(state) {
-  return ((state && state.announcements) || []).map((a) => ({
-    id: a.id,
-    offset: 0,
-    text: a.text,
-    priority: a.priority === 'urgent' ? 'urgent' : 'normal',
-    pinned: Boolean(a.pinned),
-    from: null,
-    by: a.by,
-    ts: a.at,
-    acknowledged_by: (a.acknowledged_by || []).slice(),
-  }));
-}
+  cancel() {
+    this.wanted = null;
+  }
 
-/** Newest first, but pinned ones come right after the newest, so that they stay in view. */
-export function newestThenPinned(items) {
-  if (items.length === 0) return items;
-  const [newest, ...rest] = items;
-  return [newest, ...rest.filter((item) => item.pinned), ...rest.filter((item) => !item.pinned)];
-}
+  get pending() {
+    return this.wanted !== null;
+  }
 
-/**
- * Subscribes to `announcements`, with a snapshot where the server keeps announcements as state;
- * servers that refuse the snapshot get a plain subscription (then history fills the page).
- */
-export function subscribeAnnouncements(client) {
-  client.subscribe('announcements', { snapshot: true }).catch((err) => {
-    if (err.code === 'bad_request') client.subscribe('announcements').catch(() => {});
-  });
-}
-
-/**
- * One announcement (from foldAnnouncements) as a list item; urgency is said in words, not just colour.
- * With `onAck` and `meId` (a participant's page), an urgent announcement gets a "Got it" button until
- * this person has acknowledged it. `names(id)` names who posted it when the item only has an id.
- */
-export function announcementItem(item, { tag = 'li', onAck = null, meId = null, names = null } = {}) {
-  const urgent = item.priority === 'urgent';
-  const acked = urgent && meId && (item.acknowledged_by || []).includes(meId);
-  const from = item.from ? item.from.name : item.by && item.by !== 'system' && names ? names(item.by) || 'Organisers' : 'Organisers';
-  return h(
-    tag,
-    { class: urgent ? 'announcement urgent' : 'announcement', 'data-offset': String(item.offset) },
-    urgent ? h('strong', { class: 'tag' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), 'Urgent') : null,
-    item.pinned ? h('strong', { class: 'tag pinned' }, h('span', { 'aria-hidden': 'true', text: urgent ? ' · ' : '' }), 'Pinned') : null,
-    h('p', { class: 'announcement-text', text: item.text }),
-    h(
-      'p',
-      { class: 'meta' },
-      `${from} · `,
-      h('time', { datetime: new Date(item.ts).toISOString(), text: formatTime(item.ts) }),
-    ),
-    urgent && onAck && !acked && !String(item.id).startsWith('offset-')
-      ? h('button', { type: 'button', class: 'ack', 'data-focus': `ack:${item.id}`, 'aria-label': `Got it: ${item.text.slice(0, 60)}`, onclick: (event) => onAck(item, event.currentTarget) }, '✓ Got it')
-      : null,
-    acked && onAck ? h('p', { class: 'acked', tabindex: '-1', 'data-focus': `ack:${item.id}`, text: '✓ You acknowledged this.' }) : null,
-  );
-}
-
-/** The text to read out for a new announcement publication, or null if it shows nothing new. */
-export function announcementSpeech(publication) {
-  const [item] = foldAnnouncements([publication]);
-  if (!item) return null;
-  return { text: `${item.priority === 'urgent' ? 'Urgent announcement' : 'Announcement'}: ${item.text}`, urgent: item.priority === 'urgent' };
-}
-
-/**
- * Loads a channel's newest `limit` messages up to `offset` into `into` (a Map offset -> publication),
- * retrying once the connection is back if it is lost meanwhile.
- */
-export async function loadHistory(client, channel, { offset, limit = 50 }, into) {
-  const before = offset === null || offset === undefined ? undefined : offset + 1;
-  const result = await client.history(channel, { before, limit });
-  for (const publication of result.publications) into.set(publication.offset, publication);
-  return result;
+  /** Loads what was asked for: the history result, or null if nothing was loaded. */
+  async load() {
+    const want = this.wanted;
+    if (!want || want.loading) return null;
+    want.loading = true;
+    let result;
+    try {
+      const before = want.offset === null || want.offset === undefined ? undefined : want.offset + 1;
+      result = await this.client.history(this.channel, { before, limit: this.limit });
+    } catch {
+      want.loading = false;
+      return null; // not connected now: loaded when the connection is back
+    }
+    if (this.wanted !== want) return null;
+    this.wanted = null;
+    return result;
+  }
 }
 
 /** Puts text on the clipboard; falls back to selecting an input's text. */

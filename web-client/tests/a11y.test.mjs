@@ -4,22 +4,15 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
-import { PHONE, PROJECTOR, command, joinAs, launchBrowser, newContext, openOrganiser, openSection, pageErrors, startServer, waitOnline, withCode } from './harness.mjs';
+import { PHONE, PROJECTOR, command, joinAs, newContext, openOrganiser, openSection, pageErrors, waitOnline, withCode, startServerAndBrowser, stopServerAndBrowser } from './harness.mjs';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close().catch(() => {});
-  if (server) await server.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser()));
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** Runs axe on the page as it is now and returns its serious and critical violations, readably. */
 async function serious(page) {

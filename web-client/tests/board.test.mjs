@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PHONE, joinAs, launchBrowser, newContext, openSection, pageErrors, startServer, tabUntil } from './harness.mjs';
+import { PHONE, joinAs, newContext, openSection, pageErrors, tabUntil, startServerAndBrowser, stopServerAndBrowser } from './harness.mjs';
 import { applyEvent, initialState } from '../state.js';
 
 const TEAM = 'Healthwatch Lambeth';
@@ -15,15 +15,8 @@ const DRAFT = "Draft the cabinet paper's co-production section";
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close().catch(() => {});
-  if (server) await server.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser()));
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** A card with this title in this column of the page's board (not waiting to be sent). */
 const cardIn = (page, column, title) => page.locator(`#board .board-column[data-column="${column}"] .card:not(.pending)`, { hasText: title });

@@ -6,22 +6,15 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PHONE, pageErrors, PROJECTOR, joinAs, launchBrowser, newContext, startServer, waitOnline, withCode } from './harness.mjs';
+import { PHONE, pageErrors, PROJECTOR, joinAs, newContext, waitOnline, withCode, startServerAndBrowser, stopServerAndBrowser } from './harness.mjs';
 
 const TEAM = 'Love Your Space';
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close().catch(() => {});
-  if (server) await server.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser()));
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** Records what the page's client emits, to count deliveries and states. */
 async function record(page) {

@@ -4,22 +4,15 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PROJECTOR, command, launchBrowser, newContext, openOrganiser, pageErrors, startServer, waitOnline, withCode } from './harness.mjs';
+import { PROJECTOR, command, newContext, openOrganiser, pageErrors, waitOnline, withCode, startServerAndBrowser, stopServerAndBrowser } from './harness.mjs';
 
 const SKEW_MS = 7 * 60 * 1000;
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close().catch(() => {});
-  if (server) await server.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser()));
+after(() => stopServerAndBrowser({ server, browser }));
 
 /** A display page; with `skewMs`, its Date (Date.now() and new Date()) runs that far ahead. */
 async function openDisplay(skewMs = 0) {

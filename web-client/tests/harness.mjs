@@ -84,6 +84,25 @@ export async function launchBrowser() {
   });
 }
 
+/**
+ * The server and the browser that most test files share: started in one go, and if the browser
+ * does not start, the server is stopped again. `stopServerAndBrowser` stops whichever started.
+ */
+export async function startServerAndBrowser(options) {
+  const server = await startServer(options);
+  try {
+    return { server, browser: await launchBrowser() };
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+}
+
+export async function stopServerAndBrowser({ server, browser }) {
+  if (browser) await browser.close().catch(() => {});
+  if (server) await server.stop();
+}
+
 /** Uncaught errors and console errors of every page opened through newContext(). */
 export const pageErrors = [];
 

@@ -6,20 +6,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { PHONE, joinAs, launchBrowser, newContext, openOrganiser, openSection, pageErrors, startServer, tabUntil } from './harness.mjs';
+import { PHONE, joinAs, newContext, openOrganiser, openSection, pageErrors, tabUntil, startServerAndBrowser, stopServerAndBrowser } from './harness.mjs';
 
 let server;
 let browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  if (browser) await browser.close().catch(() => {});
-  if (server) await server.stop();
-});
+before(async () => ({ server, browser } = await startServerAndBrowser()));
+after(() => stopServerAndBrowser({ server, browser }));
 
 describe('the organiser console', { timeout: 170000 }, () => {
   let organiser;

@@ -17,26 +17,62 @@ macro_rules! page {
     };
 }
 
+/// A file served at its own path: `asset!("room/chat.js", JS)` is `/room/chat.js`.
+macro_rules! asset {
+    ($file:literal, $content_type:expr) => {
+        page!(concat!("/", $file), $file, $content_type)
+    };
+}
+
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
+/// Every file of `web-client/` that a browser loads. A test below checks that the list and the folder agree.
 const PAGES: &[Page] = &[
     page!("/", "index.html", HTML),
     page!("/join", "join.html", HTML),
     page!("/room", "room.html", HTML),
     page!("/organiser", "organiser.html", HTML),
     page!("/display", "display.html", HTML),
-    page!("/style.css", "style.css", CSS),
-    page!("/makeroom.js", "makeroom.js", JS),
-    page!("/ui.js", "ui.js", JS),
-    page!("/join.js", "join.js", JS),
-    page!("/room.js", "room.js", JS),
-    page!("/organiser.js", "organiser.js", JS),
-    page!("/display.js", "display.js", JS),
-    page!("/state.js", "state.js", JS),
-    page!("/views.js", "views.js", JS),
-    page!("/qr.js", "qr.js", JS),
+    // The stylesheets: the one every page uses, then each page's own.
+    asset!("base.css", CSS),
+    asset!("join.css", CSS),
+    asset!("room.css", CSS),
+    asset!("organiser.css", CSS),
+    asset!("display.css", CSS),
+    // The modules the pages share.
+    asset!("makeroom.js", JS),
+    asset!("ui.js", JS),
+    asset!("state.js", JS),
+    asset!("views.js", JS),
+    asset!("announcements.js", JS),
+    asset!("qr.js", JS),
+    // Each page's module, and the parts of the room and the console.
+    asset!("join.js", JS),
+    asset!("display.js", JS),
+    asset!("room.js", JS),
+    asset!("room/context.js", JS),
+    asset!("room/status.js", JS),
+    asset!("room/chat.js", JS),
+    asset!("room/announcements.js", JS),
+    asset!("room/help.js", JS),
+    asset!("room/board.js", JS),
+    asset!("room/brief.js", JS),
+    asset!("room/teams.js", JS),
+    asset!("room/schedule.js", JS),
+    asset!("organiser.js", JS),
+    asset!("organiser/context.js", JS),
+    asset!("organiser/announcements.js", JS),
+    asset!("organiser/show.js", JS),
+    asset!("organiser/help.js", JS),
+    asset!("organiser/schedule.js", JS),
+    asset!("organiser/briefs.js", JS),
+    asset!("organiser/people.js", JS),
+    asset!("organiser/outputs.js", JS),
+    asset!("organiser/joining.js", JS),
+    asset!("organiser/displays.js", JS),
+    asset!("organiser/export.js", JS),
 ];
 
 /// A built-in file as it is served: its bytes, gzipped once, and an ETag, so a phone on venue wifi
@@ -130,7 +166,57 @@ pub fn routes(config: &mut web::ServiceConfig, web_dir: Option<PathBuf>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
     use std::io::Read;
+    use std::path::Path;
+
+    /// The files a browser could load from `dir`: HTML, JavaScript and CSS, but not the tests or the
+    /// tests' node_modules.
+    fn web_files(root: &Path, dir: &Path, found: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).expect("web-client/ is readable") {
+            let path = entry.expect("a directory entry").path();
+            let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_owned();
+            if path.is_dir() {
+                if name != "tests" && name != "node_modules" && !name.starts_with('.') {
+                    web_files(root, &path, found);
+                }
+            } else if [".html", ".js", ".css"].iter().any(|ending| name.ends_with(ending)) {
+                let relative = path.strip_prefix(root).expect("below web-client/");
+                found.insert(relative.to_str().expect("a UTF-8 name").replace('\\', "/"));
+            }
+        }
+    }
+
+    #[test]
+    fn every_web_client_file_is_served_and_every_served_file_exists() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-client");
+        let mut on_disk = BTreeSet::new();
+        web_files(&root, &root, &mut on_disk);
+        let served: BTreeSet<String> = PAGES.iter().map(|&(_, file, _, _)| file.to_owned()).collect();
+        let missing: Vec<_> = on_disk.difference(&served).collect();
+        let gone: Vec<_> = served.difference(&on_disk).collect();
+        assert!(missing.is_empty(), "files of web-client/ without their row in PAGES: {missing:?}");
+        assert!(gone.is_empty(), "rows of PAGES whose file is not in web-client/: {gone:?}");
+        assert_eq!(served.len(), PAGES.len(), "a file is listed twice in PAGES");
+    }
+
+    #[test]
+    fn each_file_has_its_content_type_and_scripts_and_styles_their_own_path() {
+        for &(url, file, content_type, _) in PAGES {
+            let expected = match file.rsplit('.').next() {
+                Some("html") => HTML,
+                Some("js") => JS,
+                Some("css") => CSS,
+                _ => panic!("{file}: an ending PAGES does not serve"),
+            };
+            assert_eq!(content_type, expected, "{file}");
+            if !file.ends_with(".html") {
+                assert_eq!(url, format!("/{file}"), "{file} is imported by its path, so it must be served there");
+            }
+        }
+        let urls: BTreeSet<_> = PAGES.iter().map(|&(url, _, _, _)| url).collect();
+        assert_eq!(urls.len(), PAGES.len(), "two files share a URL");
+    }
 
     #[test]
     fn pages_are_gzipped_once_and_come_back_intact() {

@@ -1,0 +1,183 @@
+// announcements.js: the `announcements` channel, for every page that shows it (the room, the
+// organiser's console and the display). AnnouncementFeed follows the channel: a snapshot where the
+// server keeps announcements as state, else the history, then each new publication; the functions
+// below fold either shape into announcements and draw one.
+
+import { Status } from './makeroom.js';
+import { announce, formatTime, h, HistoryReload } from './ui.js';
+
+/**
+ * The announcements as this page knows them, kept up to date from `client`. `onChange()` runs after
+ * every change; `items()` gives the announcements then, newest first, and `fresh` is the offset of
+ * the last one that arrived live. With `speak`, each new one is read out to screen readers.
+ */
+export class AnnouncementFeed {
+  constructor(client, { limit = 50, speak = false, onChange = () => {} } = {}) {
+    this.client = client;
+    this.speak = speak;
+    this.onChange = onChange;
+    this.publications = new Map(); // offset -> publication
+    this.base = []; // from a snapshot, where the server sends one
+    this.fresh = null;
+    // Pins and acknowledgements take offsets too, so `limit` publications hold fewer announcements.
+    this.reload = new HistoryReload(client, 'announcements', { limit });
+  }
+
+  /** Listens to the client and subscribes; call before client.connect(). */
+  start() {
+    const client = this.client;
+    client.on('resync', (event) => {
+      if (event.channel !== 'announcements') return;
+      if (event.snapshot) {
+        this.base = announcementsFromSnapshot(event.snapshot);
+        this.publications.clear();
+        this.reload.cancel();
+        this.onChange();
+        return;
+      }
+      if (event.reason !== 'initial' && event.reason !== 'gap') {
+        this.publications.clear();
+        this.base = [];
+      }
+      this.reload.ask(event.offset);
+      this.load();
+    });
+    client.on('pub', (publication) => {
+      if (publication.channel !== 'announcements') return;
+      this.publications.set(publication.offset, publication);
+      this.fresh = publication.offset;
+      this.onChange();
+      const speech = this.speak ? announcementSpeech(publication) : null;
+      if (speech) announce(speech.text, { urgent: speech.urgent });
+    });
+    client.on('status', ({ status }) => {
+      if (status === Status.ONLINE) this.load();
+    });
+    subscribeAnnouncements(client);
+    return this;
+  }
+
+  async load() {
+    const result = await this.reload.load();
+    if (!result) return;
+    for (const publication of result.publications) this.publications.set(publication.offset, publication);
+    this.onChange();
+  }
+
+  /** The announcements, newest first (foldAnnouncements). */
+  items() {
+    return foldAnnouncements([...this.publications.values()], this.base);
+  }
+}
+
+/**
+ * Turns the publications of `announcements` into announcements, newest first. Two shapes exist: a
+ * published message `{text, priority}` (PROTOCOL.md), and events from servers that keep
+ * announcements as state: `{type: "posted", id, text, priority, pinned}`, then `pinned` / `unpinned`
+ * naming an id. Other events (`acknowledged`, ...) change nothing shown here.
+ */
+export function foldAnnouncements(publications, base = []) {
+  const byId = new Map();
+  const items = [];
+  for (const item of base) {
+    const copy = { ...item, acknowledged_by: (item.acknowledged_by || []).slice() };
+    byId.set(copy.id, copy);
+    items.push(copy);
+  }
+  for (const publication of [...publications].sort((a, b) => a.offset - b.offset)) {
+    const data = publication.data || {};
+    if (data.type === 'pinned' || data.type === 'unpinned') {
+      const item = byId.get(data.id);
+      if (item) item.pinned = data.type === 'pinned';
+      continue;
+    }
+    if (data.type === 'acknowledged') {
+      const item = byId.get(data.id);
+      if (item && !item.acknowledged_by.includes(data.participant)) item.acknowledged_by = item.acknowledged_by.concat([data.participant]);
+      continue;
+    }
+    if (data.type && data.type !== 'posted') continue;
+    if (typeof data.text !== 'string') continue;
+    const item = {
+      id: data.id || `offset-${publication.offset}`,
+      offset: publication.offset,
+      text: data.text,
+      priority: data.priority === 'urgent' ? 'urgent' : 'normal',
+      pinned: Boolean(data.pinned),
+      from: publication.from,
+      ts: publication.ts,
+      acknowledged_by: [],
+    };
+    if (byId.has(item.id)) continue;
+    byId.set(item.id, item);
+    items.push(item);
+  }
+  return items.sort((a, b) => b.ts - a.ts || b.offset - a.offset);
+}
+
+/** Announcements from a snapshot of `announcements` ({announcements: [{id, text, priority, pinned, at}]}). */
+function announcementsFromSnapshot(state) {
+  return ((state && state.announcements) || []).map((a) => ({
+    id: a.id,
+    offset: 0,
+    text: a.text,
+    priority: a.priority === 'urgent' ? 'urgent' : 'normal',
+    pinned: Boolean(a.pinned),
+    from: null,
+    by: a.by,
+    ts: a.at,
+    acknowledged_by: (a.acknowledged_by || []).slice(),
+  }));
+}
+
+/** Newest first, but pinned ones come right after the newest, so that they stay in view. */
+export function newestThenPinned(items) {
+  if (items.length === 0) return items;
+  const [newest, ...rest] = items;
+  return [newest, ...rest.filter((item) => item.pinned), ...rest.filter((item) => !item.pinned)];
+}
+
+/**
+ * Subscribes to `announcements`, with a snapshot where the server keeps announcements as state;
+ * servers that refuse the snapshot get a plain subscription (then history fills the page).
+ */
+function subscribeAnnouncements(client) {
+  client.subscribe('announcements', { snapshot: true }).catch((err) => {
+    if (err.code === 'bad_request') client.subscribe('announcements').catch(() => {});
+  });
+}
+
+/**
+ * One announcement (from foldAnnouncements) as a list item; urgency is said in words, not just colour.
+ * With `onAck` and `meId` (a participant's page), an urgent announcement gets a "Got it" button until
+ * this person has acknowledged it. `names(id)` names who posted it when the item only has an id.
+ */
+export function announcementItem(item, { tag = 'li', onAck = null, meId = null, names = null } = {}) {
+  const urgent = item.priority === 'urgent';
+  const acked = urgent && meId && (item.acknowledged_by || []).includes(meId);
+  const from = item.from ? item.from.name : item.by && item.by !== 'system' && names ? names(item.by) || 'Organisers' : 'Organisers';
+  return h(
+    tag,
+    { class: urgent ? 'announcement urgent' : 'announcement', 'data-offset': String(item.offset) },
+    urgent ? h('strong', { class: 'tag' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), 'Urgent') : null,
+    item.pinned ? h('strong', { class: 'tag pinned' }, h('span', { 'aria-hidden': 'true', text: urgent ? ' · ' : '' }), 'Pinned') : null,
+    h('p', { class: 'announcement-text', text: item.text }),
+    h(
+      'p',
+      { class: 'meta' },
+      `${from} · `,
+      h('time', { datetime: new Date(item.ts).toISOString(), text: formatTime(item.ts) }),
+    ),
+    urgent && onAck && !acked && !String(item.id).startsWith('offset-')
+      ? h('button', { type: 'button', class: 'ack', 'data-focus': `ack:${item.id}`, 'aria-label': `Got it: ${item.text.slice(0, 60)}`, onclick: (event) => onAck(item, event.currentTarget) }, '✓ Got it')
+      : null,
+    acked && onAck ? h('p', { class: 'acked', tabindex: '-1', 'data-focus': `ack:${item.id}`, text: '✓ You acknowledged this.' }) : null,
+  );
+}
+
+/** The text to read out for a new announcement publication, or null if it shows nothing new. */
+function announcementSpeech(publication) {
+  const [item] = foldAnnouncements([publication]);
+  if (!item) return null;
+  return { text: `${item.priority === 'urgent' ? 'Urgent announcement' : 'Announcement'}: ${item.text}`, urgent: item.priority === 'urgent' };
+}

@@ -1,0 +1,117 @@
+// organiser/schedule.js: the console's Schedule: the phases with their times and which is now; add,
+// edit and delete phases. Times are typed in the organiser's own time zone, to the minute.
+
+import { scheduleAt } from '../state.js';
+import { $, formatTime, h } from '../ui.js';
+import { replaceKeepingFocus } from '../views.js';
+
+/** A time as the value of an <input type="datetime-local"> (local time, to the minute). */
+function toLocalInput(ms) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function fromLocalInput(value) {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || '');
+  if (!match) return null;
+  const [, y, mo, d, hh, mm] = match.map(Number);
+  return new Date(y, mo - 1, d, hh, mm).getTime();
+}
+
+/** Sets up the Schedule section; returns `render()`. "Now" moves on by itself every 30 s. */
+export function scheduleSection(organiser) {
+  const { client } = organiser;
+  let editingPhase = null;
+  const scheduleMessage = $('#schedule-message');
+  const phaseForm = (phase) => {
+    const id = phase ? phase.id : 'new';
+    const title = h('input', { id: `phase-${id}-title`, maxlength: '80', required: true, value: phase.title });
+    const starts = h('input', { id: `phase-${id}-start`, type: 'datetime-local', required: true, value: toLocalInput(phase.starts_at) });
+    const ends = h('input', { id: `phase-${id}-end`, type: 'datetime-local', required: true, value: toLocalInput(phase.ends_at) });
+    const done = () => {
+      editingPhase = null;
+      render();
+      const edit = $(`#phase-admin [data-focus="edit:${phase.id}"]`);
+      if (edit) edit.focus();
+    };
+    return h(
+      'form',
+      {
+        class: 'phase-form',
+        'data-phase': phase.id,
+        onsubmit: (event) => {
+          event.preventDefault();
+          const startsAt = fromLocalInput(starts.value);
+          const endsAt = fromLocalInput(ends.value);
+          if (startsAt === null || endsAt === null || endsAt <= startsAt) {
+            scheduleMessage.textContent = 'A phase must end after it starts.';
+            return;
+          }
+          const command = { type: 'phase.edit', phase: phase.id, title: title.value.trim() };
+          // Unchanged times keep their seconds.
+          if (starts.value !== toLocalInput(phase.starts_at)) command.starts_at = startsAt;
+          if (ends.value !== toLocalInput(phase.ends_at)) command.ends_at = endsAt;
+          organiser.send('schedule', command, scheduleMessage, 'change the phase');
+          done();
+        },
+        onkeydown: (event) => event.key === 'Escape' && done(),
+      },
+      h('div', { class: 'field' }, h('label', { for: title.id, text: 'Title' }), title),
+      h('div', { class: 'field' }, h('label', { for: starts.id, text: 'Starts' }), starts),
+      h('div', { class: 'field' }, h('label', { for: ends.id, text: 'Ends' }), ends),
+      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'secondary', onclick: done }, 'Cancel')),
+    );
+  };
+  const render = () => {
+    if (!organiser.schedule) return;
+    const { when } = scheduleAt(organiser.schedule, client.serverNow());
+    const editor = $('#phase-admin .phase-form');
+    if (editor && editor.dataset.phase === editingPhase && organiser.schedule.phases.some((p) => p.id === editingPhase)) return; // typing wins; redrawn after
+    const rows = organiser.schedule.phases.map((p) =>
+      h(
+        'li',
+        { class: `phase ${when(p)}`, 'aria-current': when(p) === 'now' ? 'time' : null },
+        editingPhase === p.id
+          ? phaseForm(p)
+          : [
+              h('span', { class: 'phase-time', text: `${formatTime(p.starts_at)} – ${formatTime(p.ends_at)}` }),
+              h('span', { class: 'phase-title' }, p.title, when(p) === 'now' ? h('strong', { text: ' · now' }) : null),
+              h(
+                'span',
+                { class: 'tool-group' },
+                h('button', { type: 'button', class: 'secondary', 'data-focus': `edit:${p.id}`, 'aria-label': `Edit ${p.title}`, onclick: () => ((editingPhase = p.id), render(), $('#phase-admin .phase-form input').focus()) }, 'Edit'),
+                h(
+                  'button',
+                  {
+                    type: 'button',
+                    class: 'secondary danger',
+                    'data-focus': `delete:${p.id}`,
+                    'aria-label': `Delete ${p.title}`,
+                    onclick: () => window.confirm(`Delete the phase "${p.title}"?`) && organiser.send('schedule', { type: 'phase.delete', phase: p.id }, scheduleMessage, 'delete the phase'),
+                  },
+                  'Delete',
+                ),
+              ),
+            ],
+      ),
+    );
+    replaceKeepingFocus($('#phase-admin'), rows.length ? rows : [h('li', { class: 'hint', text: 'No phases yet.' })], $('#schedule-title'));
+  };
+  $('#schedule-title').tabIndex = -1;
+  $('#phase-add').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const startsAt = fromLocalInput($('#phase-start').value);
+    const endsAt = fromLocalInput($('#phase-end').value);
+    if (startsAt === null || endsAt === null || endsAt <= startsAt) {
+      scheduleMessage.textContent = 'A phase must end after it starts.';
+      return;
+    }
+    organiser.send('schedule', { type: 'phase.add', title: $('#phase-title').value.trim(), starts_at: startsAt, ends_at: endsAt }, scheduleMessage, 'add the phase');
+    $('#phase-title').value = '';
+    $('#phase-title').focus();
+  });
+  // The schedule's "now" moves on by itself.
+  setInterval(render, 30000);
+  return { render };
+}

@@ -1,0 +1,86 @@
+// room/board.js: the room's Board section: this person's team's task board (BoardView in views.js,
+// editable), or any other team's, picked at the top, read only. Without a team, every board is
+// read only.
+
+import { StateChannel } from '../state.js';
+import { $, h, setChildren } from '../ui.js';
+import { BoardView } from '../views.js';
+
+/**
+ * Sets up the Board section. Returns `render()` (the head and the board), `renderHead()` (the picker
+ * and the title), `show()` (the picked board, followed live) and `reset()` (back to the own team's).
+ */
+export function boardSection(room) {
+  const { client, me } = room;
+  let board = null; // {team, channel, editable, view, follow, root}
+  let boardPick = null; // the team whose board is picked; null: this person's own
+  const boardTeam = () => boardPick || room.teamId || (room.openTeams()[0] && room.openTeams()[0].id) || null;
+  const show = () => {
+    const team = boardTeam();
+    const editable = Boolean(team) && team === room.teamId;
+    if (board && board.team === team && board.editable === editable) return;
+    if (board) {
+      board.follow.stop();
+      board.view.destroy();
+      board.root.remove();
+      board = null;
+    }
+    $('#board-message').textContent = '';
+    if (!team) return;
+    const channel = `board:${team}`;
+    const root = h('section', { class: 'board', id: 'board' });
+    $('#board-holder').append(root);
+    const view = new BoardView({
+      root,
+      client,
+      channel,
+      editable,
+      names: room.nameOf,
+      meId: me.id,
+      label: `${room.teamName(team)}'s task board`,
+      onMessage: (text) => ($('#board-message').textContent = text),
+    });
+    const follow = new StateChannel(client, channel, {
+      onChange: (state, detail) => {
+        if (detail && detail.error) $('#board-message').textContent = `Could not load this board: ${detail.error.message}.`;
+        else if (state) view.setState(state, follow.offset);
+      },
+    });
+    board = { team, channel, editable, view, follow, root };
+    follow.start();
+  };
+  const renderHead = () => {
+    const teamId = room.teamId;
+    const team = boardTeam();
+    const pick = $('#board-pick');
+    const options = [];
+    if (teamId) options.push(h('option', { value: teamId, text: `${room.teamName(teamId)} (your team)` }));
+    for (const t of room.openTeams()) if (t.id !== teamId) options.push(h('option', { value: t.id, text: `${t.name} (read only)` }));
+    const key = options.map((o) => `${o.value}:${o.textContent}`).join('|');
+    if (pick.dataset.key !== key) {
+      setChildren(pick, ...options);
+      pick.dataset.key = key;
+    }
+    if (team) pick.value = team;
+    pick.parentElement.hidden = options.length < 2;
+    $('#board-title').textContent = team ? (team === teamId ? 'Your team\'s board' : `${room.teamName(team)}'s board`) : 'Boards';
+    $('#board-note').textContent = !teamId
+      ? 'You are not in a team yet, so boards are read only. Pick a team under Teams to work on its board.'
+      : team !== teamId
+        ? 'Another team\'s board: you can look, only its members change it.'
+        : 'Tap a card for its actions, or drag it by its handle ⠿.';
+  };
+  $('#board-pick').addEventListener('change', (event) => {
+    boardPick = event.target.value === room.teamId ? null : event.target.value;
+    renderHead();
+    show();
+  });
+  const render = () => {
+    renderHead();
+    show();
+  };
+  const reset = () => {
+    boardPick = null;
+  };
+  return { render, renderHead, show, reset };
+}
