@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::hub::frame;
 use crate::metrics::{METRICS, Metrics};
 use crate::service::{Close, Session};
-use actix_codec::Framed;
+use actix_codec::{Framed, FramedParts};
 use actix_http::body::BodySize;
 use actix_http::h1::{Codec, Message};
 use actix_http::{Request, Response, StatusCode};
@@ -70,8 +70,14 @@ pub async fn serve(state: Arc<AppState>, request: Request, mut framed: Framed<Tc
         }
     };
     if accepted {
-        let parts = framed.into_parts();
-        Connection::new(state.clone(), parts.io, parts.read_buf).run().await;
+        // Only the socket and what was read past the request go on: the HTTP server's 8 KiB write
+        // buffer, and the request (whose headers share the 8 KiB read buffer), are let go now, not at
+        // the connection's end.
+        let FramedParts { io, read_buf, .. } = framed.into_parts();
+        drop(request);
+        let already_read = BytesMut::from(&read_buf[..]);
+        drop(read_buf);
+        Connection::new(state.clone(), io, already_read).run().await;
     }
     if let Some(address) = address {
         state.connections_per_address.release(&address);
