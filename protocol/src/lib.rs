@@ -3,6 +3,20 @@
 //! This crate is data only: serde types, error codes and close codes. It must never do I/O or know
 //! about the server's internals, so that clients, the server and the load generator share one truth.
 //! `PROTOCOL.md` beside this crate documents every frame with examples; keep the two in step.
+//!
+//! This file holds the frames; each state channel's commands and events, and the values inside them,
+//! are in the module named after the channel (`board`, `brief`, `roster`, ...), and `chat` holds what
+//! a chat message carries.
+
+pub mod announcements;
+pub mod board;
+pub mod brief;
+pub mod chat;
+pub mod help;
+pub mod outputs;
+pub mod presentations;
+pub mod roster;
+pub mod schedule;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

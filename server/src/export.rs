@@ -4,10 +4,10 @@
 //!
 //! The readable forms are built once as a list of blocks and rendered twice, so they cannot drift.
 
-use crate::domain::brief::BriefEvent;
 use crate::error::AppError;
 use crate::events::{EventEntry, read_all};
 use crate::store::Store;
+use makeroom_protocol::brief::BriefEvent;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

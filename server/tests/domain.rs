@@ -6,7 +6,8 @@
 mod common;
 
 use common::{Client, TestServer, error_code, offsets};
-use makeroom_server::domain::board::{Board, BoardEvent};
+use makeroom_protocol::board::BoardEvent;
+use makeroom_server::domain::board::Board;
 use makeroom_server::domain::{Domain, Recorded};
 use serde_json::{Value, json};
 use std::time::Duration;
