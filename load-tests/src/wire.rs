@@ -4,7 +4,9 @@
 
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
-use makeroom_protocol::{ClientFrame, Command, Hello, PROTOCOL_VERSION, Position, Publish, Reply, Request, Subscribe};
+use makeroom_protocol::{
+    ClientFrame, Command, DomainCommand, Hello, PROTOCOL_VERSION, Position, Publish, Reply, Request, Subscribe,
+};
 use serde_json::value::RawValue;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -298,13 +300,14 @@ pub fn publish(proto: Proto, id: u64, channel: &str, data: String, key: Option<S
     })
 }
 
-pub fn command(id: u64, channel: &str, command: String, key: Option<String>) -> Result<String> {
-    Ok(frame(id, Request::Command(Command { channel: channel.to_string(), command: raw(command)?, key })))
+pub fn command(id: u64, channel: &str, command: &DomainCommand, key: Option<String>) -> String {
+    frame(id, Request::Command(Command { channel: channel.to_string(), command: command.clone(), key }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use makeroom_protocol::board::BoardCommand;
 
     #[test]
     fn markers_and_offsets_are_found_in_both_protocols() {
@@ -337,5 +340,20 @@ mod tests {
         assert_eq!(parsed.id, 5);
         let text = subscribe(Proto::Makeroom, 6, "lobby", Some(Position { epoch: "e".into(), offset: 4 }));
         assert!(makeroom_protocol::parse_client_frame(&text).is_ok());
+        let add = DomainCommand::Board(BoardCommand::AddCard {
+            column: None,
+            title: "card [m 1.2]".into(),
+            notes: String::new(),
+            assignee: None,
+        });
+        let text = command(7, "board:t1", &add, Some("k7".into()));
+        assert_eq!(
+            text,
+            r#"{"id":7,"op":"command","channel":"board:t1","command":{"type":"card.add","title":"card [m 1.2]"},"key":"k7"}"#
+        );
+        match makeroom_protocol::parse_client_frame(&text).expect("parses").request {
+            Request::Command(parsed) => assert_eq!(parsed.command, add),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -26,7 +26,9 @@ use crate::wire::{self, Conn, Incoming, Proto, source_addr};
 use crate::{ServerOptions, setup};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
-use makeroom_protocol::{HistoryResult, Position, Publication, PublishResult, SubscribeResult};
+use makeroom_protocol::announcements::{AnnouncementCommand, Priority};
+use makeroom_protocol::board::BoardCommand;
+use makeroom_protocol::{DomainCommand, HistoryResult, Position, Publication, PublishResult, SubscribeResult};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -196,12 +198,19 @@ struct Entry {
     key: String,
     channel: String,
     kind: Kind,
-    /// The `data` of a publish, or the `command` of a command (the same bytes on every send).
-    body: String,
+    /// What every send of it carries.
+    payload: Payload,
     created_us: u64,
     sends: u32,
     /// What became of each earlier send: `unavailable`, the connection lost while it was in flight, ...
     previous: Vec<&'static str>,
+}
+
+/// What an outbox entry sends: the `data` of a publish, or a command. The same on every send.
+#[derive(Debug, Clone)]
+enum Payload {
+    Publish(String),
+    Command(DomainCommand),
 }
 
 /// How an outbox entry ended.
@@ -521,14 +530,14 @@ impl Person {
         }
     }
 
-    fn enqueue(&mut self, channel: String, kind: Kind, body: String) {
+    fn enqueue(&mut self, channel: String, kind: Kind, payload: Payload) {
         self.seq += 1;
         let entry = Entry {
             seq: self.seq,
             key: format!("{}-{}-{}", self.shared.run_id, self.index, self.seq),
             channel,
             kind,
-            body,
+            payload,
             created_us: now_us(),
             sends: 0,
             previous: Vec::new(),
@@ -548,11 +557,11 @@ impl Person {
             return true;
         };
         head.sends += 1;
-        let frame = match head.kind {
-            Kind::Chat => wire::publish(Proto::Makeroom, id, &head.channel, head.body.clone(), Some(head.key.clone())),
-            Kind::CardAdd | Kind::CardMove | Kind::Announcement => {
-                wire::command(id, &head.channel, head.body.clone(), Some(head.key.clone()))
+        let frame = match &head.payload {
+            Payload::Publish(data) => {
+                wire::publish(Proto::Makeroom, id, &head.channel, data.clone(), Some(head.key.clone()))
             }
+            Payload::Command(command) => Ok(wire::command(id, &head.channel, command, Some(head.key.clone()))),
         };
         let Ok(frame) = frame else {
             return true;
@@ -668,25 +677,31 @@ impl Person {
         }
     }
 
-    fn command_body(&mut self, kind: Kind) -> Option<String> {
-        match kind {
-            Kind::CardAdd => {
-                Some(json!({"type": "card.add", "title": format!("card [m {}.{}]", self.index, self.seq + 1)}).to_string())
-            }
-            Kind::Announcement => Some(
-                json!({"type": "announcement.post", "text": format!("announcement [m {}.{}]", self.index, self.seq + 1)})
-                    .to_string(),
-            ),
+    fn command_body(&mut self, kind: Kind) -> Option<Payload> {
+        let mark = format!("[m {}.{}]", self.index, self.seq + 1);
+        let command = match kind {
+            Kind::CardAdd => DomainCommand::Board(BoardCommand::AddCard {
+                column: None,
+                title: format!("card {mark}"),
+                notes: String::new(),
+                assignee: None,
+            }),
+            Kind::Announcement => DomainCommand::Announcement(AnnouncementCommand::Post {
+                text: format!("announcement {mark}"),
+                priority: Priority::Normal,
+                pinned: false,
+            }),
             Kind::CardMove => {
                 if self.cards.is_empty() {
                     return None;
                 }
-                let card = &self.cards[self.rng.below(self.cards.len() as u64) as usize];
-                let column = ["todo", "doing", "done"][self.rng.below(3) as usize];
-                Some(json!({"type": "card.move", "card": card, "column": column, "index": 0}).to_string())
+                let card = self.cards[self.rng.below(self.cards.len() as u64) as usize].clone();
+                let column = ["todo", "doing", "done"][self.rng.below(3) as usize].to_string();
+                DomainCommand::Board(BoardCommand::MoveCard { card, column, index: 0 })
             }
-            Kind::Chat => None,
-        }
+            Kind::Chat => return None,
+        };
+        Some(Payload::Command(command))
     }
 
     async fn run(&mut self, conn: Conn, mut commands: mpsc::UnboundedReceiver<Cmd>) {
@@ -713,8 +728,8 @@ impl Person {
                 biased;
                 command = commands.recv() => match command {
                     Some(Cmd::Say(channel)) => {
-                        let body = wire::payload(self.index as u32, self.seq + 1, now_us());
-                        self.enqueue(channel, Kind::Chat, body);
+                        let data = wire::payload(self.index as u32, self.seq + 1, now_us());
+                        self.enqueue(channel, Kind::Chat, Payload::Publish(data));
                     }
                     Some(Cmd::CardAdd(channel)) => {
                         if let Some(body) = self.command_body(Kind::CardAdd) {

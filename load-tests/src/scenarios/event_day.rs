@@ -14,7 +14,9 @@ use crate::sys::{CpuMeter, Rng, now_us};
 use crate::wire::{self, Conn, Incoming, Proto, source_addr};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
-use makeroom_protocol::{HistoryResult, Position, SubscribeResult};
+use makeroom_protocol::announcements::{AnnouncementCommand, Priority};
+use makeroom_protocol::board::BoardCommand;
+use makeroom_protocol::{DomainCommand, HistoryResult, Position, SubscribeResult};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -49,7 +51,9 @@ type Seat = (String, Vec<(String, bool)>, Option<usize>);
 #[derive(Debug)]
 enum Cmd {
     Say(String),
-    Command(String, String),
+    Command(String, DomainCommand),
+    /// Move one of the cards this phone has seen on the board (chosen when it is sent).
+    MoveCard(String),
     Drop(Duration),
     Stop,
 }
@@ -216,17 +220,13 @@ impl Person {
                             let id = self.id();
                             wire::publish(Proto::Makeroom, id, &channel, wire::payload(self.index as u32, seq, now_us()), Some(format!("{}-s{seq}", self.run_id))).ok()
                         }
-                        Some(Cmd::Command(channel, command)) => {
-                            let command = if command == "card.move" {
-                                if self.cards.is_empty() { continue; }
-                                let card = &self.cards[rng.below(self.cards.len() as u64) as usize];
-                                let column = ["todo", "doing", "done"][rng.below(3) as usize];
-                                json!({"type": "card.move", "card": card, "column": column, "index": 0}).to_string()
-                            } else {
-                                command
-                            };
-                            let id = self.id();
-                            wire::command(id, &channel, command, None).ok()
+                        Some(Cmd::Command(channel, command)) => Some(wire::command(self.id(), &channel, &command, None)),
+                        Some(Cmd::MoveCard(channel)) => {
+                            if self.cards.is_empty() { continue; }
+                            let card = self.cards[rng.below(self.cards.len() as u64) as usize].clone();
+                            let column = ["todo", "doing", "done"][rng.below(3) as usize].to_string();
+                            let command = DomainCommand::Board(BoardCommand::MoveCard { card, column, index: 0 });
+                            Some(wire::command(self.id(), &channel, &command, None))
                         }
                         Some(Cmd::Drop(after)) => {
                             if let Some(c) = conn.take() {
@@ -411,22 +411,32 @@ pub async fn run(targets: &Targets, config: &EventDayConfig) -> Result<Report> {
             let _ = senders[p].send(Cmd::Say("lobby".into()));
             chats += 1;
         }
-        for (rate, kind) in [(CARD_ADD_PER_TEAM, "card.add"), (CARD_MOVE_PER_TEAM, "card.move")] {
+        for (rate, adds) in [(CARD_ADD_PER_TEAM, true), (CARD_MOVE_PER_TEAM, false)] {
             for _ in 0..draws(&mut rng, k * rate * teams as f64) {
                 let p = rng.below(participants as u64) as usize;
-                let team = &population.teams[population.participants[p].team];
-                let command = if kind == "card.add" {
-                    json!({"type": "card.add", "title": format!("Task {cards}")}).to_string()
+                let board = format!("board:{}", population.teams[population.participants[p].team]);
+                let command = if adds {
+                    let add = BoardCommand::AddCard {
+                        column: None,
+                        title: format!("Task {cards}"),
+                        notes: String::new(),
+                        assignee: None,
+                    };
+                    Cmd::Command(board, DomainCommand::Board(add))
                 } else {
-                    kind.to_string()
+                    Cmd::MoveCard(board)
                 };
-                let _ = senders[p].send(Cmd::Command(format!("board:{team}"), command));
+                let _ = senders[p].send(command);
                 cards += 1;
             }
         }
         for _ in 0..draws(&mut rng, k * ANNOUNCEMENTS) {
-            let post = json!({"type": "announcement.post", "text": format!("Announcement {announcements}")});
-            let _ = senders[organisers].send(Cmd::Command("announcements".into(), post.to_string()));
+            let post = AnnouncementCommand::Post {
+                text: format!("Announcement {announcements}"),
+                priority: Priority::Normal,
+                pinned: false,
+            };
+            let _ = senders[organisers].send(Cmd::Command("announcements".into(), DomainCommand::Announcement(post)));
             announcements += 1;
         }
         for _ in 0..draws(&mut rng, k * DROP_PER_PERSON * participants as f64) {

@@ -23,12 +23,11 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session
 use bytestring::ByteString;
 use futures_util::StreamExt;
 use makeroom_protocol::{
-    ClientFrame, Closing, ErrorCode, EventRef, HelloResult, HistoryResult, Limits, Member, PROTOCOL_VERSION,
-    PresenceResult, PublishResult, RefreshResult, Reply, Request, Reset, Role, ServerFrame, Snapshot, SubscribeResult,
-    TimeResult, TokenExpiring, close, parse_client_frame, peek_request_id,
+    ClientFrame, Closing, DomainCommand, ErrorCode, EventRef, HelloResult, HistoryResult, Limits, Member,
+    PROTOCOL_VERSION, PresenceResult, PublishResult, RefreshResult, Reply, Request, Reset, Role, ServerFrame, Snapshot,
+    SubscribeResult, TimeResult, TokenExpiring, close, parse_client_frame, peek_request_id,
 };
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::value::{RawValue, to_raw_value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -721,32 +720,34 @@ impl Connection {
         };
         let idempotency_key = command.key.map(|key| format!("{}:{key}", who.id));
         let store = self.state.store.as_ref();
-        let raw = command.command.get();
-        // Every state channel takes its own commands, parsed into its own command type.
+        // Every state channel takes its own channel's commands, and refuses the others'.
         macro_rules! record {
-            ($log:expr) => {
-                event.command(store, $log, &who, parse_command(raw)?, idempotency_key).await?.appended
+            ($log:expr, $command:expr) => {
+                event.command(store, $log, &who, $command, idempotency_key).await?.appended
             };
         }
-        let appended = match &channel {
-            Channel::Roster => {
+        let appended = match (&channel, command.command) {
+            (Channel::Roster, DomainCommand::Roster(roster_command)) => {
                 let team_before = event.roster().team_of(&who.id).map(str::to_string);
-                let outcome = event.command(store, &event.roster, &who, parse_command(raw)?, idempotency_key).await?;
+                let outcome = event.command(store, &event.roster, &who, roster_command, idempotency_key).await?;
                 if let Some(change) = &outcome.event {
                     self.after_roster_change(&event, change, team_before.as_deref());
                 }
                 outcome.appended
             }
-            Channel::Announcements => record!(&event.announcements),
-            Channel::Briefs => record!(&event.briefs),
-            Channel::Board(team) => record!(event.board(store, team).await?.as_ref()),
-            Channel::Schedule => record!(&event.schedule),
-            Channel::Presentations => record!(&event.presentations),
-            Channel::Help => record!(&event.help),
-            Channel::Outputs => record!(&event.outputs),
-            Channel::Lobby | Channel::Team(_) => {
+            (Channel::Announcements, DomainCommand::Announcement(command)) => record!(&event.announcements, command),
+            (Channel::Briefs, DomainCommand::Brief(command)) => record!(&event.briefs, command),
+            (Channel::Board(team), DomainCommand::Board(command)) => {
+                record!(event.board(store, team).await?.as_ref(), command)
+            }
+            (Channel::Schedule, DomainCommand::Schedule(command)) => record!(&event.schedule, command),
+            (Channel::Presentations, DomainCommand::Presentation(command)) => record!(&event.presentations, command),
+            (Channel::Help, DomainCommand::Help(command)) => record!(&event.help, command),
+            (Channel::Outputs, DomainCommand::Output(command)) => record!(&event.outputs, command),
+            (Channel::Lobby | Channel::Team(_), _) => {
                 return Err(AppError::refused(ErrorCode::BadRequest, "chat channels take `publish`, not commands"));
             }
+            (_, other) => return Err(wrong_channel(&other, &channel)),
         };
         result(&PublishResult {
             epoch: appended.epoch.to_string(),
@@ -981,8 +982,13 @@ fn check_idempotency_key(key: Option<&str>) -> Result<(), AppError> {
     }
 }
 
-fn parse_command<T: DeserializeOwned>(raw: &str) -> Result<T, AppError> {
-    serde_json::from_str(raw).map_err(|err| AppError::refused(ErrorCode::BadRequest, format!("bad command: {err}")))
+/// A command sent on a state channel that does not take it.
+fn wrong_channel(command: &DomainCommand, channel: &Channel) -> AppError {
+    let (name, home) = (command.type_name(), command.channel_kind().channel_name());
+    AppError::refused(
+        ErrorCode::BadRequest,
+        format!("`{name}` is a command for `{home}`; send it there, not on `{channel}`"),
+    )
 }
 
 /// A token's `exp` (seconds since the epoch) as a tokio deadline.
