@@ -73,6 +73,18 @@ impl AnnouncementCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documented;
+
+    #[test]
+    fn every_documented_announcement_command_and_event_round_trips() {
+        let section = documented::section("announcements");
+        documented::check_commands(
+            section,
+            crate::ChannelKind::Announcements,
+            &["announcement.post", "announcement.pin", "announcement.unpin", "announcement.ack"],
+        );
+        documented::check_events::<AnnouncementEvent>(section, &["posted", "pinned", "unpinned", "acknowledged"]);
+    }
 
     #[test]
     fn a_priority_is_normal_or_urgent_and_nothing_else() {

@@ -121,6 +121,39 @@ impl BoardCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documented;
+
+    #[test]
+    fn every_documented_board_command_and_event_round_trips() {
+        let section = documented::section("board:{id}");
+        documented::check_commands(
+            section,
+            crate::ChannelKind::Board,
+            &[
+                "column.add",
+                "column.rename",
+                "column.move",
+                "column.delete",
+                "card.add",
+                "card.edit",
+                "card.move",
+                "card.delete",
+            ],
+        );
+        documented::check_events::<BoardEvent>(
+            section,
+            &[
+                "column_added",
+                "column_renamed",
+                "column_moved",
+                "column_deleted",
+                "card_added",
+                "card_edited",
+                "card_moved",
+                "card_deleted",
+            ],
+        );
+    }
 
     #[test]
     fn an_absent_assignee_keeps_and_a_null_one_clears_both_ways() {

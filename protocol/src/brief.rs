@@ -81,3 +81,16 @@ impl BriefCommand {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documented;
+
+    #[test]
+    fn every_documented_brief_command_and_event_round_trips() {
+        let section = documented::section("briefs");
+        documented::check_commands(section, crate::ChannelKind::Briefs, &["brief.create", "brief.edit", "brief.fork"]);
+        documented::check_events::<BriefEvent>(section, &["created", "edited", "forked"]);
+    }
+}

@@ -19,6 +19,26 @@ pub struct ChatMessage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documented;
+    use serde_json::Value;
+
+    #[test]
+    fn every_documented_chat_message_is_read_from_its_text() {
+        let mut count = 0;
+        for text in documented::everywhere() {
+            let Ok(frame) = serde_json::from_str::<Value>(text) else { continue };
+            let on_chat = frame["channel"].as_str().is_some_and(|c| c == "lobby" || c.starts_with("team:"));
+            let carries_data = frame["op"] == "publish" || frame["type"] == "pub";
+            if !(on_chat && carries_data) {
+                continue;
+            }
+            let data = serde_json::to_string(&frame["data"]).unwrap_or_default();
+            let message: ChatMessage = serde_json::from_str(&data).unwrap_or_else(|err| panic!("{err}: {text}"));
+            assert!(!message.text.trim().is_empty(), "{text}");
+            count += 1;
+        }
+        assert!(count >= 3, "only {count} chat messages found in PROTOCOL.md");
+    }
 
     #[test]
     fn a_message_is_read_from_its_text_and_keeps_nothing_else() {

@@ -57,3 +57,20 @@ impl HelpCommand {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documented;
+
+    #[test]
+    fn every_documented_help_command_and_event_round_trips() {
+        let section = documented::section("help");
+        documented::check_commands(
+            section,
+            crate::ChannelKind::Help,
+            &["help.ask", "help.claim", "help.release", "help.resolve", "help.cancel"],
+        );
+        documented::check_events::<HelpEvent>(section, &["asked", "claimed", "released", "resolved", "cancelled"]);
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! This crate is data only: serde types, error codes and close codes. It must never do I/O or know
 //! about the server's internals, so that clients, the server and the load generator share one truth.
-//! `PROTOCOL.md` beside this crate documents every frame with examples; keep the two in step.
+//! `PROTOCOL.md` beside this crate documents every frame with examples; keep the two in step (the
+//! tests read the examples of its section 8 and check them against these types).
 //!
 //! This file holds the frames; each state channel's commands and events, and the values inside them,
 //! are in the module named after the channel (`board`, `brief`, `roster`, ...), and `chat` holds what
@@ -18,6 +19,9 @@ pub mod outputs;
 pub mod presentations;
 pub mod roster;
 pub mod schedule;
+
+#[cfg(test)]
+mod documented;
 
 pub use commands::{ChannelKind, DomainCommand};
 

@@ -64,3 +64,16 @@ impl OutputCommand {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documented;
+
+    #[test]
+    fn every_documented_output_command_and_event_round_trips() {
+        let section = documented::section("outputs");
+        documented::check_commands(section, crate::ChannelKind::Outputs, &["output.save"]);
+        documented::check_events::<OutputEvent>(section, &["saved"]);
+    }
+}

@@ -80,6 +80,30 @@ impl PresentationCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documented;
+
+    #[test]
+    fn every_documented_presentation_command_and_event_round_trips() {
+        let section = documented::section("presentations");
+        documented::check_commands(
+            section,
+            crate::ChannelKind::Presentations,
+            &[
+                "presentations.order",
+                "presentations.slot",
+                "presentations.start",
+                "presentations.pause",
+                "presentations.resume",
+                "presentations.extend",
+                "presentations.next",
+                "presentations.stop",
+            ],
+        );
+        documented::check_events::<PresentationEvent>(
+            section,
+            &["order_set", "slot_set", "started", "paused", "resumed", "extended", "finished"],
+        );
+    }
 
     #[test]
     fn events_without_fields_are_just_their_type() {

@@ -222,6 +222,41 @@ impl RosterCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documented;
+
+    #[test]
+    fn every_documented_roster_command_and_event_round_trips() {
+        let section = documented::section("roster");
+        documented::check_commands(
+            section,
+            crate::ChannelKind::Roster,
+            &[
+                "event.update",
+                "team.create",
+                "team.rename",
+                "team.needs",
+                "team.archive",
+                "team.join",
+                "team.leave",
+                "skills.set",
+                "participant.remove",
+            ],
+        );
+        documented::check_events::<RosterEvent>(
+            section,
+            &[
+                "event_updated",
+                "team_created",
+                "team_renamed",
+                "team_needs",
+                "team_archived",
+                "joined",
+                "moved",
+                "skills_changed",
+                "removed",
+            ],
+        );
+    }
 
     #[test]
     fn names_are_trimmed_bounded_and_refused_when_broken_even_inside_events() {

@@ -62,6 +62,14 @@ impl ScheduleCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documented;
+
+    #[test]
+    fn every_documented_schedule_command_and_event_round_trips() {
+        let section = documented::section("schedule");
+        documented::check_commands(section, crate::ChannelKind::Schedule, &["phase.add", "phase.edit", "phase.delete"]);
+        documented::check_events::<ScheduleEvent>(section, &["phase_set", "phase_deleted"]);
+    }
 
     #[test]
     fn times_are_whole_milliseconds() {
