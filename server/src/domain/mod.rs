@@ -6,6 +6,9 @@
 //! returns the one event to record, or a `DomainError` that changes nothing; `apply(state, event)`
 //! folds a recorded event in and never fails. Every replica that applies the same log in the same
 //! order holds the same state, which is what makes concurrent edits from many phones converge.
+//!
+//! The commands and events themselves are wire types, defined in the protocol crate (one module per
+//! state channel) and re-exported by each module here; what is here is the state and the rules.
 
 pub mod announcements;
 pub mod board;
