@@ -5,7 +5,8 @@ use crate::http::HttpClient;
 use crate::servers::Makeroom;
 use crate::wire::{self, Conn, Proto};
 use anyhow::{Context, Result, bail};
-use makeroom_protocol::HelloResult;
+use makeroom_protocol::roster::RosterCommand;
+use makeroom_protocol::{DomainCommand, HelloResult};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
@@ -41,9 +42,13 @@ pub async fn populate(server: &Makeroom, teams: usize, participants: usize) -> R
     // Send every create at once, then wait for the last reply (replies come in order).
     let teams = teams.max(1);
     for i in 0..teams {
-        let create = json!({"type": "team.create", "name": format!("load-{i}")}).to_string();
+        let create = DomainCommand::Roster(RosterCommand::CreateTeam {
+            name: format!("load-{i}"),
+            brief: None,
+            needs: Vec::new(),
+        });
         let id = 2 + i as u64;
-        let frame = wire::command(id, "roster", create, None)?;
+        let frame = wire::command(id, "roster", serde_json::to_string(&create)?, None)?;
         if i + 1 < teams {
             conn.feed(frame).await?;
         } else {

@@ -5,7 +5,9 @@
 use anyhow::{Context as _, Result, bail};
 use bytes::{Buf, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use makeroom_protocol::{ClientFrame, Command, Hello, PROTOCOL_VERSION, Position, Publish, Reply, Request, Subscribe};
+use makeroom_protocol::{
+    ClientFrame, Command, DomainCommand, Hello, PROTOCOL_VERSION, Position, Publish, Reply, Request, Subscribe,
+};
 use serde_json::value::RawValue;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -390,8 +392,11 @@ pub fn publish(proto: Proto, id: u64, channel: &str, data: String, key: Option<S
     })
 }
 
+/// A `command` frame for the command given as JSON (scenarios keep one text per command and send it
+/// again as it is after a reconnect).
 pub fn command(id: u64, channel: &str, command: String, key: Option<String>) -> Result<String> {
-    Ok(frame(id, Request::Command(Command { channel: channel.to_string(), command: raw(command)?, key })))
+    let command: DomainCommand = serde_json::from_str(&command)?;
+    Ok(frame(id, Request::Command(Command { channel: channel.to_string(), command, key })))
 }
 
 #[cfg(test)]

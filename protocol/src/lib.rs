@@ -2,7 +2,28 @@
 //!
 //! This crate is data only: serde types, error codes and close codes. It must never do I/O or know
 //! about the server's internals, so that clients, the server and the load generator share one truth.
-//! `PROTOCOL.md` beside this crate documents every frame with examples; keep the two in step.
+//! `PROTOCOL.md` beside this crate documents every frame with examples; keep the two in step (the
+//! tests read the examples of its section 8 and check them against these types).
+//!
+//! This file holds the frames; each state channel's commands and events, and the values inside them,
+//! are in the module named after the channel (`board`, `brief`, `roster`, ...), and `chat` holds what
+//! a chat message carries. `DomainCommand` gathers every channel's commands into one type.
+
+pub mod announcements;
+pub mod board;
+pub mod brief;
+pub mod chat;
+pub mod commands;
+pub mod help;
+pub mod outputs;
+pub mod presentations;
+pub mod roster;
+pub mod schedule;
+
+#[cfg(test)]
+mod documented;
+
+pub use commands::{ChannelKind, DomainCommand};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -79,11 +100,12 @@ pub struct Subscribe {
 }
 
 /// Ask the event to change: a domain command (`card.move`, `brief.edit`, `team.join`, ...) on the state
-/// channel it belongs to. The command's own fields are documented in PROTOCOL.md.
+/// channel it belongs to (`DomainCommand::channel_kind`); the server refuses one sent on another
+/// channel with `bad_request`. Each command's fields are documented with its type and in PROTOCOL.md.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Command {
     pub channel: String,
-    pub command: Box<RawValue>,
+    pub command: DomainCommand,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }

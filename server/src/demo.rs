@@ -5,14 +5,14 @@
 //! person would send, so the demo is also a smoke test of the rules.
 
 use crate::clock::now_millis;
-use crate::domain::announcements::{AnnouncementCommand, Priority};
-use crate::domain::board::BoardCommand;
-use crate::domain::brief::{BriefCommand, BriefEvent};
-use crate::domain::presentations::PresentationCommand;
-use crate::domain::roster::{Name, RosterCommand};
-use crate::domain::schedule::ScheduleCommand;
 use crate::service::directory::{EventDirectory, EventEntry, system_sender};
 use anyhow::Context;
+use makeroom_protocol::announcements::{AnnouncementCommand, Priority};
+use makeroom_protocol::board::BoardCommand;
+use makeroom_protocol::brief::{BriefCommand, BriefEvent};
+use makeroom_protocol::presentations::PresentationCommand;
+use makeroom_protocol::roster::{Name, RosterCommand};
+use makeroom_protocol::schedule::ScheduleCommand;
 use std::sync::Arc;
 
 struct DemoBrief {

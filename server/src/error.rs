@@ -21,6 +21,13 @@ pub enum AppError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// A broken name from a client (joining, adding a display) is refused like any broken domain text.
+impl From<makeroom_protocol::roster::NameError> for AppError {
+    fn from(err: makeroom_protocol::roster::NameError) -> Self {
+        AppError::Domain(err.into())
+    }
+}
+
 impl AppError {
     pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError::Refused { code, message: message.into(), retry_after_ms: None }

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{Client, TestServer, error_code, offsets};
-use makeroom_server::domain::board::{Board, BoardEvent};
+use makeroom_protocol::board::BoardEvent;
+use makeroom_server::domain::board::Board;
 use makeroom_server::domain::{Domain, Recorded};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -335,8 +336,26 @@ async fn a_board_changes_live_for_everyone_and_only_its_team_changes_it() {
         "not_found",
         "moving a deleted card"
     );
-    assert_eq!(error_code(&command(&mut ada, &channel, json!({"type": "card.fly"})).await), "bad_request");
+    let fly = command(&mut ada, &channel, json!({"type": "card.fly"})).await;
+    assert_eq!(error_code(&fly), "bad_request");
+    let message = fly["error"]["message"].as_str().unwrap();
+    assert!(message.contains("unknown variant `card.fly`, expected one of `column.add`"), "{message}");
+    let no_column = command(&mut ada, &channel, json!({"type": "card.move", "card": card, "index": 0})).await;
+    let message = no_column["error"]["message"].as_str().unwrap();
+    assert!(message.contains("bad `card.move` command: missing field `column`"), "{message}");
     assert_eq!(error_code(&command(&mut ada, "lobby", json!({"type": "card.add", "title": "x"})).await), "bad_request");
+    // Each command goes on the channel its `type` belongs to, and nowhere else.
+    let misplaced = command(&mut ada, "roster", json!({"type": "card.add", "title": "x"})).await;
+    assert_eq!(error_code(&misplaced), "bad_request");
+    assert_eq!(
+        misplaced["error"]["message"],
+        "`card.add` is a command for `board:{id}`; send it there, not on `roster`"
+    );
+    let misplaced = command(&mut ada, &channel, json!({"type": "team.leave"})).await;
+    assert_eq!(
+        misplaced["error"]["message"].as_str(),
+        Some(format!("`team.leave` is a command for `roster`; send it there, not on `{channel}`").as_str())
+    );
     assert_eq!(error_code(&ada.say(&channel, "chat on a board", None).await), "forbidden");
     assert_eq!(
         error_code(&command(&mut ada, "board:t_nope", json!({"type": "card.add", "title": "x"})).await),

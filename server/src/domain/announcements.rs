@@ -4,18 +4,11 @@
 
 use super::{Context, Domain, DomainError, Recorded, text};
 use makeroom_protocol::Role;
-use serde::{Deserialize, Serialize};
+pub use makeroom_protocol::announcements::{AnnouncementCommand, AnnouncementEvent, Priority};
+use serde::Serialize;
 
 pub const MAX_TEXT_CHARS: usize = 500;
 pub const MAX_ANNOUNCEMENTS: usize = 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    #[default]
-    Normal,
-    Urgent,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Announcement {
@@ -28,34 +21,6 @@ pub struct Announcement {
     pub by: String,
     /// Who acknowledged it (urgent ones only).
     pub acknowledged_by: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum AnnouncementEvent {
-    Posted { id: String, text: String, priority: Priority, pinned: bool },
-    Pinned { id: String },
-    Unpinned { id: String },
-    Acknowledged { id: String, participant: String },
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
-pub enum AnnouncementCommand {
-    #[serde(rename = "announcement.post")]
-    Post {
-        text: String,
-        #[serde(default)]
-        priority: Priority,
-        #[serde(default)]
-        pinned: bool,
-    },
-    #[serde(rename = "announcement.pin")]
-    Pin { announcement: String },
-    #[serde(rename = "announcement.unpin")]
-    Unpin { announcement: String },
-    #[serde(rename = "announcement.ack")]
-    Acknowledge { announcement: String },
 }
 
 /// Every announcement of an event, oldest first.

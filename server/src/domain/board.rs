@@ -6,7 +6,8 @@
 //! same board; the property test below checks that with random concurrent phones.
 
 use super::{Context, Domain, DomainError, Recorded, text};
-use serde::{Deserialize, Deserializer, Serialize};
+pub use makeroom_protocol::board::{BoardCommand, BoardEvent, Card, Column};
+use serde::Serialize;
 
 pub const MAX_COLUMNS: usize = 12;
 pub const MAX_CARDS: usize = 500;
@@ -14,110 +15,10 @@ pub const MAX_CARD_TITLE_CHARS: usize = 140;
 pub const MAX_NOTES_CHARS: usize = 4000;
 pub const MAX_COLUMN_TITLE_CHARS: usize = 40;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Card {
-    pub id: String,
-    pub title: String,
-    #[serde(default)]
-    pub notes: String,
-    #[serde(default)]
-    pub assignee: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Column {
-    pub id: String,
-    pub title: String,
-    #[serde(default)]
-    pub cards: Vec<Card>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Board {
     pub team: String,
     pub columns: Vec<Column>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum BoardEvent {
-    ColumnAdded {
-        column: String,
-        title: String,
-    },
-    ColumnRenamed {
-        column: String,
-        title: String,
-    },
-    ColumnMoved {
-        column: String,
-        index: usize,
-    },
-    ColumnDeleted {
-        column: String,
-    },
-    CardAdded {
-        column: String,
-        index: usize,
-        card: Card,
-    },
-    /// The card as it now stands.
-    CardEdited {
-        card: Card,
-    },
-    CardMoved {
-        card: String,
-        column: String,
-        index: usize,
-    },
-    CardDeleted {
-        card: String,
-    },
-}
-
-/// `null` and absent are different for an optional field: absent keeps, `null` clears.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
-pub enum BoardCommand {
-    #[serde(rename = "column.add")]
-    AddColumn { title: String },
-    #[serde(rename = "column.rename")]
-    RenameColumn { column: String, title: String },
-    #[serde(rename = "column.move")]
-    MoveColumn { column: String, index: usize },
-    /// Only an empty column can be deleted, so no card is lost by accident.
-    #[serde(rename = "column.delete")]
-    DeleteColumn { column: String },
-    /// Adds at the end of `column` (the first column if absent).
-    #[serde(rename = "card.add")]
-    AddCard {
-        #[serde(default)]
-        column: Option<String>,
-        title: String,
-        #[serde(default)]
-        notes: String,
-        #[serde(default)]
-        assignee: Option<String>,
-    },
-    #[serde(rename = "card.edit")]
-    EditCard {
-        card: String,
-        #[serde(default)]
-        title: Option<String>,
-        #[serde(default)]
-        notes: Option<String>,
-        #[serde(default, deserialize_with = "present")]
-        assignee: Option<Option<String>>,
-    },
-    /// Moves a card to `index` in `column` (the same column to reorder).
-    #[serde(rename = "card.move")]
-    MoveCard { card: String, column: String, index: usize },
-    #[serde(rename = "card.delete")]
-    DeleteCard { card: String },
 }
 
 impl Board {
@@ -469,23 +370,6 @@ mod tests {
         assert_eq!(server.board, before);
         let host = Actor { id: "host", role: Role::Organiser, team: None };
         server.run(host, add()).expect("organisers help out");
-    }
-
-    #[test]
-    fn commands_and_events_have_a_stable_json_shape() {
-        let command: BoardCommand =
-            serde_json::from_str(r#"{"type":"card.move","card":"c1","column":"done","index":0}"#).expect("parses");
-        assert!(matches!(command, BoardCommand::MoveCard { .. }));
-        let keep: BoardCommand = serde_json::from_str(r#"{"type":"card.edit","card":"c1"}"#).expect("parses");
-        assert!(matches!(keep, BoardCommand::EditCard { assignee: None, .. }));
-        let clear: BoardCommand =
-            serde_json::from_str(r#"{"type":"card.edit","card":"c1","assignee":null}"#).expect("parses");
-        assert!(matches!(clear, BoardCommand::EditCard { assignee: Some(None), .. }));
-        let event = BoardEvent::CardMoved { card: "c1".into(), column: "done".into(), index: 2 };
-        assert_eq!(
-            serde_json::to_string(&event).expect("json"),
-            r#"{"type":"card_moved","card":"c1","column":"done","index":2}"#
-        );
     }
 
     /// One step of a random session: a phone acts on what its own (maybe stale) board shows, or reads

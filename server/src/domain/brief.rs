@@ -6,32 +6,13 @@
 //! history. A team can fork its own working version ("tear the brief up"), linked to the original.
 
 use super::{Context, Domain, DomainError, Recorded, text};
-use serde::{Deserialize, Serialize};
+pub use makeroom_protocol::brief::{BriefCommand, BriefEvent, ForkOrigin, NewBrief};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub const MAX_TITLE_CHARS: usize = 120;
 pub const MAX_BODY_CHARS: usize = 20_000;
 pub const MAX_PARTNER_CHARS: usize = 80;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewBrief {
-    pub id: String,
-    pub title: String,
-    /// Markdown.
-    pub body: String,
-    /// Who brought it: a council service, a community group, a charity.
-    pub partner: String,
-    /// The participant who speaks for the partner and may edit it.
-    #[serde(default)]
-    pub owner: Option<String>,
-}
-
-/// Where a team's working version came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ForkOrigin {
-    pub brief: String,
-    pub revision: u32,
-}
 
 /// One revision in a brief's history: its text is the `briefs` log entry at `offset`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,56 +36,6 @@ pub struct Brief {
     pub team: Option<String>,
     pub forked_from: Option<ForkOrigin>,
     pub history: Vec<RevisionRef>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum BriefEvent {
-    Created {
-        brief: NewBrief,
-    },
-    /// A new revision, with the whole text as it now stands.
-    Edited {
-        brief: String,
-        revision: u32,
-        title: String,
-        body: String,
-        owner: Option<String>,
-    },
-    Forked {
-        brief: NewBrief,
-        from: ForkOrigin,
-        team: String,
-    },
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
-pub enum BriefCommand {
-    #[serde(rename = "brief.create")]
-    Create {
-        title: String,
-        #[serde(default)]
-        body: String,
-        partner: String,
-        #[serde(default)]
-        owner: Option<String>,
-    },
-    /// `revision` is the revision the edit was made on.
-    #[serde(rename = "brief.edit")]
-    Edit {
-        brief: String,
-        revision: u32,
-        #[serde(default)]
-        title: Option<String>,
-        #[serde(default)]
-        body: Option<String>,
-        #[serde(default)]
-        owner: Option<String>,
-    },
-    /// Makes the caller's team its own working version of a brief.
-    #[serde(rename = "brief.fork")]
-    Fork { brief: String },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -2,15 +2,9 @@
 //! passes these rules, so every receiver sees byte-for-byte what was checked.
 
 use super::DomainError;
-use serde::Deserialize;
+pub use makeroom_protocol::chat::ChatMessage;
 
 pub const MAX_TEXT_CHARS: usize = 2000;
-
-#[derive(Deserialize)]
-struct ChatMessage<'a> {
-    #[serde(borrow)]
-    text: std::borrow::Cow<'a, str>,
-}
 
 /// A chat message is a JSON object with a non-blank `text` of at most 2000 characters (other fields,
 /// such as a client's local id or a reply-to, are kept as sent).

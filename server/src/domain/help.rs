@@ -3,11 +3,13 @@
 
 use super::{Context, Domain, DomainError, Recorded, text};
 use makeroom_protocol::Role;
+pub use makeroom_protocol::help::{HelpCommand, HelpEvent};
 use serde::{Deserialize, Serialize};
 
 /// Open requests one team may have at once.
 pub const MAX_OPEN_PER_TEAM: usize = 3;
 
+/// Where a request stands, in the queue's state (no event carries it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HelpStatus {
@@ -29,36 +31,6 @@ pub struct HelpRequest {
     pub claimed_by: Option<String>,
     pub claimed_at: Option<i64>,
     pub closed_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum HelpEvent {
-    Asked { id: String, team: String, topic: String, location: String },
-    Claimed { id: String, by: String },
-    Released { id: String },
-    Resolved { id: String },
-    Cancelled { id: String },
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
-pub enum HelpCommand {
-    #[serde(rename = "help.ask")]
-    Ask {
-        topic: String,
-        #[serde(default)]
-        location: String,
-    },
-    #[serde(rename = "help.claim")]
-    Claim { request: String },
-    /// The claimer hands a request back to the queue.
-    #[serde(rename = "help.release")]
-    Release { request: String },
-    #[serde(rename = "help.resolve")]
-    Resolve { request: String },
-    #[serde(rename = "help.cancel")]
-    Cancel { request: String },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -6,6 +6,9 @@
 //! returns the one event to record, or a `DomainError` that changes nothing; `apply(state, event)`
 //! folds a recorded event in and never fails. Every replica that applies the same log in the same
 //! order holds the same state, which is what makes concurrent edits from many phones converge.
+//!
+//! The commands and events themselves are wire types, defined in the protocol crate (one module per
+//! state channel) and re-exported by each module here; what is here is the state and the rules.
 
 pub mod access;
 pub mod announcements;
@@ -75,7 +78,10 @@ pub struct Recorded<'a> {
 /// A stateful part of an event, kept as a log of its events.
 pub trait Domain: Clone + Serialize + Send + Sync + 'static {
     type Event: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync;
-    type Command: DeserializeOwned;
+    /// Its channel's commands, as they come out of the wire's `DomainCommand`.
+    type Command: TryFrom<makeroom_protocol::DomainCommand, Error = makeroom_protocol::DomainCommand>
+        + DeserializeOwned
+        + Clone;
 
     fn decide(&self, command: Self::Command, context: &mut Context) -> Result<Self::Event, DomainError>;
 

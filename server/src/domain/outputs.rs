@@ -3,23 +3,12 @@
 
 use super::{Context, Domain, DomainError, Recorded, text};
 use makeroom_protocol::Role;
-use serde::{Deserialize, Serialize};
+pub use makeroom_protocol::outputs::{OutputCommand, OutputEvent, OutputRecord};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub const MAX_LINKS: usize = 20;
 pub const MAX_URL_CHARS: usize = 500;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutputRecord {
-    pub team: String,
-    pub title: String,
-    pub description: String,
-    pub links: Vec<String>,
-    pub photos: Vec<String>,
-    pub next_steps: String,
-    /// Who will carry the work on after the weekend, in their own words (names, organisations).
-    pub carried_on_by: Vec<String>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Output {
@@ -27,35 +16,6 @@ pub struct Output {
     pub record: OutputRecord,
     pub updated_at: i64,
     pub updated_by: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum OutputEvent {
-    /// The team's output as it now stands (saved whole).
-    Saved { output: OutputRecord },
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
-pub enum OutputCommand {
-    /// Saves a team's output whole. `team` defaults to the caller's team (organisers name one).
-    #[serde(rename = "output.save")]
-    Save {
-        #[serde(default)]
-        team: Option<String>,
-        title: String,
-        #[serde(default)]
-        description: String,
-        #[serde(default)]
-        links: Vec<String>,
-        #[serde(default)]
-        photos: Vec<String>,
-        #[serde(default)]
-        next_steps: String,
-        #[serde(default)]
-        carried_on_by: Vec<String>,
-    },
 }
 
 /// Every team's output, by team id.

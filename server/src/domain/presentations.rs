@@ -6,7 +6,8 @@
 //! and a tab that slept shows the right time the moment it wakes.
 
 use super::{Context, Domain, DomainError, Recorded};
-use serde::{Deserialize, Serialize};
+pub use makeroom_protocol::presentations::{PresentationCommand, PresentationEvent};
+use serde::Serialize;
 
 pub const DEFAULT_SLOT_MS: i64 = 5 * 60 * 1000;
 pub const DEFAULT_WARNING_MS: i64 = 60 * 1000;
@@ -55,59 +56,6 @@ impl Presentations {
         let elapsed = clock - slot.started_at - slot.paused_ms;
         Some(self.slot_ms + slot.extended_ms - elapsed)
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum PresentationEvent {
-    OrderSet {
-        teams: Vec<String>,
-    },
-    SlotSet {
-        slot_ms: i64,
-        warning_ms: i64,
-    },
-    /// The team at `index` starts now (at the recorded time).
-    Started {
-        index: usize,
-    },
-    Paused,
-    Resumed,
-    Extended {
-        ms: i64,
-    },
-    Finished,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
-pub enum PresentationCommand {
-    /// Sets (or reorders) the running order.
-    #[serde(rename = "presentations.order")]
-    Order { teams: Vec<String> },
-    #[serde(rename = "presentations.slot")]
-    Slot {
-        slot_ms: i64,
-        #[serde(default)]
-        warning_ms: Option<i64>,
-    },
-    /// Starts the team at `index` (the first if absent).
-    #[serde(rename = "presentations.start")]
-    Start {
-        #[serde(default)]
-        index: Option<usize>,
-    },
-    #[serde(rename = "presentations.pause")]
-    Pause {},
-    #[serde(rename = "presentations.resume")]
-    Resume {},
-    #[serde(rename = "presentations.extend")]
-    Extend { ms: i64 },
-    /// The next team starts; after the last, the show is finished.
-    #[serde(rename = "presentations.next")]
-    Next {},
-    #[serde(rename = "presentations.stop")]
-    Stop {},
 }
 
 impl Domain for Presentations {

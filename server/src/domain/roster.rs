@@ -6,35 +6,20 @@
 //! what" view that tells a newcomer at a glance where they would be useful.
 
 use super::{Context, Domain, DomainError, Recorded, text};
-use makeroom_protocol::{Member, Role};
+use makeroom_protocol::Role;
+pub use makeroom_protocol::roster::{
+    EventDetails, MAX_NAME_CHARS, Name, NameError, NewTeam, Participant, RosterCommand, RosterEvent,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-pub const MAX_NAME_CHARS: usize = 60;
 pub const MAX_SKILLS: usize = 12;
 pub const MAX_SKILL_CHARS: usize = 30;
 
-/// A person's, team's or event's name: trimmed, 1 to 60 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Name(String);
-
-impl TryFrom<String> for Name {
-    type Error = DomainError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        text(&value, "a name", 1, MAX_NAME_CHARS, false).map(Name)
-    }
-}
-
-impl From<Name> for String {
-    fn from(name: Name) -> String {
-        name.0
-    }
-}
-
-impl Name {
-    pub fn as_str(&self) -> &str {
-        &self.0
+/// A broken name is the client's mistake, told as `bad_request` with the name rule's own words.
+impl From<NameError> for DomainError {
+    fn from(err: NameError) -> Self {
+        DomainError::Invalid(err.to_string())
     }
 }
 
@@ -56,53 +41,14 @@ pub fn parse_skills(raw: Vec<String>) -> Result<Vec<String>, DomainError> {
     Ok(skills)
 }
 
-/// An event as the server-wide registry records it.
+/// An event as the server-wide registry records it: the server's own record, never sent to clients
+/// as such, so it stays here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventInfo {
     pub id: String,
     pub name: Name,
     pub join_code: String,
     pub created_at: i64,
-}
-
-/// What organisers can change about an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventDetails {
-    pub name: Name,
-    #[serde(default)]
-    pub starts_at: Option<i64>,
-    #[serde(default)]
-    pub ends_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Participant {
-    pub id: String,
-    pub name: Name,
-    pub role: Role,
-    #[serde(default)]
-    pub skills: Vec<String>,
-    #[serde(default)]
-    pub team: Option<String>,
-    #[serde(default)]
-    pub removed: bool,
-}
-
-impl Participant {
-    pub fn member(&self) -> Member {
-        Member { id: self.id.clone(), name: self.name.as_str().to_string(), role: self.role }
-    }
-}
-
-/// A team as recorded when created.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewTeam {
-    pub id: String,
-    pub name: Name,
-    #[serde(default)]
-    pub brief: Option<String>,
-    #[serde(default)]
-    pub needs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,81 +62,6 @@ pub struct Team {
     pub members: Vec<String>,
     /// Derived: the needed skills no member has.
     pub missing: Vec<String>,
-}
-
-/// Everything recorded on an event's roster log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum RosterEvent {
-    EventUpdated {
-        details: EventDetails,
-    },
-    TeamCreated {
-        team: NewTeam,
-    },
-    TeamRenamed {
-        team: String,
-        name: Name,
-    },
-    TeamNeeds {
-        team: String,
-        needs: Vec<String>,
-    },
-    /// The team is closed; its members become teamless.
-    TeamArchived {
-        team: String,
-    },
-    Joined {
-        participant: Participant,
-    },
-    Moved {
-        participant: String,
-        team: Option<String>,
-    },
-    SkillsChanged {
-        participant: String,
-        skills: Vec<String>,
-    },
-    Removed {
-        participant: String,
-    },
-}
-
-/// What people ask of the roster over the protocol (`command` on the `roster` channel).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
-pub enum RosterCommand {
-    #[serde(rename = "event.update")]
-    UpdateEvent {
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default)]
-        starts_at: Option<i64>,
-        #[serde(default)]
-        ends_at: Option<i64>,
-    },
-    #[serde(rename = "team.create")]
-    CreateTeam {
-        name: String,
-        #[serde(default)]
-        brief: Option<String>,
-        #[serde(default)]
-        needs: Vec<String>,
-    },
-    #[serde(rename = "team.rename")]
-    RenameTeam { team: String, name: String },
-    #[serde(rename = "team.needs")]
-    SetNeeds { team: String, needs: Vec<String> },
-    #[serde(rename = "team.archive")]
-    ArchiveTeam { team: String },
-    #[serde(rename = "team.join")]
-    JoinTeam { team: String },
-    #[serde(rename = "team.leave")]
-    LeaveTeam {},
-    #[serde(rename = "skills.set")]
-    SetSkills { skills: Vec<String> },
-    #[serde(rename = "participant.remove")]
-    RemoveParticipant { participant: String },
 }
 
 /// The roster of one event.
@@ -554,12 +425,14 @@ mod tests {
     }
 
     #[test]
-    fn names_are_trimmed_and_bounded() {
-        assert_eq!(name("  Ada  ").as_str(), "Ada");
-        assert!(Name::try_from("   ".to_string()).is_err());
-        assert!(Name::try_from("x".repeat(MAX_NAME_CHARS + 1)).is_err());
-        assert!(Name::try_from("a\u{7}b".to_string()).is_err());
-        assert!(serde_json::from_str::<Name>(r#""""#).is_err(), "invalid names cannot even be parsed");
+    fn the_name_rule_is_the_rule_for_every_other_one_line_text() {
+        // The protocol checks names itself (every name in a recorded event has passed); it must
+        // refuse exactly what `text` refuses, in the same words.
+        let long = "x".repeat(MAX_NAME_CHARS + 1);
+        for value in ["  Ada  ", "", "   ", "a\u{7}b", "tab\there", long.as_str(), &long[1..]] {
+            let as_name = Name::try_from(value.to_string()).map(String::from).map_err(DomainError::from);
+            assert_eq!(as_name, text(value, "a name", 1, MAX_NAME_CHARS, false), "{value:?}");
+        }
     }
 
     #[test]
@@ -672,15 +545,5 @@ mod tests {
             RosterCommand::CreateTeam { name: "X".into(), brief: Some("b_1".into()), needs: vec![] },
         )
         .expect("a team around a real brief");
-    }
-
-    #[test]
-    fn events_are_recorded_in_a_stable_json_shape() {
-        let event = RosterEvent::Moved { participant: "p1".into(), team: Some("t1".into()) };
-        let json = serde_json::to_string(&event).expect("serializes");
-        assert_eq!(json, r#"{"type":"moved","participant":"p1","team":"t1"}"#);
-        assert_eq!(serde_json::from_str::<RosterEvent>(&json).expect("parses"), event);
-        let command: RosterCommand = serde_json::from_str(r#"{"type":"team.join","team":"t1"}"#).expect("command");
-        assert!(matches!(command, RosterCommand::JoinTeam { .. }));
     }
 }

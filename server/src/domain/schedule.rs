@@ -2,48 +2,10 @@
 //! edited live by organisers. Displays count down to the next phase from it.
 
 use super::{Context, Domain, DomainError, Recorded, text};
-use serde::{Deserialize, Serialize};
+pub use makeroom_protocol::schedule::{Phase, ScheduleCommand, ScheduleEvent};
+use serde::Serialize;
 
 pub const MAX_PHASES: usize = 100;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Phase {
-    pub id: String,
-    pub title: String,
-    pub starts_at: i64,
-    pub ends_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ScheduleEvent {
-    /// Added or changed: the phase as it now stands.
-    PhaseSet {
-        phase: Phase,
-    },
-    PhaseDeleted {
-        phase: String,
-    },
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type")]
-pub enum ScheduleCommand {
-    #[serde(rename = "phase.add")]
-    Add { title: String, starts_at: i64, ends_at: i64 },
-    #[serde(rename = "phase.edit")]
-    Edit {
-        phase: String,
-        #[serde(default)]
-        title: Option<String>,
-        #[serde(default)]
-        starts_at: Option<i64>,
-        #[serde(default)]
-        ends_at: Option<i64>,
-    },
-    #[serde(rename = "phase.delete")]
-    Delete { phase: String },
-}
 
 /// Phases in start order (ties broken by id, so every replica orders them alike).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

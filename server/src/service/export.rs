@@ -6,10 +6,10 @@
 
 use super::directory::EventEntry;
 use super::state_log::read_all;
-use crate::domain::brief::BriefEvent;
 use crate::domain::channel::Channel;
 use crate::error::AppError;
 use crate::store::Store;
+use makeroom_protocol::brief::BriefEvent;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -1,0 +1,100 @@
+//! The `announcements` channel's wire types: organisers post, pin and unpin, participants
+//! acknowledge urgent ones (PROTOCOL.md §8, "`announcements`").
+//!
+//! Data only. Who may do what, and how long a text may be, are the server's rules.
+
+use serde::{Deserialize, Serialize};
+
+/// How loudly an announcement is shown. Only urgent ones are acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    #[default]
+    Normal,
+    Urgent,
+}
+
+impl Priority {
+    fn is_normal(&self) -> bool {
+        *self == Priority::Normal
+    }
+}
+
+/// Everything recorded on the `announcements` log. The events name the announcement `id`, where
+/// the commands call it `announcement`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AnnouncementEvent {
+    /// `posted`: a new announcement with a fresh `a_…` id; its time and author are the record's
+    /// `ts` and `from.id`.
+    Posted { id: String, text: String, priority: Priority, pinned: bool },
+    /// `pinned`.
+    Pinned { id: String },
+    /// `unpinned`.
+    Unpinned { id: String },
+    /// `acknowledged`: `participant` (an id) has seen the urgent announcement.
+    Acknowledged { id: String, participant: String },
+}
+
+/// What people ask of the announcements (`command` on the `announcements` channel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum AnnouncementCommand {
+    /// Posts an announcement (`"pinned": true` pins it at once).
+    #[serde(rename = "announcement.post")]
+    Post {
+        text: String,
+        #[serde(default, skip_serializing_if = "Priority::is_normal")]
+        priority: Priority,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pinned: bool,
+    },
+    #[serde(rename = "announcement.pin")]
+    Pin { announcement: String },
+    #[serde(rename = "announcement.unpin")]
+    Unpin { announcement: String },
+    /// A participant has seen an urgent announcement.
+    #[serde(rename = "announcement.ack")]
+    Acknowledge { announcement: String },
+}
+
+impl AnnouncementCommand {
+    /// The command's `type` on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AnnouncementCommand::Post { .. } => "announcement.post",
+            AnnouncementCommand::Pin { .. } => "announcement.pin",
+            AnnouncementCommand::Unpin { .. } => "announcement.unpin",
+            AnnouncementCommand::Acknowledge { .. } => "announcement.ack",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documented;
+
+    #[test]
+    fn every_documented_announcement_command_and_event_round_trips() {
+        let section = documented::section("announcements");
+        documented::check_commands(
+            section,
+            crate::ChannelKind::Announcements,
+            &["announcement.post", "announcement.pin", "announcement.unpin", "announcement.ack"],
+        );
+        documented::check_events::<AnnouncementEvent>(section, &["posted", "pinned", "unpinned", "acknowledged"]);
+    }
+
+    #[test]
+    fn a_priority_is_normal_or_urgent_and_nothing_else() {
+        let post = |priority: &str| {
+            serde_json::from_str::<AnnouncementCommand>(&format!(
+                r#"{{"type":"announcement.post","text":"Tea","priority":{priority}}}"#
+            ))
+        };
+        assert!(matches!(post(r#""urgent""#), Ok(AnnouncementCommand::Post { priority: Priority::Urgent, .. })));
+        let err = post(r#""loud""#).expect_err("no such priority");
+        assert!(err.to_string().contains("unknown variant `loud`"), "{err}");
+    }
+}
