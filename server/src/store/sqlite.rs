@@ -1,11 +1,15 @@
 //! The embedded store: channel logs in one SQLite file, for a single instance with no other service.
 //!
-//! One writer thread owns the write connection and commits appends in groups (one fsync for every
-//! append waiting at that moment), then hands the committed publications to the sink in offset order.
-//! Under load it commits at most once per `COMMIT_INTERVAL`, gathering what arrives meanwhile: an
-//! fsync and the WAL pages of a commit cost the same for one append as for fifty.
-//! Reads use their own connection on tokio's blocking pool; WAL mode lets them run beside the writer.
-//! `synchronous=FULL`: a commit survives a crash of the process and a loss of power.
+//! One writer thread owns the write connection. Appends are committed in groups (one fsync for every
+//! append waiting at that moment) as one row of `pending`: a commit costs a page or two whatever
+//! channels it touches, where filing each message into its channel's place in `messages` would
+//! rewrite a page of every channel touched (and of the key index) on every commit. What is pending is
+//! also held in memory, per channel (`Tails`), so readers see it at once; every `FILE_EVERY` the
+//! writer files it into `messages` in one transaction (a page per channel for many messages) and
+//! drops the pending rows. After a crash, pending rows are filed when the store opens, so whatever
+//! was acknowledged is there. Committed groups go to the sink in offset order, off this thread.
+//! Reads use their own connections on a fixed pool of threads; WAL mode lets them run beside the
+//! writer. `synchronous=FULL`: a commit survives a crash of the process and a loss of power.
 
 use super::{
     AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, FanOut, PublicationSink, Store, StoreError,
@@ -16,12 +20,13 @@ use crate::metrics::METRICS;
 use anyhow::Context;
 use makeroom_protocol::{Publication, Sender};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Threads reading history, each with its own connection.
@@ -33,12 +38,19 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 const MAX_GROUP: usize = 512;
 
 /// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// The shortest time between the starts of two commits. An append to an idle store commits at once;
-/// under load each commit waits for the rest of this interval to gather more appends. Measured: at
-/// 2,500 appends/s, commits of one or two appends spent a quarter of a core in fsync and WAL writes.
-const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
+/// under load each commit waits for the rest of this interval to gather more appends.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
+
+/// How often pending appends are filed into `messages` (sooner if this many are pending).
+const FILE_EVERY: Duration = Duration::from_millis(250);
+const FILE_AT: usize = 4096;
+
+/// The WAL is started again from its beginning once it grows past this (the checkpoint thread
+/// copies it back, but under constant writes it never finds a moment to restart it by itself).
+const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,11 +71,56 @@ CREATE TABLE IF NOT EXISTS messages (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_idem_key ON messages (channel_id, idem_key)
     WHERE idem_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY, appends TEXT NOT NULL);
 ";
 
 struct WriteJob {
     request: AppendRequest,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// One append as a pending row keeps it (a group's appends are one JSON array).
+#[derive(Serialize, Deserialize)]
+struct PendingAppend {
+    channel: i64,
+    offset: u64,
+    ts: i64,
+    /// The channel's `first` after this append (retention).
+    first: u64,
+    from: Sender,
+    data: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+}
+
+/// A committed message not yet filed into `messages`.
+struct Held {
+    publication: Publication,
+    key: Option<String>,
+}
+
+/// Where a channel stands, and what of it is committed but not filed yet.
+struct Tail {
+    id: i64,
+    top: u64,
+    first: u64,
+    /// The newest offset filed into `messages`.
+    filed: u64,
+    held: VecDeque<Held>,
+}
+
+impl Tail {
+    fn held_key(&self, key: &str) -> Option<&Held> {
+        self.held.iter().find(|held| held.key.as_deref() == Some(key))
+    }
+}
+
+/// Every channel touched since the store opened, shared by the writer (which alone changes it,
+/// after each commit) and the readers.
+type Tails = Arc<Mutex<HashMap<Arc<str>, Tail>>>;
+
+fn lock(tails: &Tails) -> MutexGuard<'_, HashMap<Arc<str>, Tail>> {
+    tails.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub struct SqliteStore {
@@ -76,6 +133,7 @@ pub struct SqliteStore {
     /// Read jobs for the reader threads, each with its own connection (WAL lets them read while the
     /// writer commits). A fixed pool: reads do not spill onto tokio's blocking pool.
     readers: std::sync::mpsc::Sender<ReadJob>,
+    tails: Tails,
     epoch: Arc<str>,
 }
 
@@ -88,10 +146,11 @@ fn open_connection(path: &Path) -> anyhow::Result<Connection> {
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the store in `dir/makeroom.sqlite3` and starts its writer thread.
+    /// Opens (or creates) the store in `dir/makeroom.sqlite3`, files what a crash left pending, and
+    /// starts its writer thread.
     pub fn open(dir: &Path, sink: Arc<dyn PublicationSink>) -> anyhow::Result<Self> {
         let path: PathBuf = dir.join("makeroom.sqlite3");
-        let writer_conn = open_connection(&path)?;
+        let mut writer_conn = open_connection(&path)?;
         writer_conn.execute_batch(SCHEMA).context("creating the schema")?;
         // The epoch names this log's lifetime: a new file (data lost or replaced) gets a new one, so
         // clients holding offsets from the old file resync instead of trusting them.
@@ -107,6 +166,7 @@ impl SqliteStore {
             }
         };
         let epoch: Arc<str> = epoch.into();
+        file_left_pending(&mut writer_conn).context("filing the appends a stop left pending")?;
         let (readers, jobs) = std::sync::mpsc::channel::<ReadJob>();
         let jobs = Arc::new(Mutex::new(jobs));
         for n in 0..READER_THREADS {
@@ -125,12 +185,13 @@ impl SqliteStore {
                 })
                 .context("starting a store reader thread")?;
         }
-        // Checkpoints copy the WAL back into the database file and fsync it: tens of milliseconds
-        // that, run by the writer (SQLite's default), stall every append behind them. A thread of
-        // their own runs them beside the writer (PASSIVE never blocks it).
+        // Checkpoints copy the WAL back into the database file and fsync it: run by the writer
+        // (SQLite's default) they would stall every append behind them. A thread of their own runs
+        // them beside the writer (PASSIVE never blocks it).
         writer_conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        // The pages every append touches (each channel's newest leaf, the key index) stay in memory
-        // instead of being read back from the file (SQLite's default cache is 2 MiB).
+        // Once restarted, the WAL file is cut back to this size rather than kept at its largest.
+        writer_conn.pragma_update(None, "journal_size_limit", WAL_RESTART_BYTES as i64)?;
+        // The pages filing touches (each channel's newest leaf, the key index) stay in memory.
         writer_conn.pragma_update(None, "cache_size", -16 * 1024)?;
         let (checkpoint_stop, stop) = std::sync::mpsc::channel::<()>();
         let checkpointer = open_connection(&path)?;
@@ -147,8 +208,17 @@ impl SqliteStore {
         let (tx, rx) = std::sync::mpsc::channel();
         let writer_stopped = Arc::new(AtomicBool::new(false));
         let stopped = writer_stopped.clone();
-        let fanout = FanOut::start(sink)?;
-        let mut writer = Writer { conn: writer_conn, channels: HashMap::new(), epoch: epoch.clone(), fanout };
+        let tails: Tails = Arc::default();
+        let mut writer = Writer {
+            conn: writer_conn,
+            tails: tails.clone(),
+            epoch: epoch.clone(),
+            fanout: FanOut::start(sink)?,
+            wal: dir.join("makeroom.sqlite3-wal"),
+            held: 0,
+            last_filed: Instant::now(),
+            commits: 0,
+        };
         std::thread::Builder::new()
             .name("makeroom-sqlite-writer".into())
             .spawn(move || {
@@ -156,7 +226,7 @@ impl SqliteStore {
                 writer.run(rx)
             })
             .context("starting the store's writer thread")?;
-        Ok(SqliteStore { writer: tx, writer_stopped, readers, epoch, _checkpoint_stop: checkpoint_stop })
+        Ok(SqliteStore { writer: tx, writer_stopped, readers, tails, epoch, _checkpoint_stop: checkpoint_stop })
     }
 
     async fn read<T: Send + 'static>(
@@ -173,6 +243,36 @@ impl SqliteStore {
         self.readers.send(job).map_err(|_| StoreError::Unavailable("the store's readers have stopped".into()))?;
         answer.await.map_err(|_| StoreError::Unavailable("a store reader stopped".into()))?
     }
+
+    /// A channel as the writer last committed it: where it stands, and (with `pick`) some of what it
+    /// holds in memory. `None` if it was not touched since the store opened (then the file has all).
+    fn tail_view(&self, key: &ChannelKey, pick: impl Fn(&Publication) -> bool) -> Option<TailView> {
+        let tails = lock(&self.tails);
+        let tail = tails.get(key.as_str())?;
+        Some(TailView {
+            id: tail.id,
+            top: tail.top,
+            first: tail.first,
+            filed: tail.filed,
+            // What retention let go of is gone for readers already, filed or not.
+            held: tail
+                .held
+                .iter()
+                .map(|h| &h.publication)
+                .filter(|p| p.offset >= tail.first && pick(p))
+                .cloned()
+                .collect(),
+        })
+    }
+}
+
+/// A copy of a channel's tail for one read.
+struct TailView {
+    id: i64,
+    top: u64,
+    first: u64,
+    filed: u64,
+    held: Vec<Publication>,
 }
 
 struct ChannelRow {
@@ -206,6 +306,38 @@ fn row_to_publication(key: &ChannelKey, epoch: &str, row: &rusqlite::Row) -> rus
     })
 }
 
+/// Filed messages of a channel with `low <= offset <= high`, oldest first, at most `limit`
+/// (`newest`: the newest `limit` of them).
+fn filed_range(
+    conn: &Connection,
+    key: &ChannelKey,
+    epoch: &str,
+    id: i64,
+    (low, high): (u64, u64),
+    limit: u64,
+    newest: bool,
+) -> rusqlite::Result<Vec<Publication>> {
+    if low > high || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let sql = if newest {
+        "SELECT offset, ts, sender, data FROM messages
+         WHERE channel_id = ?1 AND offset >= ?2 AND offset <= ?3 ORDER BY offset DESC LIMIT ?4"
+    } else {
+        "SELECT offset, ts, sender, data FROM messages
+         WHERE channel_id = ?1 AND offset >= ?2 AND offset <= ?3 ORDER BY offset LIMIT ?4"
+    };
+    let clamp = |n: u64| n.min(i64::MAX as u64) as i64;
+    let mut rows = conn
+        .prepare_cached(sql)?
+        .query_map(params![id, clamp(low), clamp(high), clamp(limit)], |row| row_to_publication(key, epoch, row))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if newest {
+        rows.reverse();
+    }
+    Ok(rows)
+}
+
 impl Store for SqliteStore {
     fn append(&self, request: AppendRequest) -> StoreFuture<'_, Appended> {
         Box::pin(async move {
@@ -220,20 +352,23 @@ impl Store for SqliteStore {
     fn read_after<'a>(&'a self, key: &'a ChannelKey, after: u64, limit: u64) -> StoreFuture<'a, ChannelSlice> {
         let key = key.clone();
         let epoch = self.epoch.clone();
+        // The held part first, then the file: filing moves messages into the file before it drops
+        // them from memory, so the two together never miss one.
+        let view = self.tail_view(&key, |p| p.offset > after);
         Box::pin(self.read(move |conn| {
-            let Some(channel) = channel_row(conn, key.as_str())? else {
-                return Ok(ChannelSlice { epoch, top: 0, first: 1, publications: Vec::new() });
+            let view = match view {
+                Some(view) => view,
+                None => match channel_row(conn, key.as_str())? {
+                    Some(row) => TailView { id: row.id, top: row.top, first: row.first, filed: row.top, held: vec![] },
+                    None => return Ok(ChannelSlice { epoch, top: 0, first: 1, publications: Vec::new() }),
+                },
             };
-            let mut statement = conn.prepare_cached(
-                "SELECT offset, ts, sender, data FROM messages
-                 WHERE channel_id = ?1 AND offset > ?2 ORDER BY offset LIMIT ?3",
-            )?;
-            let publications = statement
-                .query_map(params![channel.id, after as i64, limit as i64], |row| {
-                    row_to_publication(&key, &epoch, row)
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(ChannelSlice { epoch, top: channel.top, first: channel.first, publications })
+            let low = (after + 1).max(view.first);
+            let mut publications = filed_range(conn, &key, &epoch, view.id, (low, view.filed), limit, false)?;
+            let room = (limit as usize).saturating_sub(publications.len());
+            let next = publications.last().map_or(low, |p| p.offset + 1);
+            publications.extend(view.held.into_iter().filter(|p| p.offset >= next).take(room));
+            Ok(ChannelSlice { epoch, top: view.top, first: view.first, publications })
         }))
     }
 
@@ -245,36 +380,49 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, ChannelSlice> {
         let key = key.clone();
         let epoch = self.epoch.clone();
+        let before = before.unwrap_or(u64::MAX);
+        let view = self.tail_view(&key, |p| p.offset < before);
         Box::pin(self.read(move |conn| {
-            let Some(channel) = channel_row(conn, key.as_str())? else {
-                return Ok(ChannelSlice { epoch, top: 0, first: 1, publications: Vec::new() });
+            let view = match view {
+                Some(view) => view,
+                None => match channel_row(conn, key.as_str())? {
+                    Some(row) => TailView { id: row.id, top: row.top, first: row.first, filed: row.top, held: vec![] },
+                    None => return Ok(ChannelSlice { epoch, top: 0, first: 1, publications: Vec::new() }),
+                },
             };
-            let before = before.unwrap_or(u64::MAX).min(i64::MAX as u64) as i64;
-            let mut statement = conn.prepare_cached(
-                "SELECT offset, ts, sender, data FROM messages
-                 WHERE channel_id = ?1 AND offset < ?2 ORDER BY offset DESC LIMIT ?3",
-            )?;
-            let mut publications = statement
-                .query_map(params![channel.id, before, limit as i64], |row| row_to_publication(&key, &epoch, row))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            publications.reverse();
-            Ok(ChannelSlice { epoch, top: channel.top, first: channel.first, publications })
+            let mut held = view.held;
+            let newest_held = held.len().saturating_sub(limit as usize);
+            let held: Vec<Publication> = held.drain(newest_held..).collect();
+            let room = limit - held.len() as u64;
+            let high = held.first().map_or(before, |p| p.offset).saturating_sub(1).min(view.filed);
+            let mut publications = filed_range(conn, &key, &epoch, view.id, (view.first, high), room, true)?;
+            publications.extend(held);
+            Ok(ChannelSlice { epoch, top: view.top, first: view.first, publications })
         }))
     }
 
     fn find_key<'a>(&'a self, key: &'a ChannelKey, idempotency_key: &'a str) -> StoreFuture<'a, Option<Appended>> {
+        let held = lock(&self.tails)
+            .get(key.as_str())
+            .and_then(|tail| tail.held_key(idempotency_key).map(|held| (held.publication.offset, held.publication.ts)));
         let (key, idempotency_key) = (key.clone(), idempotency_key.to_string());
         let epoch = self.epoch.clone();
-        Box::pin(self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT m.offset, m.ts FROM messages m JOIN channels c ON c.id = m.channel_id
-                 WHERE c.key = ?1 AND m.idem_key = ?2",
-            )?
-            .query_row(params![key.as_str(), idempotency_key], |row| {
-                Ok(Appended { epoch, offset: row.get::<_, i64>(0)? as u64, ts: row.get(1)?, duplicate: true })
+        Box::pin(async move {
+            if let Some((offset, ts)) = held {
+                return Ok(Some(Appended { epoch, offset, ts, duplicate: true }));
+            }
+            self.read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT m.offset, m.ts FROM messages m JOIN channels c ON c.id = m.channel_id
+                     WHERE c.key = ?1 AND m.idem_key = ?2",
+                )?
+                .query_row(params![key.as_str(), idempotency_key], |row| {
+                    Ok(Appended { epoch, offset: row.get::<_, i64>(0)? as u64, ts: row.get(1)?, duplicate: true })
+                })
+                .optional()
             })
-            .optional()
-        }))
+            .await
+        })
     }
 
     fn check_ready(&self) -> StoreFuture<'_, ()> {
@@ -299,25 +447,64 @@ impl Drop for SetOnDrop {
 /// The one owner of the write connection.
 struct Writer {
     conn: Connection,
-    /// Every channel's row as last committed: the writer is the only one who changes them.
-    channels: HashMap<Arc<str>, ChannelRow>,
+    tails: Tails,
     epoch: Arc<str>,
     /// Where committed groups go to be pushed live, off this thread.
     fanout: FanOut,
+    wal: PathBuf,
+    /// Messages held in memory, not filed yet.
+    held: usize,
+    last_filed: Instant,
+    commits: u64,
 }
 
-/// What one append did inside the open transaction.
+/// One channel's held messages, copied out for filing.
+struct FilingChannel {
+    key: Arc<str>,
+    id: i64,
+    top: u64,
+    first: u64,
+    messages: Vec<(Publication, Option<String>)>,
+}
+
+/// What one append did in its group.
 enum Outcome {
     Stored(Appended, Publication),
     Duplicate(Appended),
     Refused(StoreError),
 }
 
+/// A channel as the group being committed leaves it (made new if it was).
+#[derive(Clone, Copy)]
+struct Staged {
+    id: i64,
+    top: u64,
+    first: u64,
+    filed: u64,
+}
+
+/// The group under way: its channels' new positions, its appends, the keys it used.
+#[derive(Default)]
+struct Group {
+    channels: HashMap<Arc<str>, Staged>,
+    pending: Vec<PendingAppend>,
+    keys: HashMap<(i64, String), (u64, i64)>,
+}
+
 impl Writer {
     fn run(&mut self, jobs: std::sync::mpsc::Receiver<WriteJob>) {
         // Long enough ago that the first append commits at once.
         let mut last_commit = Instant::now().checked_sub(COMMIT_INTERVAL).unwrap_or_else(Instant::now);
-        while let Ok(first) = jobs.recv() {
+        loop {
+            // Idle, the writer still files what it holds when that falls due.
+            let first = match jobs.recv_timeout(FILE_EVERY) {
+                Ok(job) => job,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    self.file_if_due();
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut group = vec![first];
             let due = last_commit + COMMIT_INTERVAL;
             while group.len() < MAX_GROUP {
@@ -335,120 +522,279 @@ impl Writer {
             }
             last_commit = Instant::now();
             self.commit_group(group);
+            self.file_if_due();
+            self.restart_wal_if_large();
         }
+        // What is still held stays pending: the next open files it.
         tracing::info!("store writer stopped");
     }
 
-    fn commit_group(&mut self, group: Vec<WriteJob>) {
+    fn commit_group(&mut self, jobs: Vec<WriteJob>) {
+        let mut group = Group::default();
         let result = (|| -> anyhow::Result<Vec<Outcome>> {
-            let transaction = self.conn.transaction()?;
-            let mut outcomes = Vec::with_capacity(group.len());
-            for job in &group {
-                outcomes.push(append_one(&transaction, &mut self.channels, &self.epoch, &job.request)?);
+            let transaction = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                outcomes.push(stage(&transaction, &self.tails, &self.epoch, &mut group, &job.request)?);
+            }
+            if !group.pending.is_empty() {
+                let appends = serde_json::to_string(&group.pending)?;
+                transaction.prepare_cached("INSERT INTO pending (appends) VALUES (?1)")?.execute([appends])?;
             }
             transaction.commit()?;
             Ok(outcomes)
         })();
-        match result {
-            Ok(outcomes) => {
-                METRICS.store_commits.fetch_add(1, Ordering::Relaxed);
-                METRICS.store_appends.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
-                let mut committed = Vec::with_capacity(outcomes.len());
-                let mut answers = Vec::with_capacity(outcomes.len());
-                for (job, outcome) in group.into_iter().zip(outcomes) {
-                    let answer = match outcome {
-                        Outcome::Stored(appended, publication) => {
-                            committed.push(Committed { key: job.request.key, publication });
-                            Ok(appended)
-                        }
-                        Outcome::Duplicate(appended) => Ok(appended),
-                        Outcome::Refused(err) => Err(err),
-                    };
-                    answers.push((job.reply, answer));
-                }
-                // Pushed live before the appenders hear back, so that an event's own state (which
-                // follows its channels) sees its publications as early as it can.
-                self.fanout.send(committed);
-                for (reply, answer) in answers {
-                    // The appender may have gone (its connection closed); what was committed stays.
-                    let _ = reply.send(answer);
-                }
-            }
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
             Err(err) => {
-                // Nothing of the group was committed; the cached rows may be ahead of the file.
-                self.channels.clear();
+                // Nothing of the group was committed, and nothing of it was shown to anyone.
                 tracing::error!(error = format!("{err:#}"), "committing appends failed");
-                for job in group {
+                for job in jobs {
                     let _ = job.reply.send(Err(StoreError::Unavailable(format!("write failed: {err}"))));
                 }
+                return;
             }
+        };
+        METRICS.store_commits.fetch_add(1, Ordering::Relaxed);
+        METRICS.store_appends.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+        self.commits += 1;
+        let mut committed = Vec::with_capacity(outcomes.len());
+        let mut answers = Vec::with_capacity(outcomes.len());
+        {
+            let mut tails = lock(&self.tails);
+            for (key, staged) in &group.channels {
+                let tail = tails.entry(key.clone()).or_insert_with(|| Tail {
+                    id: staged.id,
+                    top: staged.top,
+                    first: staged.first,
+                    filed: staged.filed,
+                    held: VecDeque::new(),
+                });
+                tail.top = staged.top;
+                tail.first = staged.first;
+            }
+            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                let answer = match outcome {
+                    Outcome::Stored(appended, publication) => {
+                        if let Some(tail) = tails.get_mut(job.request.key.as_str()) {
+                            let key = job.request.idempotency_key.clone();
+                            tail.held.push_back(Held { publication: publication.clone(), key });
+                            self.held += 1;
+                        }
+                        committed.push(Committed { key: job.request.key, publication });
+                        Ok(appended)
+                    }
+                    Outcome::Duplicate(appended) => Ok(appended),
+                    Outcome::Refused(err) => Err(err),
+                };
+                answers.push((job.reply, answer));
+            }
+        }
+        // Pushed live before the appenders hear back, so that an event's own state (which follows
+        // its channels) sees its publications as early as it can.
+        self.fanout.send(committed);
+        for (reply, answer) in answers {
+            // The appender may have gone (its connection closed); what was committed stays.
+            let _ = reply.send(answer);
+        }
+    }
+
+    fn file_if_due(&mut self) {
+        if self.held > 0 && (self.held >= FILE_AT || self.last_filed.elapsed() >= FILE_EVERY) {
+            self.file();
+        }
+    }
+
+    /// Files every held message into `messages` and drops the pending rows, in one transaction; then
+    /// lets go of them in memory. If it fails they stay held and pending, and are filed next time.
+    fn file(&mut self) {
+        self.last_filed = Instant::now();
+        if self.held == 0 {
+            return;
+        }
+        // A copy, so the lock (which readers on the server's workers take) is not held while filing.
+        let batch: Vec<FilingChannel> = lock(&self.tails)
+            .iter()
+            .filter(|(_, tail)| !tail.held.is_empty())
+            .map(|(key, tail)| FilingChannel {
+                key: key.clone(),
+                id: tail.id,
+                top: tail.top,
+                first: tail.first,
+                messages: tail.held.iter().map(|h| (h.publication.clone(), h.key.clone())).collect(),
+            })
+            .collect();
+        let result = (|| -> anyhow::Result<()> {
+            let transaction = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for channel in &batch {
+                for (publication, key) in &channel.messages {
+                    insert_message(&transaction, channel.id, publication, key.as_deref())?;
+                }
+                trim_and_mark(&transaction, channel.id, channel.top, channel.first)?;
+            }
+            transaction.execute("DELETE FROM pending", [])?;
+            transaction.commit()?;
+            Ok(())
+        })();
+        if let Err(err) = result {
+            tracing::error!(error = format!("{err:#}"), "filing held appends failed; will try again");
+            return;
+        }
+        let filed = batch.into_iter().map(|channel| (channel.key, channel.top));
+        let mut tails = lock(&self.tails);
+        for (key, top) in filed {
+            if let Some(tail) = tails.get_mut(&key) {
+                tail.held.retain(|held| held.publication.offset > top);
+                tail.filed = top;
+            }
+        }
+        self.held = tails.values().map(|tail| tail.held.len()).sum();
+    }
+
+    /// Starts the WAL from its beginning when it has grown large, on the writer's own connection
+    /// (which waits for nobody but the readers, briefly).
+    fn restart_wal_if_large(&mut self) {
+        if !self.commits.is_multiple_of(256) {
+            return;
+        }
+        let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
+        if size > WAL_RESTART_BYTES
+            && let Err(err) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %err, "restarting the WAL failed; will try again");
         }
     }
 }
 
-fn append_one(
+/// Files one message (ignoring one filed already: a crash between filing and dropping the pending
+/// row files it again).
+fn insert_message(
     tx: &rusqlite::Transaction,
-    channels: &mut HashMap<Arc<str>, ChannelRow>,
+    channel: i64,
+    publication: &Publication,
+    key: Option<&str>,
+) -> anyhow::Result<()> {
+    let sender = serde_json::to_string(&publication.from)?;
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO messages (channel_id, offset, ts, sender, data, idem_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![channel, publication.offset as i64, publication.ts, sender, publication.data.get(), key])?;
+    Ok(())
+}
+
+/// Drops what retention let go of, and records where the channel stands.
+fn trim_and_mark(tx: &rusqlite::Transaction, channel: i64, top: u64, first: u64) -> anyhow::Result<()> {
+    tx.prepare_cached("DELETE FROM messages WHERE channel_id = ?1 AND offset < ?2")?
+        .execute(params![channel, first as i64])?;
+    tx.prepare_cached("UPDATE channels SET top = ?2, first = ?3 WHERE id = ?1")?.execute(params![
+        channel,
+        top as i64,
+        first as i64
+    ])?;
+    Ok(())
+}
+
+/// Files the appends a stop (or a crash) left pending.
+fn file_left_pending(conn: &mut Connection) -> anyhow::Result<()> {
+    let transaction = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let rows: Vec<String> = transaction
+        .prepare("SELECT appends FROM pending ORDER BY id")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut positions: HashMap<i64, (u64, u64)> = HashMap::new();
+    for row in &rows {
+        let appends: Vec<PendingAppend> = serde_json::from_str(row).context("a pending row is unreadable")?;
+        for append in appends {
+            let sender = serde_json::to_string(&append.from)?;
+            transaction
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO messages (channel_id, offset, ts, sender, data, idem_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    append.channel,
+                    append.offset as i64,
+                    append.ts,
+                    sender,
+                    append.data.get(),
+                    append.key
+                ])?;
+            let position = positions.entry(append.channel).or_insert((0, 1));
+            *position = (position.0.max(append.offset), position.1.max(append.first));
+        }
+    }
+    for (channel, (top, first)) in positions {
+        let (stored_top, stored_first): (i64, i64) =
+            transaction.query_row("SELECT top, first FROM channels WHERE id = ?1", [channel], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+        trim_and_mark(&transaction, channel, top.max(stored_top as u64), first.max(stored_first as u64))?;
+    }
+    transaction.execute("DELETE FROM pending", [])?;
+    transaction.commit()?;
+    if !rows.is_empty() {
+        tracing::info!(groups = rows.len(), "filed the appends left pending");
+    }
+    Ok(())
+}
+
+/// Decides one append against where its channel stands (committed, and earlier in this group).
+fn stage(
+    tx: &rusqlite::Transaction,
+    tails: &Tails,
     epoch: &Arc<str>,
+    group: &mut Group,
     request: &AppendRequest,
 ) -> anyhow::Result<Outcome> {
     let key = request.key.as_str();
-    if !channels.contains_key(key) {
-        let row = match channel_row(tx, key)? {
-            Some(row) => row,
-            None => {
-                tx.execute("INSERT INTO channels (key, top, first) VALUES (?1, 0, 1)", [key])?;
-                ChannelRow { id: tx.last_insert_rowid(), top: 0, first: 1 }
-            }
-        };
-        channels.insert(request.key.shared(), row);
-    }
-    let channel = channels.get_mut(key).context("channel row vanished from the cache")?;
-
-    if let Some(idem_key) = &request.idempotency_key {
-        let existing: Option<(i64, i64)> = tx
-            .prepare_cached("SELECT offset, ts FROM messages WHERE channel_id = ?1 AND idem_key = ?2")?
-            .query_row(params![channel.id, idem_key], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
-        if let Some((offset, ts)) = existing {
-            return Ok(Outcome::Duplicate(Appended {
-                epoch: epoch.clone(),
-                offset: offset as u64,
-                ts,
-                duplicate: true,
-            }));
+    let channel = match group.channels.get(key) {
+        Some(staged) => *staged,
+        None => {
+            let known = lock(tails).get(key).map(|t| Staged { id: t.id, top: t.top, first: t.first, filed: t.filed });
+            let staged = match known {
+                Some(staged) => staged,
+                None => match channel_row(tx, key)? {
+                    Some(row) => Staged { id: row.id, top: row.top, first: row.first, filed: row.top },
+                    None => {
+                        tx.execute("INSERT INTO channels (key, top, first) VALUES (?1, 0, 1)", [key])?;
+                        Staged { id: tx.last_insert_rowid(), top: 0, first: 1, filed: 0 }
+                    }
+                },
+            };
+            group.channels.insert(request.key.shared(), staged);
+            staged
         }
+    };
+    if let Some(idem_key) = &request.idempotency_key
+        && let Some((offset, ts)) = find_duplicate(tx, tails, group, key, channel.id, idem_key)?
+    {
+        return Ok(Outcome::Duplicate(Appended { epoch: epoch.clone(), offset, ts, duplicate: true }));
     }
     if let Some(expected) = request.expected_offset
         && expected != channel.top
     {
         return Ok(Outcome::Refused(StoreError::Conflict { top: channel.top }));
     }
-
     let offset = channel.top + 1;
     let ts = now_millis();
-    let sender = serde_json::to_string(&request.from)?;
-    tx.prepare_cached(
-        "INSERT INTO messages (channel_id, offset, ts, sender, data, idem_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![channel.id, offset as i64, ts, sender, request.data.get(), request.idempotency_key])?;
-    let mut first = channel.first;
-    if let Some(retain) = request.retain {
-        let keep_from = (offset + 1).saturating_sub(retain.max(1));
-        if keep_from > first {
-            tx.prepare_cached("DELETE FROM messages WHERE channel_id = ?1 AND offset < ?2")?
-                .execute(params![channel.id, keep_from as i64])?;
-            first = keep_from;
-        }
+    let first = match request.retain {
+        Some(retain) => channel.first.max((offset + 1).saturating_sub(retain.max(1))),
+        None => channel.first,
+    };
+    group.channels.insert(request.key.shared(), Staged { top: offset, first, ..channel });
+    if let Some(idem_key) = &request.idempotency_key {
+        group.keys.insert((channel.id, idem_key.clone()), (offset, ts));
     }
-    tx.prepare_cached("UPDATE channels SET top = ?2, first = ?3 WHERE id = ?1")?.execute(params![
-        channel.id,
-        offset as i64,
-        first as i64
-    ])?;
-    channel.top = offset;
-    channel.first = first;
-
+    group.pending.push(PendingAppend {
+        channel: channel.id,
+        offset,
+        ts,
+        first,
+        from: request.from.clone(),
+        data: request.data.clone(),
+        key: request.idempotency_key.clone(),
+    });
     let publication = Publication {
         channel: request.key.name().to_string(),
         epoch: epoch.to_string(),
@@ -458,6 +804,30 @@ fn append_one(
         data: request.data.clone(),
     };
     Ok(Outcome::Stored(Appended { epoch: epoch.clone(), offset, ts, duplicate: false }, publication))
+}
+
+/// Where an idempotency key was stored on a channel before: earlier in this group, held, or filed.
+fn find_duplicate(
+    tx: &rusqlite::Transaction,
+    tails: &Tails,
+    group: &Group,
+    key: &str,
+    channel: i64,
+    idem_key: &str,
+) -> anyhow::Result<Option<(u64, i64)>> {
+    if let Some(found) = group.keys.get(&(channel, idem_key.to_string())) {
+        return Ok(Some(*found));
+    }
+    let held =
+        lock(tails).get(key).and_then(|tail| tail.held_key(idem_key).map(|h| (h.publication.offset, h.publication.ts)));
+    if held.is_some() {
+        return Ok(held);
+    }
+    let filed: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT offset, ts FROM messages WHERE channel_id = ?1 AND idem_key = ?2")?
+        .query_row(params![channel, idem_key], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(filed.map(|(offset, ts)| (offset as u64, ts)))
 }
 
 #[cfg(test)]
@@ -581,6 +951,74 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert!(size() > before + 50 * 2000, "the database file stayed at {} bytes (was {before})", size());
+    }
+
+    /// Until it is filed, a message lives in a pending row and in memory; reads join the two.
+    #[tokio::test]
+    async fn reads_join_what_is_filed_with_what_is_held_in_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path(), Arc::new(Collected::default())).expect("open");
+        let key = ChannelKey::new("ev", "lobby");
+        for i in 0..10 {
+            store.append(request(&key, &i.to_string(), Some(&format!("k{i}")))).await.expect("append");
+        }
+        // Bounded wait for the writer to file them (it does every FILE_EVERY).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lock(&store.tails).get(key.as_str()).is_some_and(|t| !t.held.is_empty()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(lock(&store.tails).get(key.as_str()).map(|t| (t.filed, t.held.len())), Some((10, 0)));
+        for i in 10..15 {
+            store.append(request(&key, &i.to_string(), Some(&format!("k{i}")))).await.expect("append");
+        }
+        let all = store.read_after(&key, 0, 100).await.expect("read");
+        assert_eq!(all.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), (1..=15).collect::<Vec<_>>());
+        let middle = store.read_after(&key, 8, 4).await.expect("read");
+        assert_eq!(middle.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), vec![9, 10, 11, 12]);
+        let newest = store.read_before(&key, None, 7).await.expect("read");
+        assert_eq!(newest.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), (9..=15).collect::<Vec<_>>());
+        let older = store.read_before(&key, Some(12), 3).await.expect("read");
+        assert_eq!(older.publications.iter().map(|p| p.offset).collect::<Vec<_>>(), vec![9, 10, 11]);
+        for (key_name, offset) in [("k3", 4), ("k13", 14)] {
+            let found = store.find_key(&key, key_name).await.expect("find").expect("found");
+            assert_eq!(found.offset, offset);
+            let again = store.append(request(&key, "again", Some(key_name))).await.expect("append");
+            assert_eq!((again.offset, again.duplicate), (offset, true), "{key_name} is stored once");
+        }
+        assert_eq!(store.read_before(&key, None, 0).await.expect("top").top, 15);
+    }
+
+    /// A stop between a commit and its filing leaves pending rows: opening files them.
+    #[tokio::test]
+    async fn appends_left_pending_are_filed_when_the_store_opens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut conn = open_connection(&dir.path().join("makeroom.sqlite3")).expect("open");
+            conn.execute_batch(SCHEMA).expect("schema");
+            let tx = conn.transaction().expect("tx");
+            tx.execute("INSERT INTO channels (key, top, first) VALUES ('ev/lobby', 0, 1)", []).expect("channel");
+            let appends: Vec<PendingAppend> = (1..=3)
+                .map(|offset| PendingAppend {
+                    channel: 1,
+                    offset,
+                    ts: 1,
+                    first: 1,
+                    from: Sender { id: "p_1".into(), name: "Ada".into(), role: Role::Participant },
+                    data: RawValue::from_string(format!(r#"{{"text":"{offset}"}}"#)).expect("raw"),
+                    key: Some(format!("k{offset}")),
+                })
+                .collect();
+            tx.execute("INSERT INTO pending (appends) VALUES (?1)", [serde_json::to_string(&appends).expect("json")])
+                .expect("pending");
+            tx.commit().expect("commit");
+        }
+        let store = SqliteStore::open(dir.path(), Arc::new(Collected::default())).expect("open");
+        let key = ChannelKey::new("ev", "lobby");
+        let slice = store.read_after(&key, 0, 10).await.expect("read");
+        assert_eq!((slice.top, slice.publications.len()), (3, 3));
+        let next = store.append(request(&key, "next", Some("k2"))).await.expect("append");
+        assert_eq!((next.offset, next.duplicate), (2, true), "the filed keys still count");
+        assert_eq!(store.append(request(&key, "new", None)).await.expect("append").offset, 4);
     }
 
     #[tokio::test]
