@@ -408,6 +408,8 @@ mod tests {
         let hub = Hub::new();
         let key = ChannelKey::new("ev", "lobby");
         let (slow, slow_rx) = Outbox::new(1);
+        // Its phone stopped reading: its socket is full.
+        slow_rx.set_stalled(true);
         let (fast, fast_rx) = Outbox::new(8);
         hub.subscribe(&key, 1, member("slow"), slow, false);
         hub.subscribe(&key, 2, member("fast"), fast, false);

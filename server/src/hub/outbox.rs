@@ -1,8 +1,10 @@
 //! A connection's bounded outbox: what the hub queues for it, taken all at once by the connection.
 //!
-//! The hub never waits on it. A push that finds the outbox full marks the connection as a slow
-//! consumer (it closes with 4009 and recovers from history when it comes back), so one stalled phone
-//! never holds up a room. The fan-out of a store commit queues every publication of the group first
+//! The hub never waits on it. A push that finds the outbox full of a connection whose socket has
+//! stopped taking what it writes marks it as a slow consumer (it closes with 4009 and recovers from
+//! history when it comes back), so one stalled phone never holds up a room. A connection that reads
+//! but whose task is behind (the server is busy) keeps its pushes, up to a hard cap: it is not the
+//! phone that is slow. The fan-out of a store commit queues every publication of the group first
 //! and wakes each receiver once at the end: under load a connection gets one wake and writes one
 //! batch per commit, not one per message. An idle outbox holds no allocation.
 
@@ -74,6 +76,8 @@ impl Wakers {
 struct Queue {
     items: Vec<Outgoing>,
     waker: Option<Waker>,
+    /// The connection's socket is full (its client is not reading what it is sent).
+    stalled: bool,
     /// Why the connection must close (a close code), or 0.
     close: u16,
     /// The connection is gone: nothing is queued any more.
@@ -84,6 +88,10 @@ struct Shared {
     queue: Mutex<Queue>,
     capacity: usize,
 }
+
+/// How far past its capacity an outbox may grow while its client still reads: a bound on memory
+/// when the server itself falls behind.
+const HARD_CAP_FACTOR: usize = 8;
 
 impl Shared {
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -113,7 +121,7 @@ impl Outbox {
     /// An outbox that holds up to `capacity` items before its connection counts as too slow.
     pub fn new(capacity: usize) -> (Outbox, OutboxReceiver) {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue { items: Vec::new(), waker: None, close: 0, gone: false }),
+            queue: Mutex::new(Queue { items: Vec::new(), waker: None, stalled: false, close: 0, gone: false }),
             capacity: capacity.max(1),
         });
         (Outbox { shared: shared.clone() }, OutboxReceiver { shared })
@@ -132,7 +140,9 @@ impl Outbox {
         if queue.gone || queue.close != 0 {
             return;
         }
-        if queue.items.len() >= self.shared.capacity {
+        let limit =
+            if queue.stalled { self.shared.capacity } else { self.shared.capacity.saturating_mul(HARD_CAP_FACTOR) };
+        if queue.items.len() >= limit {
             queue.close = close::SLOW_CONSUMER;
             queue.items = Vec::new();
             Metrics::count(&METRICS.slow_consumers);
@@ -189,6 +199,12 @@ impl OutboxReceiver {
             into.append(&mut queue.items);
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Says whether the connection's socket has stopped taking what it writes: only then does a
+    /// full outbox make it a slow consumer.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.shared.queue().stalled = stalled;
     }
 
     /// Items waiting now.
@@ -255,8 +271,20 @@ mod tests {
     }
 
     #[test]
-    fn a_full_outbox_closes_its_connection_as_too_slow() {
+    fn a_full_outbox_of_a_reading_connection_grows_to_its_hard_cap_before_it_closes() {
         let (outbox, receiver) = Outbox::new(2);
+        for n in 0..2 * HARD_CAP_FACTOR {
+            outbox.push(unsubscribed(&format!("k{n}")));
+        }
+        assert_eq!(receiver.close_code(), None, "its socket takes everything: the server is what is behind");
+        outbox.push(unsubscribed("one too many"));
+        assert_eq!(receiver.close_code(), Some(close::SLOW_CONSUMER));
+    }
+
+    #[test]
+    fn a_full_outbox_closes_its_connection_as_too_slow_when_its_socket_is_full() {
+        let (outbox, receiver) = Outbox::new(2);
+        receiver.set_stalled(true);
         for n in 0..3 {
             outbox.push(unsubscribed(&format!("k{n}")));
         }

@@ -102,6 +102,8 @@ pub struct Session {
     out: Vec<Bytes>,
     /// Outbox items taken in one turn (kept to reuse its allocation).
     taken: Vec<Outgoing>,
+    /// Whether the socket keeps up, so that pushes are taken (as last told to `poll`).
+    taking_pushes: bool,
     close: Option<Close>,
 }
 
@@ -127,6 +129,7 @@ impl Session {
             held: 0,
             out: Vec::new(),
             taken: Vec::new(),
+            taking_pushes: true,
             close: None,
         }
     }
@@ -514,6 +517,10 @@ impl Session {
                     self.filled(key, up_to, slice);
                 }
                 progressed = true;
+            }
+            if take_pushes != self.taking_pushes {
+                self.taking_pushes = take_pushes;
+                self.receiver.set_stalled(!take_pushes);
             }
             if take_pushes {
                 let mut taken = std::mem::take(&mut self.taken);

@@ -370,16 +370,41 @@ async fn a_subscribe_with_since_recovers_exactly_what_was_missed() {
 }
 
 #[tokio::test]
-async fn a_phone_whose_pushes_are_not_taken_is_closed_as_too_slow() {
+async fn a_phone_whose_socket_stopped_taking_pushes_is_closed_as_too_slow() {
     let world = world(&["--outbox-capacity", "4"]).await;
     let mut ada = world.phone("Ada", Role::Participant, None).await;
     ada.subscribe("lobby").await;
+    // Ada's socket is full (her phone stopped reading): her connection stops taking pushes.
+    let session = &mut ada.session;
+    let stalled = std::future::poll_fn(|cx| Poll::Ready(session.poll(cx, false))).await;
+    assert!(stalled.is_pending());
     let mut bo = world.phone("Bo", Role::Participant, None).await;
     for n in 0..8 {
         bo.request(say("lobby", &format!("m{n}"))).await;
     }
-    // Ada's connection stopped taking pushes (its socket is full); the hub trips it.
     let session = &mut ada.session;
-    let closed = std::future::poll_fn(|cx| session.poll(cx, false)).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), std::future::poll_fn(|cx| session.poll(cx, false)))
+        .await
+        .expect("closed in time");
     assert_eq!(closed.code, makeroom_protocol::close::SLOW_CONSUMER);
+}
+
+/// A phone that reads, on a server too busy to take its pushes for a moment, keeps them.
+#[tokio::test]
+async fn a_phone_that_reads_keeps_its_pushes_while_the_server_is_behind() {
+    let world = world(&["--outbox-capacity", "4"]).await;
+    let mut ada = world.phone("Ada", Role::Participant, None).await;
+    ada.subscribe("lobby").await;
+    let mut bo = world.phone("Bo", Role::Participant, None).await;
+    for n in 0..12 {
+        bo.request(say("lobby", &format!("m{n}"))).await;
+    }
+    let mut offsets = Vec::new();
+    while offsets.len() < 12 {
+        let frame = ada.next_frame().await;
+        if frame["type"] == "pub" {
+            offsets.push(frame["offset"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(offsets, (1..=12).collect::<Vec<_>>());
 }

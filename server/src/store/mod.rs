@@ -142,7 +142,11 @@ impl FanOut {
                     while let Ok(more) = arriving.try_recv() {
                         group.extend(more);
                     }
-                    sink.deliver(group);
+                    // A bug in one group's fan-out must not end live delivery for every later one.
+                    let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.deliver(group)));
+                    if delivered.is_err() {
+                        tracing::error!("fanning out a commit group panicked; its pushes are recovered from history");
+                    }
                 }
             })
             .map_err(|err| anyhow::anyhow!("starting the fan-out thread: {err}"))?;

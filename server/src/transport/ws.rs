@@ -9,7 +9,7 @@
 //! saying why it closes.
 
 use super::AppState;
-use super::websocket::{FrameReader, Incoming};
+use super::websocket::{FrameReader, Incoming, Next};
 use crate::error::AppError;
 use crate::hub::frame;
 use crate::metrics::{METRICS, Metrics};
@@ -18,7 +18,7 @@ use actix_codec::{Framed, FramedParts};
 use actix_http::body::BodySize;
 use actix_http::h1::{Codec, Message};
 use actix_http::{Request, Response, StatusCode};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::SinkExt;
 use makeroom_protocol::{Closing, ErrorCode, ServerFrame, close};
 use std::collections::VecDeque;
@@ -36,8 +36,8 @@ use tokio::net::TcpStream;
 const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// Buffers handed to one `writev`.
 const MAX_SLICES: usize = 128;
-/// Room made in the read buffer before each read.
-const READ_CHUNK: usize = 4096;
+/// The most read from the socket at once, into scratch space on the stack (nothing kept per connection).
+const READ_CHUNK: usize = 16 * 1024;
 /// How long a closing connection waits for its last frames to leave and for the client to hang up.
 const LINGER: Duration = Duration::from_secs(1);
 
@@ -75,9 +75,9 @@ pub async fn serve(state: Arc<AppState>, request: Request, mut framed: Framed<Tc
         // the connection's end.
         let FramedParts { io, read_buf, .. } = framed.into_parts();
         drop(request);
-        let already_read = BytesMut::from(&read_buf[..]);
+        let reader = FrameReader::new(&read_buf, state.services.limits.max_frame_bytes);
         drop(read_buf);
-        Connection::new(state.clone(), io, already_read).run().await;
+        Connection::new(state.clone(), io, reader).run().await;
     }
     if let Some(address) = address {
         state.connections_per_address.release(&address);
@@ -114,6 +114,13 @@ fn check_origin(request: &Request, state: &AppState) -> Result<(), AppError> {
     Err(AppError::refused(ErrorCode::Forbidden, "this origin may not open Makeroom connections"))
 }
 
+/// What a read did: whether it took any requests, and whether it stopped because the session's
+/// request queue was full (the rest waits in the reader).
+struct Reading {
+    any: bool,
+    paused: bool,
+}
+
 /// Why the pump stopped.
 enum End {
     /// The server closes, and says why.
@@ -142,13 +149,13 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(state: Arc<AppState>, io: TcpStream, already_read: BytesMut) -> Self {
+    fn new(state: Arc<AppState>, io: TcpStream, reader: FrameReader) -> Self {
         let session = Session::new(state.services.clone());
         let now = tokio::time::Instant::now();
         let hello_deadline = now + state.hello_timeout;
         let next_ping = now + state.heartbeat_interval;
         Connection {
-            reader: FrameReader::new(already_read, state.services.limits.max_frame_bytes),
+            reader,
             session,
             io,
             out: WriteQueue::default(),
@@ -168,33 +175,53 @@ impl Connection {
     }
 
     /// One turn of the pump: does everything that can be done now, and is pending until more can.
+    /// Each part is polled again within a turn only if another part gave it something to do: every
+    /// poll that finds nothing registers the task to be woken, so a second look would cost and find
+    /// nothing.
     fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        if let Some(end) = self.poll_timers(cx) {
+            return Poll::Ready(end);
+        }
+        let (mut read, mut serve) = (self.session.accepts_requests(), true);
+        let mut took_pushes = true;
         loop {
-            let mut progressed = false;
-            if let Some(end) = self.poll_timers(cx, &mut progressed) {
-                return Poll::Ready(end);
-            }
-            if self.session.accepts_requests() {
+            let mut paused = false;
+            if read {
+                read = false;
                 match self.poll_read(cx) {
-                    Poll::Ready(Ok(true)) => progressed = true,
-                    Poll::Ready(Ok(false)) => {}
+                    Poll::Ready(Ok(reading)) => {
+                        serve |= reading.any;
+                        paused = reading.paused;
+                    }
                     Poll::Ready(Err(end)) => return Poll::Ready(end),
                     Poll::Pending => {}
                 }
             }
-            let take_pushes = self.out.bytes < WRITE_HIGH_WATER;
-            if let Poll::Ready(close) = self.session.poll(cx, take_pushes) {
+            if serve {
+                serve = false;
+                took_pushes = self.out.bytes < WRITE_HIGH_WATER;
+                let polled = self.session.poll(cx, took_pushes);
                 self.take_produced();
-                return Poll::Ready(End::Server(close));
+                if let Poll::Ready(close) = polled {
+                    return Poll::Ready(End::Server(close));
+                }
             }
-            progressed |= self.take_produced();
-            match self.out.poll_write(&self.io, cx) {
-                Poll::Ready(Ok(wrote)) => progressed |= wrote,
-                Poll::Ready(Err(_)) => return Poll::Ready(End::Gone),
-                Poll::Pending => {}
+            if let Poll::Ready(Err(_)) = self.out.poll_write(&self.io, cx) {
+                return Poll::Ready(End::Gone);
             }
-            if !progressed {
-                return Poll::Pending;
+            // The socket took what was waiting after the session was told to leave its outbox.
+            serve |= !took_pushes && self.out.bytes < WRITE_HIGH_WATER;
+            // The request queue was full and has room again: what waits in the reader goes on.
+            read |= paused && self.session.accepts_requests();
+            if !read && !serve {
+                // A request answered this turn may have moved a deadline (a `hello`, a `refresh`).
+                let queued = self.out.bytes;
+                if let Some(end) = self.poll_timers(cx) {
+                    return Poll::Ready(end);
+                }
+                if self.out.bytes == queued {
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -213,12 +240,16 @@ impl Connection {
         true
     }
 
-    fn poll_timers(&mut self, cx: &mut Context<'_>, progressed: &mut bool) -> Option<End> {
-        let fired = self.timer.is_elapsed();
-        if fired || !self.timer_armed {
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Option<End> {
+        // Armed for the nearest deadline (or an earlier one, which only wakes it early): nothing to do.
+        if self.timer_armed && !self.timer.is_elapsed() && self.timer.deadline() <= self.wake_at() {
+            return None;
+        }
+        // A deadline met as the timer is armed is handled at once; twice over is more than enough.
+        for _ in 0..2 {
             // What was due at the timer's moment is due now, however its wake was rounded.
             let now = tokio::time::Instant::now();
-            let due = if fired { now.max(self.timer.deadline()) } else { now };
+            let due = if self.timer_armed && self.timer.is_elapsed() { now.max(self.timer.deadline()) } else { now };
             if self.next_ping <= due {
                 // A connection with requests queued does not read its socket: the silence is then ours.
                 if !self.session.is_busy() && self.last_heard.elapsed() > self.state.client_timeout {
@@ -226,7 +257,6 @@ impl Connection {
                 }
                 self.out.push(frame::ping(b""));
                 self.next_ping = now + self.state.heartbeat_interval;
-                *progressed = true;
             }
             if self.token_deadline() <= due {
                 if !self.session.is_authenticated() {
@@ -235,20 +265,21 @@ impl Connection {
                 if let Some(close) = self.session.on_token_deadline() {
                     return Some(End::Server(close));
                 }
-                *progressed = true;
             }
-            self.timer_armed = false;
-        }
-        let wake_at = self.next_ping.min(self.token_deadline());
-        if !self.timer_armed || self.timer.deadline() != wake_at {
+            let wake_at = self.wake_at();
             self.timer.as_mut().reset(wake_at);
-            // Registers the waker; the timer cannot have passed a deadline still ahead.
-            if self.timer.as_mut().poll(cx).is_ready() {
-                *progressed = true;
-            }
+            // Registers the waker for the next deadline.
             self.timer_armed = true;
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return None;
+            }
         }
+        cx.waker().wake_by_ref();
         None
+    }
+
+    fn wake_at(&self) -> tokio::time::Instant {
+        self.next_ping.min(self.token_deadline())
     }
 
     /// When the token next needs attention, or (before `hello`) when hello is overdue.
@@ -257,14 +288,14 @@ impl Connection {
     }
 
     /// Reads what the socket has and hands every whole message on; true if anything was read.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, End>> {
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<Reading, End>> {
         let mut read_any = false;
-        loop {
-            // Messages read before but not taken yet (the request queue was full) go first.
-            self.handle_messages()?;
-            if !self.session.accepts_requests() {
-                break;
-            }
+        // Messages read before but not taken yet (the request queue was full) go first.
+        if self.reader.has_unread() && self.handle_messages(None)? == Next::Pause {
+            return Poll::Ready(Ok(Reading { any: true, paused: true }));
+        }
+        let mut scratch = [0u8; READ_CHUNK];
+        while self.session.accepts_requests() {
             // Readiness the reactor already knows of costs no system call; a read that finds nothing
             // would cost one on every turn.
             match self.io.poll_read_ready(cx) {
@@ -272,41 +303,54 @@ impl Connection {
                 Poll::Ready(Err(_)) => return Poll::Ready(Err(End::Gone)),
                 Poll::Pending => break,
             }
-            let buffer = self.reader.buffer();
-            buffer.reserve(READ_CHUNK);
-            match self.io.try_read_buf(buffer) {
+            match self.io.try_read(&mut scratch) {
                 Ok(0) => return Poll::Ready(Err(End::Gone)),
-                Ok(_) => {
+                Ok(n) => {
                     read_any = true;
                     self.last_heard = Instant::now();
+                    if self.handle_messages(Some(&mut scratch[..n]))? == Next::Pause {
+                        return Poll::Ready(Ok(Reading { any: true, paused: true }));
+                    }
                 }
                 // The reactor's readiness is cleared; the next `poll_read_ready` waits for more.
                 Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
                 Err(_) => return Poll::Ready(Err(End::Gone)),
             }
         }
-        self.reader.shrink_if_empty();
-        if read_any { Poll::Ready(Ok(true)) } else { Poll::Pending }
+        if read_any { Poll::Ready(Ok(Reading { any: true, paused: false })) } else { Poll::Pending }
     }
 
-    fn handle_messages(&mut self) -> Result<(), End> {
-        while let Some(message) = self.reader.next().map_err(End::Server)? {
+    /// Hands every whole message on: of `read` (just read into scratch space), or of what waits from
+    /// earlier reads. Pauses when the session takes no more requests.
+    fn handle_messages(&mut self, read: Option<&mut [u8]>) -> Result<Next, End> {
+        let (session, out) = (&mut self.session, &mut self.out);
+        let mut client_closed = None;
+        let handle = |message: Incoming<'_>| {
             match message {
-                Incoming::Text(text) => {
-                    // The reader checked that it is UTF-8.
-                    let text = std::str::from_utf8(&text).unwrap_or("");
-                    self.session.accept(text);
-                }
-                Incoming::Binary => self.session.accept_binary(),
-                Incoming::Ping(payload) => self.out.push(frame::pong(&payload)),
+                Incoming::Text(text) => session.accept(text),
+                Incoming::Binary => session.accept_binary(),
+                Incoming::Ping(payload) => out.push(frame::pong(payload)),
                 Incoming::Pong => {}
-                Incoming::Close(code) => return Err(End::Client(code)),
+                Incoming::Close(code) => {
+                    client_closed = Some(code);
+                    return Next::Stop;
+                }
             }
-            if !self.session.accepts_requests() {
-                break;
+            if session.accepts_requests() { Next::More } else { Next::Pause }
+        };
+        let next = match read {
+            Some(read) if !self.reader.has_unread() => self.reader.handle_read(read, handle),
+            Some(read) => {
+                self.reader.add_unread(read);
+                self.reader.handle_unread(handle)
             }
+            None => self.reader.handle_unread(handle),
         }
-        Ok(())
+        .map_err(End::Server)?;
+        match client_closed {
+            Some(code) => Err(End::Client(code)),
+            None => Ok(next),
+        }
     }
 
     /// Says why the connection closes (if the server closes it), lets the last frames leave, and
