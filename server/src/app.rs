@@ -11,7 +11,7 @@ use crate::service::directory::{EventDirectory, EventEntry, system_sender};
 use crate::store::Store;
 use crate::store::redis::{RedisConfig, RedisStore};
 use crate::store::sqlite::SqliteStore;
-use crate::transport::api_limits::ApiLimits;
+use crate::transport::api_limits::{ApiLimits, TrustedProxies};
 use crate::transport::{self, AppState};
 use anyhow::Context;
 use makeroom_protocol::Role;
@@ -172,6 +172,7 @@ impl Application {
             services,
             connections_per_address: ConnectionCounter::new(config.limits.max_connections_per_address),
             api_limits: ApiLimits::new(&config.limits),
+            trusted_proxies: TrustedProxies::parse(&config.trusted_proxies)?,
             allowed_origins: config
                 .allowed_origins
                 .iter()

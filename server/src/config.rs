@@ -121,6 +121,10 @@ pub struct ServeConfig {
     /// no Origin (native apps, load generators). `*` allows any.
     #[arg(long, env = "MAKEROOM_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Proxies (addresses or networks such as `10.0.0.0/8`) whose `X-Forwarded-For` names the
+    /// client for the HTTP API's limits per address. Behind HAProxy every request comes from it.
+    #[arg(long, env = "MAKEROOM_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Log format: `text` or `json` (one JSON object per line).
     #[arg(long, env = "MAKEROOM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -533,3 +533,29 @@ async fn a_rotated_join_code_and_closed_joining_hold_on_every_instance_and_refer
     let (ra, rb) = (ra["error"]["reference"].as_str().unwrap(), rb["error"]["reference"].as_str().unwrap());
     assert_ne!(ra, rb, "two instances never hand out the same reference");
 }
+
+#[tokio::test]
+async fn through_haproxy_each_phone_address_has_its_own_join_budget() {
+    let redis = redis();
+    let trusted: Vec<&str> = FAST.iter().copied().chain(["--trusted-proxies", "127.0.0.1"]).collect();
+    let a = TestServer::start_on_redis(&redis, &trusted).await;
+    let b = TestServer::start_on_redis(&redis, &trusted).await;
+    let proxy = TestProxy::start(&[a.port, b.port]);
+    // HAProxy (deploy/haproxy.cfg, `option forwardfor`) tells each instance who the phone is.
+    let guesser = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    let mut refused = false;
+    for n in 0..120 {
+        let path = format!("/api/join/0{n:05}");
+        let (status, body) = common::http_from(guesser, proxy.port, "GET", &path, None, None).await;
+        if status == 429 {
+            refused = true;
+            break;
+        }
+        assert_eq!(status, 404, "{body}");
+    }
+    assert!(refused, "two instances, each with its own budget for the guesser, both ran out");
+    let phone = std::net::Ipv4Addr::new(127, 0, 0, 3);
+    let join = json!({"code": a.join_code, "name": "Ada"});
+    let (status, body) = common::http_from(phone, proxy.port, "POST", "/api/join", None, Some(join)).await;
+    assert_eq!(status, 200, "another phone behind the same proxy joins: {body}");
+}

@@ -195,3 +195,50 @@ async fn an_organiser_closes_joining_and_rotates_the_code_and_both_survive_a_cra
     let (status, exported) = server.http("GET", &export, Some(&organiser), None).await;
     assert_eq!((status, exported["event"]["join_code"].as_str()), (200, Some(new_code.as_str())));
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_budget_and_nobody_else_names_one() {
+    let server = TestServer::start_with(&["--trusted-proxies", "127.0.0.1,10.0.0.0/8"]).await;
+    let from_proxy = |client: &'static str, n: usize| {
+        let port = server.port;
+        async move {
+            let path = format!("/api/join/{}", wrong_code(n));
+            common::http_from_with_headers(
+                Ipv4Addr::LOCALHOST,
+                port,
+                "GET",
+                &path,
+                &[("X-Forwarded-For", client)],
+                None,
+            )
+            .await
+            .0
+        }
+    };
+    // A guesser behind the proxy runs out of budget...
+    let mut tries = 0;
+    while from_proxy("198.51.100.7", tries).await == 404 {
+        tries += 1;
+        assert!(tries <= 60, "still guessing after {tries} tries");
+    }
+    assert_eq!(from_proxy("198.51.100.7", 0).await, 429);
+    // ...while another client behind the same proxy does not.
+    assert_eq!(from_proxy("203.0.113.5", 0).await, 404);
+    let joined = common::http_from_with_headers(
+        Ipv4Addr::LOCALHOST,
+        server.port,
+        "POST",
+        "/api/join",
+        &[("X-Forwarded-For", "203.0.113.5")],
+        Some(join_body(&server.join_code, "Behind the proxy")),
+    )
+    .await;
+    assert_eq!(joined.0, 200, "{}", joined.1);
+    // An address that is not a trusted proxy cannot name a client: its header is ignored, and it is
+    // charged as itself (here: a fresh budget, not the guesser's empty one).
+    let path = format!("/api/join/{}", server.join_code);
+    let forged = [("X-Forwarded-For", "198.51.100.7")];
+    let (status, _) =
+        common::http_from_with_headers(Ipv4Addr::new(127, 0, 0, 9), server.port, "GET", &path, &forged, None).await;
+    assert_eq!(status, 200);
+}

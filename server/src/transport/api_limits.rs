@@ -42,6 +42,63 @@ impl AddressKey {
     }
 }
 
+/// Proxies whose `X-Forwarded-For` is believed: for a request from one of them, the client is the
+/// address that proxy put last in the header (earlier entries are whatever the client claimed).
+/// Anyone else's header is ignored, so a client cannot choose whose budget it spends.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    networks: Vec<(IpAddr, u8)>,
+}
+
+impl TrustedProxies {
+    /// Parses addresses and networks such as `127.0.0.1`, `10.0.0.0/8` or `fd00::/8`.
+    pub fn parse(entries: &[String]) -> anyhow::Result<Self> {
+        let mut networks = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let (address, bits) = entry.split_once('/').unwrap_or((entry, ""));
+            let address: IpAddr = address
+                .parse()
+                .map_err(|_| anyhow::anyhow!("`{entry}` in --trusted-proxies is not an IP address or network"))?;
+            let address = address.to_canonical();
+            let full = if address.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                "" => full,
+                bits => bits.parse().ok().filter(|b| *b <= full).ok_or_else(|| {
+                    anyhow::anyhow!("`{entry}` in --trusted-proxies has a prefix length beyond {full}")
+                })?,
+            };
+            networks.push((address, bits));
+        }
+        Ok(TrustedProxies { networks })
+    }
+
+    fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.networks.iter().any(|(network, bits)| same_prefix(*network, peer, *bits))
+    }
+
+    /// The client behind a request from `peer` that carried `forwarded_for` (its `X-Forwarded-For`
+    /// headers, in order).
+    pub fn client<'a>(&self, peer: Option<IpAddr>, forwarded_for: impl Iterator<Item = &'a str>) -> Option<IpAddr> {
+        let peer = peer?;
+        if !self.trusts(peer) {
+            return Some(peer);
+        }
+        let last = forwarded_for.last().and_then(|header| header.rsplit(',').next()).map(str::trim);
+        Some(last.and_then(|address| address.parse().ok()).unwrap_or(peer))
+    }
+}
+
+fn same_prefix(network: IpAddr, address: IpAddr, bits: u8) -> bool {
+    let (network, address, width) = match (network, address) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => (u128::from(u32::from(n)), u128::from(u32::from(a)), 32),
+        (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
+        _ => return false,
+    };
+    let shift = width - u32::from(bits);
+    shift >= width || (network >> shift) == (address >> shift)
+}
+
 pub struct ApiLimits {
     per_address: CostLimiter<AddressKey>,
     joins_per_event: CostLimiter<String>,
@@ -149,6 +206,35 @@ mod tests {
         assert_eq!(AddressKey::of(Some(one.into())), AddressKey::of(Some(other.into())));
         let mapped: Ipv6Addr = "::ffff:203.0.113.7".parse().expect("mapped");
         assert_eq!(AddressKey::of(Some(mapped.into())), AddressKey::V4([203, 0, 113, 7]));
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_says_who_the_client_is() {
+        let proxies =
+            TrustedProxies::parse(&["127.0.0.1".into(), "10.0.0.0/8".into(), "fd00::/8".into()]).expect("parses");
+        let client = |peer: &str, headers: &[&str]| {
+            proxies.client(Some(peer.parse().expect("ip")), headers.iter().copied()).map(|a| a.to_string())
+        };
+        assert_eq!(client("127.0.0.1", &["203.0.113.7"]).as_deref(), Some("203.0.113.7"));
+        assert_eq!(client("10.1.2.3", &["1.1.1.1, 198.51.100.2"]).as_deref(), Some("198.51.100.2"), "the last hop");
+        assert_eq!(
+            client("10.1.2.3", &["1.1.1.1", "198.51.100.3"]).as_deref(),
+            Some("198.51.100.3"),
+            "the last header"
+        );
+        assert_eq!(client("fd12::1", &["2001:db8::9"]).as_deref(), Some("2001:db8::9"));
+        assert_eq!(client("::ffff:127.0.0.1", &["203.0.113.8"]).as_deref(), Some("203.0.113.8"), "mapped IPv4");
+        assert_eq!(
+            client("192.0.2.1", &["203.0.113.7"]).as_deref(),
+            Some("192.0.2.1"),
+            "anyone else's header is ignored"
+        );
+        assert_eq!(client("127.0.0.1", &["not an address"]).as_deref(), Some("127.0.0.1"));
+        assert_eq!(client("127.0.0.1", &[]).as_deref(), Some("127.0.0.1"));
+        assert!(TrustedProxies::parse(&["10.0.0.0/33".into()]).is_err());
+        assert!(TrustedProxies::parse(&["proxy.local".into()]).is_err());
+        let everyone = TrustedProxies::parse(&["0.0.0.0/0".into()]).expect("parses");
+        assert!(everyone.trusts("192.0.2.1".parse().expect("ip")));
     }
 
     #[test]

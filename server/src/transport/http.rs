@@ -98,15 +98,17 @@ fn body_refused(err: &JsonPayloadError, limit: usize) -> AppError {
     }
 }
 
-/// The address a request came from, whose budget it is charged to (behind a proxy, the proxy's).
-fn client_address(request: &HttpRequest) -> Option<std::net::IpAddr> {
-    request.peer_addr().map(|peer| peer.ip())
+/// The address a request came from, whose budget it is charged to: its peer's, or, from a trusted
+/// proxy, the one that proxy saw.
+fn client_address(state: &AppState, request: &HttpRequest) -> Option<std::net::IpAddr> {
+    let forwarded_for = request.headers().get_all("x-forwarded-for").filter_map(|value| value.to_str().ok());
+    state.trusted_proxies.client(request.peer_addr().map(|peer| peer.ip()), forwarded_for)
 }
 
 /// The event with join code `code`, if joining it is open. The caller's address pays for a failed
 /// lookup unless it finds one.
 fn event_to_join(state: &AppState, request: &HttpRequest, code: &str) -> Result<Arc<EventEntry>, AppError> {
-    let admission = state.api_limits.admit(client_address(request))?;
+    let admission = state.api_limits.admit(client_address(state, request))?;
     let Some(event) = state.services.events.by_join_code(code) else {
         admission.failed();
         return Err(AppError::refused(ErrorCode::NotFound, "no event has this join code"));
@@ -273,7 +275,7 @@ async fn refresh(
     request: HttpRequest,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let admission = state.api_limits.admit(client_address(&request))?;
+    let admission = state.api_limits.admit(client_address(&state, &request))?;
     let claims = match state.services.tokens.verify(&body.refresh_token, TokenKind::Refresh) {
         Ok(claims) => {
             admission.found();

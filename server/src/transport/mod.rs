@@ -19,6 +19,7 @@ pub struct AppState {
     pub services: Arc<Services>,
     pub connections_per_address: ConnectionCounter<std::net::IpAddr>,
     pub api_limits: api_limits::ApiLimits,
+    pub trusted_proxies: api_limits::TrustedProxies,
     pub allowed_origins: Vec<String>,
     pub public_url: String,
     pub heartbeat_interval: Duration,

@@ -319,7 +319,7 @@ impl TestServer {
 /// A minimal HTTP/1.1 client: one request per connection, JSON in and out.
 pub async fn http(port: u16, method: &str, path: &str, bearer: Option<&str>, body: Option<Value>) -> (u16, Value) {
     let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    http_over(stream, method, path, bearer, body).await
+    http_over(stream, method, path, bearer, &[], body).await
 }
 
 /// `http` from another address of the loopback range (`127.0.0.2`, ...): the server sees another
@@ -335,7 +335,22 @@ pub async fn http_from(
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind((source, 0).into()).unwrap();
     let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
-    http_over(stream, method, path, bearer, body).await
+    http_over(stream, method, path, bearer, &[], body).await
+}
+
+/// `http_from` with more request headers (such as a proxy's `X-Forwarded-For`).
+pub async fn http_from_with_headers(
+    source: std::net::Ipv4Addr,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, Value) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    http_over(stream, method, path, None, headers, body).await
 }
 
 async fn http_over(
@@ -343,12 +358,16 @@ async fn http_over(
     method: &str,
     path: &str,
     bearer: Option<&str>,
+    headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     if let Some(token) = bearer {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
     if !body.is_empty() {
         request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
