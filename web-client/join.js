@@ -27,7 +27,10 @@ async function start() {
     $('#code-form').hidden = false;
     $('#code').value = code;
     if (err.code === 'not_found') fail(`No event has the join code "${code}". Check the code and try again.`);
-    else fail('Could not reach Makeroom. Check your connection, then reload the page.');
+    else if (err.code === 'forbidden') fail('Joining this event is closed for now. Ask an organiser to open it again.');
+    else if (err.code === 'rate_limited') fail(`Too many people on this network are joining at once. Try again in ${Math.ceil((err.retryAfterMs || 1000) / 1000)} seconds.`);
+    else if (err.code === 'network') fail('Could not reach Makeroom. Check your connection, then reload the page.');
+    else fail(`Could not look the code up: ${err.message}.`);
     return;
   }
   const { event, teams } = info;

@@ -87,6 +87,9 @@ impl Makeroom {
             // Load runs measure throughput, not the per-connection abuse limit.
             .args(["--requests-per-second", "100000", "--request-burst", "100000"])
             .args(["--participant-requests-per-second", "100000", "--participant-request-burst", "100000"])
+            // Thousands of simulated phones join from one address, far faster than a venue does.
+            .args(["--api-requests-per-second", "100000", "--api-request-burst", "100000"])
+            .args(["--event-joins-per-second", "100000", "--event-join-burst", "100000"])
             .args(&options.extra_args)
             .env("MAKEROOM_JWT_SECRET", JWT_SECRET)
             .env("MAKEROOM_LOG", std::env::var("MAKEROOM_LOG").unwrap_or_else(|_| "warn".into()))

@@ -28,6 +28,9 @@ pub use commands::{ChannelKind, DomainCommand};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+mod nesting;
+pub use nesting::{MAX_NESTING, nests_deeper_than};
+
 /// The protocol version this crate describes. A client names it in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -72,6 +75,8 @@ pub enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
     pub version: u32,
+    /// Missing reads as empty, which is refused as `unauthorized` like any other token that is no good.
+    #[serde(default)]
     pub token: String,
     /// If set, the token must be for this event (a page opened for one event refuses another's token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +86,8 @@ pub struct Hello {
 /// Replace the connection's token with a fresh one before it expires.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Refresh {
+    /// Missing reads as empty, refused as `unauthorized` (as in `hello`).
+    #[serde(default)]
     pub token: String,
 }
 
@@ -176,6 +183,10 @@ pub fn peek_request_id(text: &str) -> Option<RequestId> {
 /// Parses one client text frame. Reads `id` and `op` first, so that even a frame with bad fields gets
 /// an error that names its request id, and an unknown `op` is told apart from a malformed one.
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    if nests_deeper_than(text, MAX_NESTING) {
+        let message = format!("the frame nests objects and arrays more than {MAX_NESTING} deep");
+        return Err(FrameError { id: peek_request_id(text), error: ErrorBody::new(ErrorCode::BadRequest, message) });
+    }
     #[derive(Deserialize)]
     struct Envelope<'a> {
         id: Option<RequestId>,

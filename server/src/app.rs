@@ -11,6 +11,7 @@ use crate::service::directory::{EventDirectory, EventEntry, system_sender};
 use crate::store::Store;
 use crate::store::redis::{RedisConfig, RedisStore};
 use crate::store::sqlite::SqliteStore;
+use crate::transport::api_limits::{ApiLimits, TrustedProxies};
 use crate::transport::{self, AppState};
 use anyhow::Context;
 use makeroom_protocol::Role;
@@ -130,13 +131,13 @@ pub async fn event_links(
         let subject =
             Subject { participant: &person.id, event: &event.info.id, role: person.role, name: person.name.as_str() };
         let (token, _) = tokens.issue(&subject, TokenKind::Refresh)?;
-        Ok(format!("{public_url}/{page}#refresh={token}&code={}", event.info.join_code))
+        Ok(format!("{public_url}/{page}#refresh={token}&code={}", event.join_code()))
     };
     Ok(EventLinks {
         event_id: event.info.id.clone(),
         event_name: event.name(),
-        join_code: event.info.join_code.clone(),
-        join_link: format!("{public_url}/join?code={}", event.info.join_code),
+        join_code: event.join_code(),
+        join_link: format!("{public_url}/join?code={}", event.join_code()),
         organiser_link: refresh_link(&organiser, "organiser")?,
         display_link: refresh_link(&display, "display")?,
     })
@@ -166,9 +167,12 @@ impl Application {
             config.store.history_limit,
             config.heartbeat_interval(),
         ));
+        tracing::info!(instance = %services.instance, "every error reference from this process starts with its instance id");
         let state = Arc::new(AppState {
             services,
             connections_per_address: ConnectionCounter::new(config.limits.max_connections_per_address),
+            api_limits: ApiLimits::new(&config.limits),
+            trusted_proxies: TrustedProxies::parse(&config.trusted_proxies)?,
             allowed_origins: config
                 .allowed_origins
                 .iter()

@@ -13,6 +13,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up and matched at once: the size of `serve`'s settings costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run a Makeroom instance. Creates a demo event on first start and prints the links to open.
     Serve(ServeConfig),
@@ -119,6 +121,10 @@ pub struct ServeConfig {
     /// no Origin (native apps, load generators). `*` allows any.
     #[arg(long, env = "MAKEROOM_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Proxies (addresses or networks such as `10.0.0.0/8`) whose `X-Forwarded-For` names the
+    /// client for the HTTP API's limits per address. Behind HAProxy every request comes from it.
+    #[arg(long, env = "MAKEROOM_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Log format: `text` or `json` (one JSON object per line).
     #[arg(long, env = "MAKEROOM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -167,6 +173,23 @@ pub struct LimitsConfig {
     /// so this is high; behind a proxy every connection comes from the proxy's address. 0: no limit.
     #[arg(long, env = "MAKEROOM_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 5000)]
     pub max_connections_per_address: usize,
+    /// Join-code lookups, joins and token trades (the HTTP API anyone can call) per second from one
+    /// client address, sustained. Hundreds of phones on a venue's wifi share one address.
+    #[arg(long, env = "MAKEROOM_API_REQUESTS_PER_SECOND", default_value_t = 10)]
+    pub api_requests_per_second: u32,
+    /// Those requests one address may make in a burst (a room of people joining at once).
+    #[arg(long, env = "MAKEROOM_API_REQUEST_BURST", default_value_t = 1000)]
+    pub api_request_burst: u32,
+    /// What a lookup that fails (an unknown join code, a refresh token that is no good) costs its
+    /// address, counted in requests: guessing join codes is stopped long before joining is.
+    #[arg(long, env = "MAKEROOM_FAILED_LOOKUP_COST", default_value_t = 25)]
+    pub failed_lookup_cost: u32,
+    /// People who may join one event per second with its code, sustained, from all addresses.
+    #[arg(long, env = "MAKEROOM_EVENT_JOINS_PER_SECOND", default_value_t = 5)]
+    pub event_joins_per_second: u32,
+    /// People who may join one event at once, above the sustained rate.
+    #[arg(long, env = "MAKEROOM_EVENT_JOIN_BURST", default_value_t = 300)]
+    pub event_join_burst: u32,
     /// Most messages a `subscribe` with `since` replays; a longer gap reports `recovered: false`.
     #[arg(long, env = "MAKEROOM_MAX_RECOVERY", default_value_t = 5_000)]
     pub max_recovery: u64,

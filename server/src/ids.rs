@@ -22,6 +22,12 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", random_string(ID_ALPHABET, 12))
 }
 
+/// This process's name for itself, such as `k3j9x0`: the first part of every error reference, so that
+/// references stay unique across a cluster's instances and a restarted instance's new connections.
+pub fn new_instance_id() -> String {
+    random_string(ID_ALPHABET, 6)
+}
+
 /// A six-character join code such as `K7M2QX`.
 pub fn new_join_code() -> String {
     random_string(JOIN_CODE_ALPHABET, 6)

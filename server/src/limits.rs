@@ -1,5 +1,6 @@
 //! Limits that keep one phone, one person or one address from crowding out everyone else: token
-//! buckets (per connection, and keyed per participant) and counters of connections per key.
+//! buckets (per connection, keyed per participant, and keyed with costs per address or event) and
+//! counters of connections per key.
 //!
 //! Keyed state is pruned: a participant's bucket that has refilled is forgotten, and a counter that
 //! reaches zero is removed, so memory follows the people active now, not everyone ever seen.
@@ -31,13 +32,25 @@ impl TokenBucket {
 
     /// Takes one token, or says how long until one is there.
     pub fn take(&mut self) -> Result<(), Duration> {
+        self.take_n(1)
+    }
+
+    /// Takes `n` tokens at once, or says how long until that many are there (never more than the
+    /// burst: a cost above it waits for a full bucket).
+    pub fn take_n(&mut self, n: u32) -> Result<(), Duration> {
         self.refill(Instant::now());
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let n = f64::from(n).min(self.burst);
+        if self.tokens >= n {
+            self.tokens -= n;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+            Err(Duration::from_secs_f64((n - self.tokens) / self.rate))
         }
+    }
+
+    /// Gives back tokens taken for work that turned out to cost less.
+    pub fn give_back(&mut self, n: u32) {
+        self.tokens = (self.tokens + f64::from(n)).min(self.burst);
     }
 
     fn is_full(&mut self, now: Instant) -> bool {
@@ -73,6 +86,67 @@ impl KeyedLimiter {
                 buckets.insert(key.to_string(), bucket);
                 taken
             }
+        }
+    }
+}
+
+/// One token bucket per key (a client address, an event), where a request may cost several tokens:
+/// reserve what the dearest outcome costs before the work, give back the difference after.
+///
+/// Memory stays bounded whoever asks: buckets that have refilled are forgotten (looked for at most
+/// once a second, so a flood of new keys cannot make every request scan them all), and past
+/// `MAX_KEYS` keys, new ones share one bucket until old ones are forgotten.
+pub struct CostLimiter<K> {
+    state: Mutex<CostBuckets<K>>,
+    rate: u32,
+    burst: u32,
+}
+
+struct CostBuckets<K> {
+    buckets: HashMap<K, TokenBucket>,
+    /// Shared by new keys while `buckets` is full.
+    overflow: TokenBucket,
+    last_pruned: Instant,
+}
+
+impl<K: Hash + Eq + Clone> CostLimiter<K> {
+    pub const MAX_KEYS: usize = 100_000;
+
+    pub fn new(rate: u32, burst: u32) -> Self {
+        let state = CostBuckets {
+            buckets: HashMap::new(),
+            overflow: TokenBucket::new(rate, burst),
+            last_pruned: Instant::now(),
+        };
+        CostLimiter { state: Mutex::new(state), rate, burst }
+    }
+
+    /// Takes `cost` tokens from `key`'s bucket, or says how long until they are there.
+    pub fn reserve(&self, key: &K, cost: u32) -> Result<(), Duration> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if now.duration_since(state.last_pruned) >= Duration::from_secs(1) {
+            state.buckets.retain(|_, bucket| !bucket.is_full(now));
+            state.last_pruned = now;
+        }
+        if let Some(bucket) = state.buckets.get_mut(key) {
+            return bucket.take_n(cost);
+        }
+        if state.buckets.len() >= Self::MAX_KEYS {
+            return state.overflow.take_n(cost);
+        }
+        let mut bucket = TokenBucket::new(self.rate, self.burst);
+        let taken = bucket.take_n(cost);
+        state.buckets.insert(key.clone(), bucket);
+        taken
+    }
+
+    /// Gives back `amount` of what `key` reserved (the work cost less than reserved).
+    pub fn give_back(&self, key: &K, amount: u32) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match state.buckets.get_mut(key) {
+            Some(bucket) => bucket.give_back(amount),
+            None => state.overflow.give_back(amount),
         }
     }
 }
@@ -131,6 +205,36 @@ mod tests {
         assert!(limiter.take("ada").is_ok() && limiter.take("ada").is_ok());
         assert!(limiter.take("ada").is_err());
         assert!(limiter.take("bo").is_ok(), "Bo has his own bucket");
+    }
+
+    #[test]
+    fn a_costly_request_needs_its_whole_cost_and_can_be_refunded() {
+        let limiter = CostLimiter::new(10, 100);
+        assert!(limiter.reserve(&"venue", 60).is_ok());
+        let wait = limiter.reserve(&"venue", 60).expect_err("only 40 left");
+        assert!(wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2), "{wait:?}");
+        limiter.give_back(&"venue", 59);
+        assert!(limiter.reserve(&"venue", 60).is_ok(), "what the first request did not use came back");
+        assert!(limiter.reserve(&"elsewhere", 100).is_ok(), "each key has its own bucket");
+        assert!(limiter.reserve(&"elsewhere", 1000).is_err(), "a cost above the burst waits for a full bucket");
+    }
+
+    #[test]
+    fn new_keys_past_the_cap_share_one_bucket() {
+        let limiter = CostLimiter::new(1, 2);
+        {
+            let mut state = limiter.state.lock().expect("lock");
+            for n in 0..CostLimiter::<u32>::MAX_KEYS as u32 {
+                // Emptied, so that they stay unforgotten for the test's length.
+                let mut bucket = TokenBucket::new(1, 1000);
+                bucket.take_n(1000).expect("full at first");
+                state.buckets.insert(n, bucket);
+            }
+        }
+        let newcomer = CostLimiter::<u32>::MAX_KEYS as u32;
+        assert!(limiter.reserve(&newcomer, 2).is_ok());
+        assert!(limiter.reserve(&(newcomer + 1), 1).is_err(), "the overflow bucket is shared");
+        assert_eq!(limiter.state.lock().expect("lock").buckets.len(), CostLimiter::<u32>::MAX_KEYS);
     }
 
     #[test]

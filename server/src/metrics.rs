@@ -31,6 +31,11 @@ pub struct Metrics {
     pub recoveries_exact: AtomicU64,
     pub recoveries_failed: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// HTTP API requests refused by their address's budget, and by their event's budget of joins.
+    pub api_rate_limited_address: AtomicU64,
+    pub api_rate_limited_event: AtomicU64,
+    /// Unknown join codes and refused refresh tokens (what a guessing run makes).
+    pub api_failed_lookups: AtomicU64,
     fanout_buckets: [AtomicU64; FANOUT_BUCKETS_US.len() + 1],
     fanout_sum_us: AtomicU64,
 }
@@ -59,6 +64,9 @@ impl Metrics {
             recoveries_exact: ZERO,
             recoveries_failed: ZERO,
             rate_limited: ZERO,
+            api_rate_limited_address: ZERO,
+            api_rate_limited_event: ZERO,
+            api_failed_lookups: ZERO,
             fanout_buckets: [ZERO; FANOUT_BUCKETS_US.len() + 1],
             fanout_sum_us: ZERO,
         }
@@ -134,6 +142,21 @@ impl Metrics {
             "Publications pub/sub lost that were recovered from the log.",
             get(&self.pubsub_gaps_filled),
         );
+        metric(
+            "api_failed_lookups_total",
+            "counter",
+            "Join-code lookups and token trades that named no event or a refresh token that is no good.",
+            get(&self.api_failed_lookups),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP makeroom_api_rate_limited_total Join-code lookups, joins and token trades refused by a \
+             rate limit: their address's, or their event's for joins."
+        );
+        let _ = writeln!(out, "# TYPE makeroom_api_rate_limited_total counter");
+        for (limit, counter) in [("address", &self.api_rate_limited_address), ("event", &self.api_rate_limited_event)] {
+            let _ = writeln!(out, "makeroom_api_rate_limited_total{{limit=\"{limit}\"}} {}", get(counter));
+        }
         let _ = writeln!(out, "# HELP makeroom_recoveries_total Subscribes with `since`, by outcome.");
         let _ = writeln!(out, "# TYPE makeroom_recoveries_total counter");
         let _ = writeln!(out, "makeroom_recoveries_total{{outcome=\"exact\"}} {}", get(&self.recoveries_exact));

@@ -5,13 +5,12 @@
 mod common;
 
 use common::{Client, SECRET, TestServer, error_code};
-use jsonwebtoken::{EncodingKey, Header};
 use makeroom_protocol::Role;
 use makeroom_server::auth::{Claims, Subject, TokenKind, Tokens};
 use serde_json::json;
 
 fn mint(claims: &Claims, secret: &str) -> String {
-    jsonwebtoken::encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    Tokens::new(secret.as_bytes(), 60, 60).sign(claims).unwrap()
 }
 
 fn claims_for(server: &TestServer, participant: &str, role: Role, kind: TokenKind, exp_in: i64) -> Claims {
@@ -215,4 +214,72 @@ async fn tokens_signed_by_the_server_library_verify_over_the_wire() {
     let (token, _) = tokens.issue(&subject, TokenKind::Access).unwrap();
     let mut client = Client::connect(server.port).await;
     assert!(hello(&mut client, &token).await["result"].is_object());
+}
+
+#[tokio::test]
+async fn a_hello_or_refresh_without_a_token_is_unauthorized_as_documented() {
+    let server = TestServer::start().await;
+    let mut client = Client::connect(server.port).await;
+    let reply = client.request(json!({"op": "hello", "version": 1})).await;
+    assert_eq!(error_code(&reply), "unauthorized", "{reply}");
+    assert_eq!(reply["error"]["message"], "no token was given");
+    let joined = server.join("Ada", None).await;
+    let reply = hello(&mut client, joined["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(reply["error"]["message"], "this is a refresh token; an access token is needed here");
+    assert!(hello(&mut client, joined["token"].as_str().unwrap()).await["result"].is_object());
+    let reply = client.request(json!({"op": "refresh"})).await;
+    assert_eq!(error_code(&reply), "unauthorized", "{reply}");
+}
+
+/// base64url without padding, as JWTs write their parts.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// HS256 as RFC 7515 defines it, written here without any JWT library.
+fn hs256(secret: &str, signing_input: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(signing_input.as_bytes());
+    base64url(&mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn tokens_are_plain_hs256_so_tokens_issued_before_keep_working() {
+    let server = TestServer::start().await;
+    let joined = server.join("Ada", None).await;
+    // What the server signs is exactly HS256 over its header and claims.
+    for token in [joined["token"].as_str().unwrap(), joined["refresh_token"].as_str().unwrap()] {
+        let (signing_input, signature) = token.rsplit_once('.').unwrap();
+        assert_eq!(hs256(SECRET, signing_input), signature);
+    }
+    // And a token signed without the server's code (as an earlier server, or another language,
+    // would have) is taken: the header and claims an earlier Makeroom wrote, with this event's ids.
+    let now = makeroom_server::clock::now_secs();
+    let header = base64url(br#"{"typ":"JWT","alg":"HS256"}"#);
+    let claims = json!({
+        "sub": joined["participant"]["id"], "evt": server.event_id, "role": "participant", "name": "Ada",
+        "typ": "access", "iat": now - 3600, "exp": now + 600,
+    });
+    let signing_input = format!("{header}.{}", base64url(claims.to_string().as_bytes()));
+    let token = format!("{signing_input}.{}", hs256(SECRET, &signing_input));
+    let mut client = Client::connect(server.port).await;
+    let reply = hello(&mut client, &token).await;
+    assert_eq!(reply["result"]["participant"]["name"], "Ada", "{reply}");
+    let refresh_claims = json!({
+        "sub": joined["participant"]["id"], "evt": server.event_id, "role": "participant", "name": "Ada",
+        "typ": "refresh", "iat": now - 86_400, "exp": now + 86_400,
+    });
+    let signing_input = format!("{header}.{}", base64url(refresh_claims.to_string().as_bytes()));
+    let refresh = format!("{signing_input}.{}", hs256(SECRET, &signing_input));
+    let (status, body) = server.http("POST", "/api/token", None, Some(json!({"refresh_token": refresh}))).await;
+    assert_eq!(status, 200, "{body}");
 }

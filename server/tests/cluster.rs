@@ -479,3 +479,83 @@ async fn a_rolling_restart_of_every_instance_under_load_loses_and_doubles_nothin
         );
     }
 }
+
+#[tokio::test]
+async fn a_rotated_join_code_and_closed_joining_hold_on_every_instance_and_references_differ() {
+    let redis = redis();
+    let a = TestServer::start_on_redis(&redis, FAST).await;
+    let b = TestServer::start_on_redis(&redis, FAST).await;
+    let old_code = a.join_code.clone();
+    let organiser = a.organiser_token().await;
+    let path = format!("/api/events/{}/join-code", a.event_id);
+    let (status, rotated) = a.http("POST", &path, Some(&organiser), None).await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_code = rotated["join_code"].as_str().unwrap().to_string();
+    let join = |code: &str, name: &str| json!({"code": code, "name": name});
+
+    // B hears of the change by pub/sub (or its position check): the old code soon finds nothing there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = b.http("GET", &format!("/api/join/{old_code}"), None, None).await;
+        if status == 404 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "B still takes the old code");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, joined) = b.http("POST", "/api/join", None, Some(join(&new_code, "Ada"))).await;
+    assert_eq!(status, 200, "{joined}");
+    let mut fresh = Client::connect(b.port).await;
+    let hello = fresh.request(json!({"op": "hello", "version": 1, "token": b.organiser_token().await})).await;
+    assert_eq!(hello["result"]["event"]["join_code"], new_code.as_str());
+
+    // Closed on B, refused on A.
+    let path = format!("/api/events/{}/joining", b.event_id);
+    let (status, _) = b.http("POST", &path, Some(&organiser), Some(json!({"open": false}))).await;
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = a.http("POST", "/api/join", None, Some(join(&new_code, "Bo"))).await;
+        if status == 403 {
+            assert_eq!(error_code(&body), "forbidden");
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(std::time::Instant::now() < deadline, "A still lets people join");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The same mistake on the first request of the first connection of each instance: two references.
+    let mut on_a = Client::connect(a.port).await;
+    let mut on_b = Client::connect(b.port).await;
+    let ask = json!({"op": "subscribe", "channel": "lobby"});
+    let (ra, rb) = (on_a.request(ask.clone()).await, on_b.request(ask).await);
+    let (ra, rb) = (ra["error"]["reference"].as_str().unwrap(), rb["error"]["reference"].as_str().unwrap());
+    assert_ne!(ra, rb, "two instances never hand out the same reference");
+}
+
+#[tokio::test]
+async fn through_haproxy_each_phone_address_has_its_own_join_budget() {
+    let redis = redis();
+    let trusted: Vec<&str> = FAST.iter().copied().chain(["--trusted-proxies", "127.0.0.1"]).collect();
+    let a = TestServer::start_on_redis(&redis, &trusted).await;
+    let b = TestServer::start_on_redis(&redis, &trusted).await;
+    let proxy = TestProxy::start(&[a.port, b.port]);
+    // HAProxy (deploy/haproxy.cfg, `option forwardfor`) tells each instance who the phone is.
+    let guesser = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    let mut refused = false;
+    for n in 0..120 {
+        let path = format!("/api/join/0{n:05}");
+        let (status, body) = common::http_from(guesser, proxy.port, "GET", &path, None, None).await;
+        if status == 429 {
+            refused = true;
+            break;
+        }
+        assert_eq!(status, 404, "{body}");
+    }
+    assert!(refused, "two instances, each with its own budget for the guesser, both ran out");
+    let phone = std::net::Ipv4Addr::new(127, 0, 0, 3);
+    let join = json!({"code": a.join_code, "name": "Ada"});
+    let (status, body) = common::http_from(phone, proxy.port, "POST", "/api/join", None, Some(join)).await;
+    assert_eq!(status, 200, "another phone behind the same proxy joins: {body}");
+}

@@ -68,3 +68,44 @@ async fn sigterm_tells_every_connection_to_reconnect_and_stops() {
     let status = tokio::time::timeout(common::PATIENCE, server.wait()).await.expect("the server exits");
     assert!(status.success(), "a graceful stop exits 0: {status:?}");
 }
+
+/// The binary with no configured secret, so that it keeps one in the data folder.
+fn makeroom_keeping_its_secret(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_makeroom"));
+    command.args(args).env_remove("MAKEROOM_JWT_SECRET").env("MAKEROOM_LOG", "warn");
+    command
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_kept_signing_secret_is_private_and_a_readable_one_stops_the_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let created =
+        makeroom_keeping_its_secret(&["event", "create", "--name", "Secret keeping", "--data", data]).output().unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let secret = dir.path().join("jwt-secret");
+    let mode = std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "made readable by its owner only");
+
+    // Readable by others: `serve` refuses to start, and says how to fix it.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut serving = makeroom_keeping_its_secret(&["serve", "--bind", "127.0.0.1:0", "--data", data]);
+    let child = serving.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let output = tokio::time::timeout(common::PATIENCE, tokio::task::spawn_blocking(move || child.wait_with_output()))
+        .await
+        .expect("a refused start ends at once")
+        .unwrap()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("chmod 600 {}", secret.display())) && stderr.contains("0644"), "{stderr}");
+
+    // Fixed as told, it starts again with the same secret: links made before still work.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let again = makeroom_keeping_its_secret(&["event", "create", "--name", "Second", "--data", data, "--json"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+}

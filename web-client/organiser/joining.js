@@ -1,6 +1,7 @@
 // organiser/joining.js: the console's Joining: the join code, the join link and its QR code
-// (qr.js). No API tells an organiser the join code, so it comes with the link (`&code=`), or the
-// organiser types it once here, or a server that puts it in `hello` gives it.
+// (qr.js), and closing joining or giving the event a new code (`/api/events/{id}/joining` and
+// `/join-code`). The code comes with the link (`&code=`), from `hello`, from those calls, or the
+// organiser types it once here.
 
 import { api } from '../makeroom.js';
 import { qrSvg } from '../qr.js';
@@ -49,12 +50,53 @@ export function joiningSection(organiser) {
       organiser.fail(err.code === 'not_found' ? `No event has the join code ${code}.` : `Could not check the code: ${err.message}.`);
     }
   });
+  const keepCode = (code) => {
+    if (!code || code === organiser.session.code) return;
+    organiser.session.code = code;
+    saveSession(ROLE, organiser.session);
+    showCode(code);
+  };
   client.on('ready', (hello) => {
-    if (hello.event.join_code && hello.event.join_code !== organiser.session.code) {
-      // Servers that tell organisers the join code save them typing it.
-      organiser.session.code = hello.event.join_code;
-      saveSession(ROLE, organiser.session);
-      showCode(organiser.session.code);
+    // Servers that tell organisers the join code save them typing it.
+    keepCode(hello.event.join_code);
+    refreshJoining();
+  });
+
+  // Whether joining is open, and the buttons that change it and the code.
+  let open = true;
+  const joiningPath = (what) => `/api/events/${encodeURIComponent(organiser.eventId)}/${what}`;
+  const showJoining = (joining) => {
+    open = joining.open;
+    keepCode(joining.join_code);
+    $('#joining-state').textContent = open
+      ? 'Joining is open: anyone with the code can join.'
+      : 'Joining is closed: nobody can join with the code until you open it again.';
+    $('#toggle-joining').textContent = open ? 'Close joining' : 'Open joining';
+    $('#toggle-joining').hidden = false;
+    $('#rotate-code').hidden = false;
+  };
+  const call = async (what, options, failure) => {
+    organiser.fail('');
+    try {
+      const { token } = await organiser.source();
+      showJoining(await api(joiningPath(what), { ...options, token }));
+    } catch (err) {
+      organiser.fail(`${failure}: ${err.message}.`);
     }
+  };
+  const refreshJoining = () => call('joining', {}, 'Could not read how people join');
+  $('#toggle-joining').addEventListener('click', (event) => {
+    event.target.disabled = true;
+    call('joining', { method: 'POST', body: { open: !open } }, open ? 'Could not close joining' : 'Could not open joining').finally(() => {
+      event.target.disabled = false;
+    });
+  });
+  $('#rotate-code').addEventListener('click', (event) => {
+    const sure = confirm('Give the event a new join code? The old code stops working at once. Displays show the new one when they are reloaded.');
+    if (!sure) return;
+    event.target.disabled = true;
+    call('join-code', { method: 'POST' }, 'Could not change the join code').finally(() => {
+      event.target.disabled = false;
+    });
   });
 }

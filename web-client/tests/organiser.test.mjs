@@ -1,7 +1,8 @@
 // Browser tests of the organiser console with phones in the room, against the real server: an urgent
 // announcement posted by keyboard alone and acknowledged on a phone; a brief edit that conflicts;
 // a team's working version of its brief and its revision history; the help queue; teams, skills and
-// the schedule; the show and tell's controls; export downloads; the QR code; removing someone.
+// the schedule; the show and tell's controls; export downloads; the QR code; removing someone; closing
+// joining and giving the event a new join code.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -215,6 +216,29 @@ describe('the organiser console', { timeout: 170000 }, () => {
     await organiser.getByRole('button', { name: 'Remove Ada from the event' }).click();
     await ada.getByRole('heading', { name: 'You have left this event' }).waitFor();
     await organiser.locator('#roster-body li', { hasText: 'Ada' }).waitFor({ state: 'detached' });
+  });
+
+  test('closing joining, and a new join code that leaves the old one finding nothing', { timeout: 30000 }, async () => {
+    await organiser.locator('#joining-state', { hasText: 'Joining is open' }).waitFor();
+    await organiser.getByRole('button', { name: 'Close joining' }).click();
+    await organiser.locator('#joining-state', { hasText: 'Joining is closed' }).waitFor();
+    const phone = await (await newContext(browser, PHONE)).newPage();
+    await phone.goto(`${server.url}/join?code=${server.joinCode}`);
+    await phone.getByText('Joining this event is closed for now. Ask an organiser to open it again.').waitFor();
+
+    const oldCode = server.joinCode;
+    organiser.once('dialog', (dialog) => dialog.accept());
+    await organiser.getByRole('button', { name: 'New join code' }).click();
+    await organiser.locator('#join-code', { hasNotText: oldCode }).waitFor();
+    const newCode = (await organiser.locator('#join-code').textContent()).trim();
+    assert.match(newCode, /^[A-Z2-9]{6}$/);
+    assert.match(await organiser.locator('#join-qr svg[role="img"]').getAttribute('aria-label'), new RegExp(`/join\\?code=${newCode}$`));
+    await organiser.getByRole('button', { name: 'Open joining' }).click();
+    await organiser.locator('#joining-state', { hasText: 'Joining is open' }).waitFor();
+    await phone.goto(`${server.url}/join?code=${oldCode}`);
+    await phone.getByText(`No event has the join code "${oldCode}".`).waitFor();
+    await phone.goto(`${server.url}/join?code=${newCode}`);
+    await phone.getByRole('button', { name: 'Join the event' }).waitFor();
   });
 });
 

@@ -1,7 +1,9 @@
 //! The events this instance serves, each with its state logs (roster, briefs, boards, ...), kept in
 //! memory and recorded in channel logs.
 //!
-//! `_/events` logs every event created. Each event has one log per stateful part: `roster`,
+//! `_/events` logs every event created, and changes to how people join it: its join code rotated,
+//! joining closed or opened. That log is the server's own (no client can name it), so a rotated code
+//! reaches no participant's screen. Each event has one log per stateful part: `roster`,
 //! `announcements`, `briefs`, `schedule`, `presentations`, `help`, `outputs` and `board:{team}`. At
 //! start-up the logs are read back and folded, so a restart keeps every event, join code, participant,
 //! brief revision and card (and a removed participant stays removed). Afterwards one follower keeps
@@ -78,6 +80,65 @@ macro_rules! with_log {
 }
 pub(crate) use with_log;
 
+/// A record of the `_/events` log: an event created, or a change to how people join one. Each change
+/// carries one setting only, so two organisers changing different settings at once both win.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum RegistryRecord {
+    Change(JoiningChange),
+    /// Written before changes existed, so without a `type`.
+    Created(EventInfo),
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum JoiningChange {
+    /// The event's join code is now `join_code`; the one before it finds nothing.
+    JoinCode { event: String, join_code: String },
+    /// Joining with the code is open (or closed); organisers still add organisers and displays.
+    Joining { event: String, open: bool },
+}
+
+impl JoiningChange {
+    fn event(&self) -> &str {
+        match self {
+            JoiningChange::JoinCode { event, .. } | JoiningChange::Joining { event, .. } => event,
+        }
+    }
+}
+
+/// How people join an event now: its code, and whether joining with it is open.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Joining {
+    pub join_code: String,
+    pub open: bool,
+}
+
+/// `Joining` with the registry offset each setting was last changed at, so that a change heard late
+/// (pub/sub, a gap filled) never undoes a newer one.
+#[derive(Debug)]
+struct JoiningState {
+    now: Joining,
+    code_changed_at: u64,
+    open_changed_at: u64,
+}
+
+impl JoiningState {
+    fn apply(&mut self, offset: u64, change: &JoiningChange) {
+        match change {
+            JoiningChange::JoinCode { join_code, .. } if offset > self.code_changed_at => {
+                self.now.join_code = join_code.clone();
+                self.code_changed_at = offset;
+            }
+            JoiningChange::Joining { open, .. } if offset > self.open_changed_at => {
+                self.now.open = *open;
+                self.open_changed_at = offset;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The server's own subscriber on the hub, through which every state log follows its channel.
 struct Follower {
     id: ConnId,
@@ -93,6 +154,8 @@ pub struct EventEntry {
     pub presentations: StateLog<Presentations>,
     pub help: StateLog<HelpQueue>,
     pub outputs: StateLog<Outputs>,
+    /// The join code and whether joining is open, as the registry's changes left them.
+    joining: RwLock<JoiningState>,
     /// Loaded boards. A plain lock held only to look up or insert.
     boards: std::sync::Mutex<HashMap<String, Arc<StateLog<Board>>>>,
     hub: Arc<Hub>,
@@ -137,6 +200,11 @@ impl EventEntry {
             presentations: StateLog::new(key(Channel::Presentations), Presentations::default()),
             help: StateLog::new(key(Channel::Help), HelpQueue::default()),
             outputs: StateLog::new(key(Channel::Outputs), Outputs::default()),
+            joining: RwLock::new(JoiningState {
+                now: Joining { join_code: info.join_code.clone(), open: true },
+                code_changed_at: 0,
+                open_changed_at: 0,
+            }),
             boards: Default::default(),
             hub,
             follower,
@@ -175,6 +243,20 @@ impl EventEntry {
             self.roster.catch_up(store).await?;
         }
         Ok(())
+    }
+
+    /// How people join the event now.
+    pub fn joining(&self) -> Joining {
+        self.joining.read().unwrap_or_else(|p| p.into_inner()).now.clone()
+    }
+
+    /// The event's join code now (organisers may rotate it).
+    pub fn join_code(&self) -> String {
+        self.joining.read().unwrap_or_else(|p| p.into_inner()).now.join_code.clone()
+    }
+
+    fn apply_joining(&self, offset: u64, change: &JoiningChange) {
+        self.joining.write().unwrap_or_else(|p| p.into_inner()).apply(offset, change);
     }
 
     /// The event's name as it now stands (organisers may rename it).
@@ -332,10 +414,18 @@ impl EventDirectory {
         let created = read_all(store.as_ref(), &registry_key(), 0).await.context("reading the event registry")?;
         let registry_offset = created.last().map(|p| p.offset).unwrap_or(0);
         for publication in created {
-            let info: EventInfo = serde_json::from_str(publication.data.get())
+            let record: RegistryRecord = serde_json::from_str(publication.data.get())
                 .with_context(|| format!("event record {} is unreadable", publication.offset))?;
-            let entry = EventEntry::load(store.as_ref(), hub.clone(), follower.clone(), info).await?;
-            events.insert(entry.info.id.clone(), Arc::new(entry));
+            match record {
+                RegistryRecord::Created(info) => {
+                    let entry = EventEntry::load(store.as_ref(), hub.clone(), follower.clone(), info).await?;
+                    events.insert(entry.info.id.clone(), Arc::new(entry));
+                }
+                RegistryRecord::Change(change) => match events.get(change.event()) {
+                    Some(event) => event.apply_joining(publication.offset, &change),
+                    None => tracing::warn!(offset = publication.offset, "a joining change names no event; ignored"),
+                },
+            }
         }
         let directory = Arc::new(EventDirectory {
             store,
@@ -360,9 +450,10 @@ impl EventDirectory {
         self.events.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
     }
 
+    /// The event whose join code is `code` now (a rotated code finds nothing).
     pub fn by_join_code(&self, code: &str) -> Option<Arc<EventEntry>> {
         let code = code.trim().to_ascii_uppercase();
-        self.events.read().unwrap_or_else(|p| p.into_inner()).values().find(|e| e.info.join_code == code).cloned()
+        self.events.read().unwrap_or_else(|p| p.into_inner()).values().find(|e| e.join_code() == code).cloned()
     }
 
     /// Every event, oldest first.
@@ -395,6 +486,43 @@ impl EventDirectory {
         let id = info.id.clone();
         self.insert(self.load_event(info).await?);
         self.get(&id).context("an event vanished right after it was created").map_err(Into::into)
+    }
+
+    /// Gives `event` a new join code; the old one finds nothing from then on.
+    pub async fn rotate_join_code(&self, event: &EventEntry, by: &Sender) -> Result<Joining, AppError> {
+        let change = JoiningChange::JoinCode { event: event.info.id.clone(), join_code: self.unused_join_code() };
+        self.record_joining(event, by, change).await
+    }
+
+    /// Opens or closes joining `event` with its code.
+    pub async fn set_joining_open(&self, event: &EventEntry, by: &Sender, open: bool) -> Result<Joining, AppError> {
+        self.record_joining(event, by, JoiningChange::Joining { event: event.info.id.clone(), open }).await
+    }
+
+    /// Records a joining change on the registry and applies it here at once (every other instance
+    /// applies it as it hears of it).
+    async fn record_joining(
+        &self,
+        event: &EventEntry,
+        by: &Sender,
+        change: JoiningChange,
+    ) -> Result<Joining, AppError> {
+        // Held so that this instance's own event creations see the registry's newest offset.
+        let mut registry = self.registry.lock().await;
+        let appended = self
+            .store
+            .append(AppendRequest {
+                key: registry_key(),
+                data: to_raw_value(&RegistryRecord::Change(change.clone())).context("encoding a joining change")?,
+                from: by.clone(),
+                idempotency_key: None,
+                expected_offset: None,
+                retain: None,
+            })
+            .await?;
+        *registry = (*registry).max(appended.offset);
+        event.apply_joining(appended.offset, &change);
+        Ok(event.joining())
     }
 
     fn unused_join_code(&self) -> String {
@@ -472,17 +600,45 @@ impl EventDirectory {
         }
     }
 
-    /// An event created by another instance: load it.
+    /// A record of the registry, whoever wrote it: an event created by another instance is loaded; a
+    /// joining change is applied.
     fn observe_registry(self: &Arc<Self>, delivery: &Delivery) {
-        let Ok(info) = serde_json::from_str::<EventInfo>(delivery.publication.data.get()) else { return };
+        let offset = delivery.publication.offset;
+        let info = match serde_json::from_str::<RegistryRecord>(delivery.publication.data.get()) {
+            Ok(RegistryRecord::Created(info)) => info,
+            Ok(RegistryRecord::Change(change)) => {
+                // An event still loading applies its changes once loaded (below).
+                if let Some(event) = self.get(change.event()) {
+                    event.apply_joining(offset, &change);
+                }
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(offset, error = %err, "an unreadable record of the event registry; ignored");
+                return;
+            }
+        };
         if self.get(&info.id).is_some() {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            match this.load_event(info).await {
-                Ok(entry) => this.insert(entry),
-                Err(err) => tracing::error!(error = format!("{err:#}"), "loading a new event failed"),
+            let id = info.id.clone();
+            let loaded = async {
+                this.insert(this.load_event(info).await?);
+                let entry = this.get(&id).context("an event vanished right after it was loaded")?;
+                // Changes recorded after its creation may have been heard while it loaded.
+                for publication in read_all(this.store(), &registry_key(), offset).await? {
+                    if let Ok(RegistryRecord::Change(change)) = serde_json::from_str(publication.data.get())
+                        && change.event() == id
+                    {
+                        entry.apply_joining(publication.offset, &change);
+                    }
+                }
+                anyhow::Ok(())
+            };
+            if let Err(err) = loaded.await {
+                tracing::error!(error = format!("{err:#}"), "loading a new event failed");
             }
         });
     }

@@ -97,7 +97,7 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
         "event": {
             "id": event.info.id,
             "name": roster["event"]["name"],
-            "join_code": event.info.join_code,
+            "join_code": event.join_code(),
             "starts_at": roster["event"]["starts_at"],
             "ends_at": roster["event"]["ends_at"],
         },

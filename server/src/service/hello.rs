@@ -70,7 +70,7 @@ async fn authenticate(
         event: EventRef {
             id: event.info.id.clone(),
             name: event.name(),
-            join_code: (claims.role != Role::Participant).then(|| event.info.join_code.clone()),
+            join_code: (claims.role != Role::Participant).then(|| event.join_code()),
         },
         team,
         server_time: now_millis(),

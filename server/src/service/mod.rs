@@ -46,6 +46,8 @@ pub struct Services {
     pub history_limit: u64,
     /// Told to clients in `hello`, so they know how often to expect a ping.
     pub heartbeat_interval: Duration,
+    /// This process's id (`ids::new_instance_id`), the first part of every error's reference.
+    pub instance: String,
 }
 
 impl Services {
@@ -71,6 +73,15 @@ impl Services {
             limits,
             history_limit,
             heartbeat_interval,
+            instance: crate::ids::new_instance_id(),
+        }
+    }
+
+    /// Names one reply's error in the logs of every instance: `instance.connection.request`.
+    pub fn error_reference(&self, conn: ConnId, request: Option<u64>) -> String {
+        match request {
+            Some(request) => format!("{}.{conn}.{request}", self.instance),
+            None => format!("{}.{conn}.-", self.instance),
         }
     }
 }

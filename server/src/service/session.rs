@@ -348,7 +348,7 @@ impl Session {
                     _ => {}
                 }
                 // The reference ties the client's error to the server's log line.
-                let reference = format!("{}.{}", self.id, id.map(|id| id.to_string()).unwrap_or_else(|| "-".into()));
+                let reference = self.services.error_reference(self.id, id);
                 err.log_if_internal(&reference);
                 let mut body = err.body();
                 body.reference = Some(reference);

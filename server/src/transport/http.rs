@@ -5,6 +5,7 @@ use super::{AppState, pages, ws};
 use crate::auth::{Claims, Subject, TokenKind};
 use crate::domain::roster::{Name, parse_skills};
 use crate::error::AppError;
+use crate::service::directory::EventEntry;
 use actix_web::error::JsonPayloadError;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use makeroom_protocol::{ErrorCode, Member, Millis, Role, Sender};
@@ -40,15 +41,11 @@ pub fn server(
         .listen("makeroom", listener, move || {
             let app = App::new()
                 .app_data(data.clone())
-                .app_data(web::JsonConfig::default().limit(json_limit).error_handler(|err, _| {
-                    let code = match err {
-                        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                            ErrorCode::TooLarge
-                        }
-                        _ => ErrorCode::BadRequest,
-                    };
-                    AppError::refused(code, err.to_string()).into()
-                }))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(json_limit)
+                        .error_handler(move |err, _| body_refused(&err, json_limit).into()),
+                )
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics))
@@ -58,6 +55,9 @@ pub fn server(
                 .route("/api/token", web::post().to(refresh))
                 .route("/api/events/{event}/displays", web::post().to(create_display))
                 .route("/api/events/{event}/export", web::get().to(export))
+                .route("/api/events/{event}/joining", web::get().to(joining))
+                .route("/api/events/{event}/joining", web::post().to(set_joining))
+                .route("/api/events/{event}/join-code", web::post().to(rotate_join_code))
                 .configure(|config| pages::routes(config, web_dir.clone()));
             let upgrades = state.clone();
             HttpService::build()
@@ -79,6 +79,48 @@ pub fn server(
         })?
         .run();
     Ok(server)
+}
+
+/// A request body that is not the JSON an endpoint takes, said in words (actix-web's own messages
+/// name its internals).
+fn body_refused(err: &JsonPayloadError, limit: usize) -> AppError {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            AppError::refused(ErrorCode::TooLarge, format!("request bodies are limited to {} KiB", limit / 1024))
+        }
+        JsonPayloadError::ContentType => {
+            AppError::refused(ErrorCode::BadRequest, "send the body as JSON, with `Content-Type: application/json`")
+        }
+        JsonPayloadError::Deserialize(err) => {
+            AppError::refused(ErrorCode::BadRequest, format!("the body is not what this call takes: {err}"))
+        }
+        _ => AppError::refused(ErrorCode::BadRequest, "the body could not be read"),
+    }
+}
+
+/// The address a request came from, whose budget it is charged to: its peer's, or, from a trusted
+/// proxy, the one that proxy saw.
+fn client_address(state: &AppState, request: &HttpRequest) -> Option<std::net::IpAddr> {
+    let forwarded_for = request.headers().get_all("x-forwarded-for").filter_map(|value| value.to_str().ok());
+    state.trusted_proxies.client(request.peer_addr().map(|peer| peer.ip()), forwarded_for)
+}
+
+/// The event with join code `code`, if joining it is open. The caller's address pays for a failed
+/// lookup unless it finds one.
+fn event_to_join(state: &AppState, request: &HttpRequest, code: &str) -> Result<Arc<EventEntry>, AppError> {
+    let admission = state.api_limits.admit(client_address(state, request))?;
+    let Some(event) = state.services.events.by_join_code(code) else {
+        admission.failed();
+        return Err(AppError::refused(ErrorCode::NotFound, "no event has this join code"));
+    };
+    admission.found();
+    if !event.joining().open {
+        return Err(AppError::refused(
+            ErrorCode::Forbidden,
+            "joining this event is closed for now; an organiser can open it again",
+        ));
+    }
+    Ok(event)
 }
 
 /// `GET /ws` without the upgrade headers.
@@ -132,12 +174,8 @@ struct EventSummary {
 }
 
 /// What the join page shows before someone joins: the event's name and its teams.
-async fn join_info(state: State, code: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let event = state
-        .services
-        .events
-        .by_join_code(&code)
-        .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no event has this join code"))?;
+async fn join_info(state: State, request: HttpRequest, code: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let event = event_to_join(&state, &request, &code)?;
     let teams = {
         let roster = event.roster();
         let briefs = event.briefs.state();
@@ -203,15 +241,12 @@ fn credentials(
 }
 
 /// A participant joins with the event's code, a name and skills, and gets their tokens. No account.
-async fn join(state: State, body: web::Json<JoinRequest>) -> Result<HttpResponse, AppError> {
+async fn join(state: State, request: HttpRequest, body: web::Json<JoinRequest>) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let event = state
-        .services
-        .events
-        .by_join_code(&body.code)
-        .ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no event has this join code"))?;
+    let event = event_to_join(&state, &request, &body.code)?;
     let name = Name::try_from(body.name)?;
     let skills = parse_skills(body.skills)?;
+    state.api_limits.join(&event.info.id)?;
     let participant =
         state.services.events.add_participant(&event, None, name, Role::Participant, skills, body.team).await?;
     let team = participant.team.clone();
@@ -235,8 +270,22 @@ struct AccessToken {
 }
 
 /// Trades a refresh token for a fresh access token, if its holder is still part of the event.
-async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpResponse, AppError> {
-    let claims = state.services.tokens.verify(&body.refresh_token, TokenKind::Refresh)?;
+async fn refresh(
+    state: State,
+    request: HttpRequest,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, AppError> {
+    let admission = state.api_limits.admit(client_address(&state, &request))?;
+    let claims = match state.services.tokens.verify(&body.refresh_token, TokenKind::Refresh) {
+        Ok(claims) => {
+            admission.found();
+            claims
+        }
+        Err(err) => {
+            admission.failed();
+            return Err(err.into());
+        }
+    };
     let event = state
         .services
         .events
@@ -312,7 +361,7 @@ async fn create_display(
     let subject = Subject { participant: &member.id, event: &event.info.id, role: Role::Display, name: &member.name };
     let (refresh_token, refresh_expires_at) = state.services.tokens.issue(&subject, TokenKind::Refresh)?;
     Ok(HttpResponse::Ok().json(DisplayCredentials {
-        link: format!("{}/display#refresh={refresh_token}&code={}", state.public_url, event.info.join_code),
+        link: format!("{}/display#refresh={refresh_token}&code={}", state.public_url, event.join_code()),
         refresh_token,
         refresh_expires_at,
         display: member,
@@ -360,4 +409,66 @@ async fn export(
         .insert_header(("content-disposition", format!("attachment; filename=\"{file}.{extension}\"")))
         .insert_header(("cache-control", "no-store"))
         .body(body))
+}
+
+/// The event named in the path, for a caller whose access token is for it, in one of `roles`.
+fn event_for(
+    state: &AppState,
+    request: &HttpRequest,
+    event_id: &str,
+    roles: &[Role],
+    what: &str,
+) -> Result<(Arc<EventEntry>, Claims), AppError> {
+    let claims = bearer(state, request)?;
+    if claims.evt != event_id {
+        return Err(AppError::refused(ErrorCode::Forbidden, "your token is for another event"));
+    }
+    if !roles.contains(&claims.role) {
+        return Err(AppError::refused(ErrorCode::Forbidden, format!("only organisers {what}")));
+    }
+    let event =
+        state.services.events.get(event_id).ok_or_else(|| AppError::refused(ErrorCode::NotFound, "no such event"))?;
+    if event.roster().active(&claims.sub).is_none() {
+        return Err(AppError::refused(ErrorCode::Forbidden, "you are no longer part of this event"));
+    }
+    Ok((event, claims))
+}
+
+fn sender(claims: &Claims) -> Sender {
+    Sender { id: claims.sub.clone(), name: claims.name.clone(), role: claims.role }
+}
+
+/// The join code and whether joining is open, for organisers and displays (which show the code).
+async fn joining(state: State, request: HttpRequest, event_id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let roles = [Role::Organiser, Role::Display];
+    let (event, _) = event_for(&state, &request, &event_id, &roles, "and displays see the join code")?;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(event.joining()))
+}
+
+#[derive(Deserialize)]
+struct SetJoining {
+    open: bool,
+}
+
+/// An organiser opens or closes joining with the code.
+async fn set_joining(
+    state: State,
+    request: HttpRequest,
+    event_id: web::Path<String>,
+    body: web::Json<SetJoining>,
+) -> Result<HttpResponse, AppError> {
+    let (event, claims) = event_for(&state, &request, &event_id, &[Role::Organiser], "open and close joining")?;
+    let joining = state.services.events.set_joining_open(&event, &sender(&claims), body.open).await?;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(joining))
+}
+
+/// An organiser gives the event a new join code; the old one finds nothing from then on.
+async fn rotate_join_code(
+    state: State,
+    request: HttpRequest,
+    event_id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (event, claims) = event_for(&state, &request, &event_id, &[Role::Organiser], "change the join code")?;
+    let joining = state.services.events.rotate_join_code(&event, &sender(&claims)).await?;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(joining))
 }

@@ -1,7 +1,8 @@
 //! Transport: how the outside world reaches the server. WebSocket connections (`ws`, over the socket
-//! it takes from the HTTP server at the upgrade, `websocket` for its frames), the HTTP API (`http`)
-//! and the web pages (`pages`). No event rules live here; requests are handed to `service`.
+//! it takes from the HTTP server at the upgrade, `websocket` for its frames), the HTTP API (`http`,
+//! with the limits of its calls that need no token in `api_limits`) and the web pages (`pages`). No event rules live here; requests are handed to `service`.
 
+pub mod api_limits;
 pub mod http;
 pub mod pages;
 mod websocket;
@@ -17,6 +18,8 @@ use tokio::sync::watch;
 pub struct AppState {
     pub services: Arc<Services>,
     pub connections_per_address: ConnectionCounter<std::net::IpAddr>,
+    pub api_limits: api_limits::ApiLimits,
+    pub trusted_proxies: api_limits::TrustedProxies,
     pub allowed_origins: Vec<String>,
     pub public_url: String,
     pub heartbeat_interval: Duration,

@@ -235,6 +235,30 @@ impl TestServer {
         http(self.port, method, path, bearer, body).await
     }
 
+    /// `http` from another loopback address, which the server counts as another client address.
+    pub async fn http_from(
+        &self,
+        source: std::net::Ipv4Addr,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        http_from(source, self.port, method, path, bearer, body).await
+    }
+
+    /// The value of one sample line of `/metrics`, such as `makeroom_api_failed_lookups_total`.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let (status, text) = self.http("GET", "/metrics", None, None).await;
+        assert_eq!(status, 200);
+        let text = text.as_str().unwrap().to_string();
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {sample} in /metrics:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
     /// Joins the event as a new participant; returns the join response.
     pub async fn join(&self, name: &str, team: Option<&str>) -> Value {
         let (status, body) = self
@@ -294,11 +318,56 @@ impl TestServer {
 
 /// A minimal HTTP/1.1 client: one request per connection, JSON in and out.
 pub async fn http(port: u16, method: &str, path: &str, bearer: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    http_over(stream, method, path, bearer, &[], body).await
+}
+
+/// `http` from another address of the loopback range (`127.0.0.2`, ...): the server sees another
+/// client address, as it would another venue.
+pub async fn http_from(
+    source: std::net::Ipv4Addr,
+    port: u16,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    http_over(stream, method, path, bearer, &[], body).await
+}
+
+/// `http_from` with more request headers (such as a proxy's `X-Forwarded-For`).
+pub async fn http_from_with_headers(
+    source: std::net::Ipv4Addr,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, Value) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    http_over(stream, method, path, None, headers, body).await
+}
+
+async fn http_over(
+    mut stream: TcpStream,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, Value) {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     if let Some(token) = bearer {
         request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
     }
     if !body.is_empty() {
         request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
