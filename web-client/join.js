@@ -2,7 +2,7 @@
 // joins, keeps the refresh token for that event and goes to the room.
 
 import { api } from './makeroom.js';
-import { $, h, loadSession, parseList, saveSession, skillsProblem } from './ui.js';
+import { $, h, keepForOffline, loadSession, parseList, saveSession, skillsProblem } from './ui.js';
 
 const code = (new URLSearchParams(location.search).get('code') || '').trim().toUpperCase();
 const message = $('#message');
@@ -106,4 +106,5 @@ async function start() {
   });
 }
 
+keepForOffline();
 start();

@@ -10,7 +10,7 @@
 
 import { Status } from './makeroom.js';
 import { StateChannel } from './state.js';
-import { $, forgetSession, showStatus, signInFromLink } from './ui.js';
+import { $, forgetSession, keepForOffline, showStatus, signInFromLink } from './ui.js';
 import { OrganiserContext, ROLE } from './organiser/context.js';
 import { announcementsSection } from './organiser/announcements.js';
 import { showSection } from './organiser/show.js';
@@ -116,6 +116,7 @@ function start(signedIn) {
   window.makeroom = client;
 }
 
+keepForOffline();
 signIn().then((signedIn) => {
   if (signedIn) start(signedIn);
 });

@@ -69,5 +69,10 @@ export function roomAnnouncements(room) {
   client.on('failed', ({ entry }) => {
     if (entry.channel === 'announcements') render();
   });
-  return { start: () => feed.start() };
+  return {
+    start: () => feed.start(),
+    restore: (items) => feed.restore(items),
+    /** The announcements to keep on the phone, once the server's have come; else null. */
+    live: () => (feed.live ? feed.items() : null),
+  };
 }

@@ -14,6 +14,7 @@ export function boardSection(room) {
   const { client, me } = room;
   let board = null; // {team, channel, editable, view, follow, root}
   let boardPick = null; // the team whose board is picked; null: this person's own
+  let savedBoards = {}; // team -> {state, offset}: the boards this phone saved, until the live ones come
   const boardTeam = () => boardPick || room.teamId || (room.openTeams()[0] && room.openTeams()[0].id) || null;
   const show = () => {
     const team = boardTeam();
@@ -47,6 +48,8 @@ export function boardSection(room) {
       },
     });
     board = { team, channel, editable, view, follow, root };
+    const kept = savedBoards[team];
+    if (kept && kept.state) view.setState(kept.state, kept.offset);
     follow.start();
   };
   const renderHead = () => {
@@ -82,5 +85,13 @@ export function boardSection(room) {
   const reset = () => {
     boardPick = null;
   };
-  return { render, renderHead, show, reset };
+  /** Shows the boards this phone saved (room/saved.js) until the live ones come. */
+  const restore = (boards) => {
+    savedBoards = boards || {};
+    const kept = board && savedBoards[board.team];
+    if (kept && kept.state && !board.follow.state) board.view.setState(kept.state, kept.offset);
+  };
+  /** The team's own board as loaded live, to keep on the phone; else null. */
+  const live = () => (board && board.editable && board.follow.state ? { [board.team]: { state: board.follow.state, offset: board.follow.offset } } : null);
+  return { render, renderHead, show, reset, restore, live };
 }

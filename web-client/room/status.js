@@ -3,7 +3,7 @@
 // removed from the event, or not joined on this device at all.
 
 import { Status } from '../makeroom.js';
-import { $, forgetSession, h, setChildren, showStatus } from '../ui.js';
+import { $, forgetSession, formatTime, h, setChildren, showStatus } from '../ui.js';
 
 function showTerminal(html) {
   const box = $('#terminal');
@@ -15,8 +15,18 @@ function showTerminal(html) {
 /** Keeps the status line, and ends the room when the sign-in expires or the person is removed. */
 export function followStatus(room) {
   const { client, session } = room;
-  showStatus($('#status'), client, { waiting: () => client.outbox.length });
+  // Opened with no network, the room shows what this phone saw last (room/saved.js), and says so.
+  const line = showStatus($('#status'), client, {
+    waiting: () => client.outbox.length,
+    note: () => (room.savedAt ? `Showing what this phone last saw, at ${formatTime(room.savedAt)}.` : ''),
+  });
+  room.statusChanged = line.refresh;
   client.on('status', ({ status }) => {
+    if (status === Status.ONLINE) room.savedAt = null; // live from here on
+    if (status === Status.SIGNED_OUT || status === Status.REMOVED) {
+      // What this phone kept of the event goes with the sign-in.
+      if (room.saved) room.saved.forget();
+    }
     if (status === Status.SIGNED_OUT) {
       forgetSession('participant', room.eventId);
       const again = session.code ? `/join?code=${encodeURIComponent(session.code)}` : '/';
