@@ -13,7 +13,7 @@ import { StateChannel } from './state.js';
 import { $, currentSession, keepForOffline } from './ui.js';
 import { tabList } from './views.js';
 import { RoomContext } from './room/context.js';
-import { followStatus, showNotJoined } from './room/status.js';
+import { followStatus, offerSignOut, showNotJoined } from './room/status.js';
 import { chatSection } from './room/chat.js';
 import { roomAnnouncements } from './room/announcements.js';
 import { helpSheet } from './room/help.js';
@@ -57,6 +57,7 @@ async function start(session) {
   const selectSection = tabList($('#section-tabs'), {
     onSelect: (name) => {
       room.section = name;
+      document.body.classList.toggle('scrolled', $(`#view-${name}`).scrollTop > 48);
       chat.sectionShown(name);
       if (renderers[name]) renderers[name]();
       try {
@@ -83,6 +84,10 @@ async function start(session) {
     roster: (state, detail = {}) => {
       if (!state) return;
       room.roster = state;
+      if (state.event && state.event.name) {
+        $('#event-name').textContent = state.event.name;
+        document.title = `${state.event.name} · Makeroom`;
+      }
       // A saved roster may be older than the session: only the live one moves this person.
       const mine = state.participants[me.id];
       if (!detail.saved && mine && !mine.removed && (mine.team || null) !== room.teamId) chat.teamMoved(mine.team);
@@ -153,10 +158,32 @@ async function start(session) {
   help.render();
   chat.loadTeamNames();
   client.connect();
+  // While a section is scrolled down, the top bar shrinks (room.css, body.scrolled); back at the top it
+  // grows again. The chats are left alone: reading back is not a reason to move the page about.
+  $('#main').addEventListener(
+    'scroll',
+    (event) => {
+      const view = event.target;
+      if (!view.classList || !view.classList.contains('view') || view.id === 'view-chat') return;
+      if (view.scrollTop > 48) document.body.classList.add('scrolled');
+      else if (view.scrollTop < 8) document.body.classList.remove('scrolled');
+    },
+    true,
+  );
+  // Tabs too wide for the screen (large text) scroll sideways; a shadow says which way there are more.
+  const tabs = $('#section-tabs');
+  const edges = () => {
+    tabs.classList.toggle('more-left', tabs.scrollLeft > 1);
+    tabs.classList.toggle('more-right', tabs.scrollLeft + tabs.clientWidth < tabs.scrollWidth - 1);
+  };
+  tabs.addEventListener('scroll', edges, { passive: true });
+  window.addEventListener('resize', edges);
+  edges();
   keepForOffline();
   // For tests and the curious: the page's client, and what it keeps for offline.
   window.makeroom = client;
   window.makeroomSaved = saved;
+  offerSignOut(room);
 }
 
 const session = currentSession('participant');

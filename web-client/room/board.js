@@ -1,6 +1,6 @@
 // room/board.js: the room's Board section: this person's team's task board (BoardView in views.js,
-// editable), or any other team's, picked at the top, read only. Without a team, every board is
-// read only.
+// editable: cards and columns, and who is on each card), or any other team's, picked at the top,
+// read only. Without a team, every board is read only.
 
 import { StateChannel } from '../state.js';
 import { $, h, setChildren } from '../ui.js';
@@ -37,6 +37,11 @@ export function boardSection(room) {
       channel,
       editable,
       names: room.nameOf,
+      // A card can be given to anyone in the team as it is now.
+      people: () => {
+        const holder = room.teamOf(team);
+        return holder ? holder.members.map((id) => ({ id, name: room.nameOf(id) || 'someone' })).sort((a, b) => a.name.localeCompare(b.name)) : [];
+      },
       meId: me.id,
       label: `${room.teamName(team)}'s task board`,
       onMessage: (text) => ($('#board-message').textContent = text),
@@ -71,7 +76,7 @@ export function boardSection(room) {
       ? 'You are not in a team yet, so boards are read only. Pick a team under Teams to work on its board.'
       : team !== teamId
         ? 'Another team\'s board: you can look, only its members change it.'
-        : 'Tap a card for its actions, or drag it by its handle ⠿.';
+        : 'Tap a card for its actions, or drag it by its handle ⠿. "Column" changes a column.';
   };
   $('#board-pick').addEventListener('change', (event) => {
     boardPick = event.target.value === room.teamId ? null : event.target.value;
