@@ -60,6 +60,21 @@ export function formatTime(ts) {
   return `${date.toLocaleDateString([], { weekday: 'short' })} ${time}`;
 }
 
+/** A time as the value of an <input type="datetime-local"> (local time, to the minute). */
+export function toLocalInput(ms) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** The time an <input type="datetime-local"> holds, in ms, or null when it holds none. */
+export function fromLocalInput(value) {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || '');
+  if (!match) return null;
+  const [, y, mo, d, hh, mm] = match.map(Number);
+  return new Date(y, mo - 1, d, hh, mm).getTime();
+}
+
 /** Splits "design, Rust ,writing" into its items, as every form that takes a list of skills does. */
 export function parseList(text) {
   return text

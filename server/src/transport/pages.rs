@@ -86,6 +86,7 @@ const PAGES: &[Page] = &[
     asset!("organiser/joining.js", JS),
     asset!("organiser/displays.js", JS),
     asset!("organiser/export.js", JS),
+    asset!("organiser/event.js", JS),
     // The installable app: its manifest, its icons, and the worker that keeps the pages for offline.
     asset!("manifest.webmanifest", MANIFEST),
     asset!("icon.svg", SVG),
@@ -192,7 +193,9 @@ pub fn routes(config: &mut web::ServiceConfig, web_dir: Option<PathBuf>) {
                             };
                             match read {
                                 Ok(body) => respond(content_type).body(body),
-                                Err(err) => HttpResponse::NotFound().body(format!("{}: {err}", dir.join(file).display())),
+                                Err(err) => {
+                                    HttpResponse::NotFound().body(format!("{}: {err}", dir.join(file).display()))
+                                }
                             }
                         }
                     }),
@@ -316,20 +319,31 @@ mod tests {
         let worker = built_in_worker();
         let text = std::str::from_utf8(&worker).expect("UTF-8");
         let (first, rest) = text.split_once('\n').expect("a build line, then the worker");
-        let json = first.strip_prefix("self.MAKEROOM_BUILD = ").and_then(|line| line.strip_suffix(';')).expect("the build line");
+        let json = first
+            .strip_prefix("self.MAKEROOM_BUILD = ")
+            .and_then(|line| line.strip_suffix(';'))
+            .expect("the build line");
         let build: serde_json::Value = serde_json::from_str(json).expect("JSON");
-        let files: BTreeSet<&str> = build["files"].as_array().expect("files").iter().map(|f| f.as_str().expect("a URL")).collect();
-        let others: BTreeSet<&str> = PAGES.iter().map(|&(url, _, _, _)| url).filter(|&url| url != SERVICE_WORKER).collect();
+        let files: BTreeSet<&str> =
+            build["files"].as_array().expect("files").iter().map(|f| f.as_str().expect("a URL")).collect();
+        let others: BTreeSet<&str> =
+            PAGES.iter().map(|&(url, _, _, _)| url).filter(|&url| url != SERVICE_WORKER).collect();
         assert_eq!(files, others, "the worker keeps every page, script, style and icon, and not itself");
         assert!(rest.contains("MAKEROOM_BUILD"), "the worker itself follows");
 
         let version = |bodies: &[&[u8]]| {
             let line = worker_prelude(bodies.iter().copied());
-            let build: serde_json::Value = serde_json::from_str(line.trim_end().trim_start_matches("self.MAKEROOM_BUILD = ").trim_end_matches(';')).expect("JSON");
+            let build: serde_json::Value = serde_json::from_str(
+                line.trim_end().trim_start_matches("self.MAKEROOM_BUILD = ").trim_end_matches(';'),
+            )
+            .expect("JSON");
             build["version"].as_str().expect("a version").to_owned()
         };
         assert_eq!(version(&[b"a", b"b"]), version(&[b"a", b"b"]), "the same files, the same version");
         assert_ne!(version(&[b"a", b"b"]), version(&[b"a", b"c"]), "a changed file, a new version");
-        assert_eq!(build["version"].as_str(), Some(version(&PAGES.iter().map(|&(_, _, _, body)| body).collect::<Vec<_>>()).as_str()));
+        assert_eq!(
+            build["version"].as_str(),
+            Some(version(&PAGES.iter().map(|&(_, _, _, body)| body).collect::<Vec<_>>()).as_str())
+        );
     }
 }
