@@ -46,7 +46,9 @@ export function roomAnnouncements(room) {
   let touchedAt = 0; // when this person last touched the page (this phone's clock)
   const shownSince = new Map(); // id -> when it was first shown whole (this phone's clock)
   let readTimer = null;
-  const markRead = (id) => read.add(id) && render();
+  const markRead = (id) => {
+    if (read.add(id)) render();
+  };
   for (const type of ['pointerdown', 'keydown']) document.addEventListener(type, () => (touchedAt = Date.now()), { capture: true, passive: true });
 
   const ack = (item, button) => {
@@ -75,14 +77,21 @@ export function roomAnnouncements(room) {
       if (item.offset === feed.fresh && !read.has(item.id)) node.classList.add('fresh');
       if (whole.includes(item)) {
         node.classList.toggle('open', expanded.has(item.id));
-        if (needsAck(item)) return node;
-        node.classList.add('unread');
-        node.append(h('button', { type: 'button', class: 'link more', 'aria-expanded': 'true', 'data-focus': `more:${item.id}`, onclick: () => markRead(item.id) }, 'Show less'));
-        return node;
+        if (!needsAck(item)) node.classList.add('unread');
+        return node; // its buttons come once it is laid out, below
       }
       const open = expanded.has(item.id);
       node.classList.add('compact');
       node.classList.toggle('open', open);
+      const acked = node.querySelector('.acked');
+      if (acked && !open) {
+        // On one line, "You acknowledged this" is a tick after the tag (and keeps the focus "Got it" had).
+        acked.remove();
+        const tags = node.querySelectorAll('.tag');
+        tags[tags.length - 1].after(
+          h('span', { class: 'acked-mark', tabindex: '-1', 'data-focus': `ack:${item.id}` }, h('span', { 'aria-hidden': 'true', text: '✓' }), h('span', { class: 'visually-hidden', text: 'You acknowledged this.' })),
+        );
+      }
       node.append(
         h(
           'button',
@@ -104,29 +113,30 @@ export function roomAnnouncements(room) {
       return node;
     });
     replaceKeepingFocus($('#announcement-latest'), nodes);
-    // A whole one longer than four lines is cut: it gets "Show all" (and then "Show less").
+    // A whole one longer than four lines is cut, with "Show the rest". "Show less" makes an unread one
+    // a line (it is read), and cuts an opened urgent one short again.
     for (const [index, node] of nodes.entries()) {
       const item = inView[index];
       if (!whole.includes(item)) continue;
       const text = node.querySelector('.announcement-text');
       const open = expanded.has(item.id);
-      if (!open && text.scrollHeight <= text.clientHeight + 1) continue;
-      const toggle = h(
-        'button',
-        {
-          type: 'button',
-          class: 'link more',
-          'aria-expanded': open ? 'true' : 'false',
-          'data-focus': `whole:${item.id}`,
-          onclick: () => {
-            if (open) expanded.delete(item.id);
-            else expanded.add(item.id);
+      const button = (words, focus, onclick) => h('button', { type: 'button', class: 'link more', 'data-focus': `${focus}:${item.id}`, onclick }, words);
+      if (!open && text.scrollHeight > text.clientHeight + 1) {
+        text.after(
+          button('Show the rest', 'rest', () => {
+            expanded.add(item.id);
             render();
-          },
-        },
-        open ? 'Show less of it' : 'Show all of it',
-      );
-      text.after(toggle);
+          }),
+        );
+      }
+      const less = () => {
+        expanded.delete(item.id);
+        if (!needsAck(item)) read.add(item.id);
+        render();
+        $('#announcements').scrollTop = 0; // what is left starts at the top
+      };
+      if (!needsAck(item)) node.append(button('Show less', 'less', less));
+      else if (open) text.after(button('Show less', 'less', less));
     }
     const earlier = ordered.filter((item) => !inView.includes(item));
     $('#announcement-more').hidden = earlier.length === 0;

@@ -60,7 +60,7 @@ export function scheduleSection(room) {
         show.order.map((team, index) =>
           h(
             'li',
-            { class: index === current.index ? 'presenting' : index < current.index ? 'done' : null, 'aria-current': index === current.index ? 'step' : null },
+            { class: index === current.index ? 'current' : index < current.index ? 'done' : null, 'aria-current': index === current.index ? 'step' : null },
             room.teamName(team),
             team === room.teamId ? ' (your team)' : '',
             index === current.index ? h('strong', { text: ' · presenting now' }) : index < current.index ? ' · done' : team === next ? ' · next' : '',

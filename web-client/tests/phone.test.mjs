@@ -44,7 +44,7 @@ async function chatter(page, count, prefix) {
 /** Reads every announcement shown whole (not urgent) by tapping its "Show less". */
 async function readAll(page) {
   for (let i = 0; i < 10; i++) {
-    const unread = page.locator('#announcements .announcement.unread').getByRole('button', { name: 'Show less' });
+    const unread = page.locator('#announcements .announcement.unread').getByRole('button', { name: 'Show less', exact: true });
     if ((await unread.count()) === 0) return;
     await unread.first().click();
   }
