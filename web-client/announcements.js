@@ -19,6 +19,8 @@ export class AnnouncementFeed {
     this.publications = new Map(); // offset -> publication
     this.base = []; // from a snapshot, where the server sends one
     this.fresh = null;
+    this.live = false; // a snapshot or the history has come from the server
+    this.restored = false; // `base` holds what a page saved, not what the server sent
     // Pins and acknowledgements take offsets too, so `limit` publications hold fewer announcements.
     this.reload = new HistoryReload(client, 'announcements', { limit });
   }
@@ -30,12 +32,15 @@ export class AnnouncementFeed {
       if (event.channel !== 'announcements') return;
       if (event.snapshot) {
         this.base = announcementsFromSnapshot(event.snapshot);
+        this.restored = false;
+        this.live = true;
         this.publications.clear();
         this.reload.cancel();
         this.onChange();
         return;
       }
-      if (event.reason !== 'initial' && event.reason !== 'gap') {
+      if (this.restored || (event.reason !== 'initial' && event.reason !== 'gap')) {
+        this.restored = false;
         this.publications.clear();
         this.base = [];
       }
@@ -61,6 +66,15 @@ export class AnnouncementFeed {
     const result = await this.reload.load();
     if (!result) return;
     for (const publication of result.publications) this.publications.set(publication.offset, publication);
+    this.live = true;
+    this.onChange();
+  }
+
+  /** Shows announcements a page saved (from `items()`), until the server's come. */
+  restore(items) {
+    if (this.live || !Array.isArray(items)) return;
+    this.base = items.map((item) => ({ ...item, acknowledged_by: (item.acknowledged_by || []).slice() }));
+    this.restored = true;
     this.onChange();
   }
 

@@ -8,7 +8,7 @@
 import { Status } from './makeroom.js';
 import { StateChannel, formatClock, nextPresenter, remainingMs, scheduleAt } from './state.js';
 import { AnnouncementFeed, announcementItem, newestThenPinned } from './announcements.js';
-import { $, clientFromLink, forgetSession, saveSession, setChildren, showStatus, signInFromLink } from './ui.js';
+import { $, clientFromLink, forgetSession, keepForOffline, saveSession, setChildren, showStatus, signInFromLink } from './ui.js';
 
 const ROLE = 'display';
 const SHOWN = 4; // announcements on screen
@@ -243,6 +243,7 @@ document.addEventListener('mousemove', wake);
 document.addEventListener('keydown', wake);
 wake();
 
+keepForOffline();
 signIn().then((signedIn) => {
   if (signedIn) start(signedIn);
 });

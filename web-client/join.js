@@ -1,8 +1,11 @@
-// The join page: /join?code=ABC123. Shows the event and its teams, asks a name, skills and a team,
-// joins, keeps the refresh token for that event and goes to the room.
+// The join page: /join?code=ABC123. Shows the event and its teams, each with its brief and the skills
+// it still misses, so a newcomer can see where they would be useful: as they type their skills, the
+// teams that miss one of them say so (matched loosely, skills.js). Asks a name, skills and a team (none
+// is picked for them), joins, keeps the refresh token for that event and goes to the room.
 
 import { api } from './makeroom.js';
-import { $, h, loadSession, parseList, saveSession, skillsProblem } from './ui.js';
+import { neededSkills } from './skills.js';
+import { $, h, keepForOffline, loadSession, parseList, saveSession, skillsProblem } from './ui.js';
 
 const code = (new URLSearchParams(location.search).get('code') || '').trim().toUpperCase();
 const message = $('#message');
@@ -38,19 +41,49 @@ async function start() {
   document.title = `Join ${event.name} · Makeroom`;
 
   const choices = $('#team-choices');
-  const radio = (value, label, count) =>
-    h(
+  const matches = []; // [{team, line}]: "You have what it misses", shown as the skills are typed
+  const teamChoice = (team) => {
+    const id = `team-${team.id}`;
+    const missing = team.missing || [];
+    const line = h('span', { class: 'match', hidden: true });
+    matches.push({ team, line });
+    return h(
       'label',
-      { class: 'choice' },
-      h('input', { type: 'radio', name: 'team', value }),
-      h('span', { text: label }),
-      count === undefined ? null : h('span', { class: 'count', text: count === 1 ? '1 person' : `${count} people` }),
+      { class: 'choice team-choice', 'data-team': team.id },
+      h('input', { type: 'radio', name: 'team', value: team.id, 'aria-labelledby': `${id}-name`, 'aria-describedby': `${id}-about` }),
+      h(
+        'span',
+        { class: 'team-choice-text' },
+        h('span', { class: 'team-choice-head' }, h('span', { class: 'team-name', id: `${id}-name`, text: team.name }), h('span', { class: 'count', text: team.members === 1 ? '1 person' : `${team.members} people` })),
+        h(
+          'span',
+          { class: 'team-about', id: `${id}-about` },
+          h('span', { class: 'team-brief' }, team.brief ? ['Brief: ', h('strong', { text: team.brief })] : 'No brief yet'),
+          missing.length
+            ? h('span', { class: 'missing' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), 'Still missing: ', h('strong', { text: missing.join(', ') }))
+            : team.needs && team.needs.length
+              ? h('span', { class: 'complete' }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), 'Has every skill it asked for')
+              : null,
+          line,
+        ),
+      ),
     );
-  for (const team of teams) choices.append(radio(team.id, team.name, team.members));
-  choices.append(radio('', 'Not yet'));
+  };
+  for (const team of teams) choices.append(teamChoice(team));
+  choices.append(h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'team', value: '' }), h('span', { text: 'Not yet' })));
   if (teams.length === 0) $('#teams').hidden = true;
-  const first = choices.querySelector('input[value=""]');
-  first.checked = true;
+  // As the skills are typed, each team that misses one of them says so.
+  const showMatches = () => {
+    const skills = parseList($('#skills').value);
+    for (const { team, line } of matches) {
+      const useful = neededSkills(skills, team.missing);
+      line.hidden = useful.length === 0;
+      line.textContent = useful.length ? `✓ You have what it misses: ${useful.join(', ')}` : '';
+      line.closest('.team-choice').classList.toggle('useful', useful.length > 0);
+    }
+  };
+  $('#skills').addEventListener('input', showMatches);
+  showMatches();
 
   const form = $('#join-form');
   const known = loadSession('participant', event.id);
@@ -109,4 +142,5 @@ async function start() {
   });
 }
 
+keepForOffline();
 start();

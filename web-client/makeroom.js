@@ -3,8 +3,8 @@
 // A `Makeroom` keeps one WebSocket to the server alive for a page: it authenticates with a fresh
 // access token on every (re)connect, reconnects with exponential backoff and full jitter, resubscribes
 // each channel from the last message it delivered (so nothing is missed and nothing comes twice),
-// keeps what was published while offline in a persisted outbox and sends each message exactly once,
-// and estimates the server's clock. See README.md beside this file for the events and an example.
+// keeps what was published while offline in a persisted outbox (IndexedDB, so that the service worker
+// can read it too) and sends each message exactly once, and estimates the server's clock. See README.md beside this file for the events and an example.
 //
 // The wire protocol is described in protocol/PROTOCOL.md.
 
@@ -123,6 +123,192 @@ function safeStorage() {
   }
 }
 
+// ------------------------------------------------------------------ where the outbox is kept
+//
+// An outbox store keeps one person's waiting messages and commands across reloads. Its methods
+// return promises: `load()` (the entries, oldest first), `put(entry)`, `delete(key)` and `clear()`.
+// `watch(onChange)` calls back when another tab changed the same outbox and returns a function that
+// stops. A store that can read at once (localStorage) also has `loadNow()`.
+
+const validEntries = (list) => (Array.isArray(list) ? list.filter((entry) => entry && entry.key && entry.channel) : []);
+
+/** An outbox under `key` in localStorage, or in anything with getItem, setItem and removeItem. */
+export function localStorageOutbox(storage, key) {
+  const read = () => {
+    try {
+      return validEntries(JSON.parse(storage.getItem(key) || '[]'));
+    } catch {
+      return [];
+    }
+  };
+  // Each change starts from what is stored now, not from what this page last saw: another tab of the
+  // same person may have added or sent messages meanwhile.
+  const change = (edit) => {
+    try {
+      const list = edit(read());
+      if (list.length === 0) storage.removeItem(key);
+      else storage.setItem(key, JSON.stringify(list));
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err); // storage full or disabled
+    }
+  };
+  return {
+    loadNow: read,
+    load: () => Promise.resolve(read()),
+    put: (entry) => change((list) => (list.some((e) => e.key === entry.key) ? list : list.concat([entry]))),
+    delete: (entryKey) => change((list) => list.filter((e) => e.key !== entryKey)),
+    clear: () => change(() => []),
+    watch(onChange) {
+      const win = globalThis.window;
+      if (!win || !win.addEventListener) return () => {};
+      const listener = (event) => {
+        if (event.key === key && event.storageArea === storage) onChange();
+      };
+      win.addEventListener('storage', listener);
+      return () => win.removeEventListener('storage', listener);
+    },
+  };
+}
+
+/** An outbox that lasts as long as the page (no storage at all). */
+export function memoryOutbox() {
+  let list = [];
+  return {
+    loadNow: () => list.slice(),
+    load: () => Promise.resolve(list.slice()),
+    put: (entry) => {
+      if (!list.some((e) => e.key === entry.key)) list = list.concat([entry]);
+      return Promise.resolve();
+    },
+    delete: (key) => {
+      list = list.filter((e) => e.key !== key);
+      return Promise.resolve();
+    },
+    clear: () => {
+      list = [];
+      return Promise.resolve();
+    },
+    watch: () => () => {},
+  };
+}
+
+export const OUTBOX_DATABASE = 'makeroom';
+const OUTBOX_STORE = 'outbox';
+const OUTBOX_CHANNEL = 'makeroom-outbox';
+
+/** Runs `work(objectStore)` in one transaction; resolves, once it is committed, with the result of the request `work` returns. */
+function transaction(db, mode, work) {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(OUTBOX_STORE, mode);
+    const request = work(tx.objectStore(OUTBOX_STORE));
+    tx.oncomplete = () => resolve(request ? request.result : undefined);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new Error('the transaction was aborted'));
+  });
+}
+
+/**
+ * An outbox in IndexedDB, where a service worker can read it as well as the page: database
+ * "makeroom", store "outbox", one record per entry, `{box, key, at, n, entry}`, keyed by
+ * `[box, key]` (`box` is the outbox's name, one per person; `at` and `n` keep the order). The first
+ * load moves, once, whatever an older page kept in localStorage under the same name (`legacy`), so a
+ * phone loses nothing it had queued. Where IndexedDB cannot be opened (some private modes), the
+ * outbox stays in localStorage. Other tabs hear of each change on a BroadcastChannel.
+ */
+export function indexedDbOutbox(box, { indexedDB = globalThis.indexedDB, legacy = safeStorage() } = {}) {
+  const fallback = legacy ? localStorageOutbox(legacy, box) : memoryOutbox();
+  let counter = 0;
+  const record = (entry) => ({ box, key: entry.key, at: entry.createdAt || Date.now(), n: counter++, entry });
+  let broadcast = null;
+  const channel = () => {
+    if (!broadcast && typeof BroadcastChannel === 'function') broadcast = new BroadcastChannel(OUTBOX_CHANNEL);
+    return broadcast;
+  };
+  const tell = () => {
+    try {
+      if (channel()) broadcast.postMessage({ box });
+    } catch {
+      // the other tabs find out on their next load
+    }
+  };
+  const migrate = async (db) => {
+    if (!legacy) return;
+    const waiting = fallback.loadNow();
+    if (waiting.length > 0) await transaction(db, 'readwrite', (store) => waiting.forEach((entry) => store.put(record(entry))));
+    legacy.removeItem(box);
+  };
+  let opening = null;
+  /** The database, or null where it cannot be opened (then the fallback keeps the outbox). */
+  const open = () => {
+    if (!opening) {
+      opening = new Promise((resolve, reject) => {
+        const request = indexedDB.open(OUTBOX_DATABASE, 1);
+        request.onupgradeneeded = () => {
+          const store = request.result.createObjectStore(OUTBOX_STORE, { keyPath: ['box', 'key'] });
+          store.createIndex('box', 'box');
+        };
+        request.onsuccess = () => {
+          const db = request.result;
+          db.onversionchange = () => db.close(); // a newer page upgrades the database
+          resolve(db);
+        };
+        request.onerror = () => reject(request.error);
+      })
+        .then(async (db) => {
+          await migrate(db);
+          return db;
+        })
+        .catch(() => null);
+    }
+    return opening;
+  };
+  const change = async (work, orElse) => {
+    const db = await open();
+    if (!db) return orElse();
+    await transaction(db, 'readwrite', work);
+    tell();
+  };
+  return {
+    async load() {
+      const db = await open();
+      if (!db) return fallback.load();
+      const records = await transaction(db, 'readonly', (store) => store.index('box').getAll(box));
+      return records.sort((a, b) => a.at - b.at || a.n - b.n).map((r) => r.entry);
+    },
+    put: (entry) => change((store) => store.put(record(entry)), () => fallback.put(entry)),
+    delete: (key) => change((store) => store.delete([box, key]), () => fallback.delete(key)),
+    clear: () =>
+      change(
+        (store) => {
+          const keys = store.index('box').getAllKeys(box);
+          keys.onsuccess = () => keys.result.forEach((key) => store.delete(key));
+        },
+        () => fallback.clear(),
+      ),
+    watch(onChange) {
+      const stopFallback = fallback.watch(onChange);
+      const listen = channel();
+      const heard = (event) => {
+        if (event.data && event.data.box === box) onChange();
+      };
+      if (listen) listen.addEventListener('message', heard);
+      return () => {
+        stopFallback();
+        if (listen) listen.removeEventListener('message', heard);
+      };
+    },
+  };
+}
+
+/** The outbox a client keeps by default: IndexedDB where the browser has it, else localStorage, else memory. */
+function defaultOutbox(options, key) {
+  if (options.storage !== undefined) return options.storage ? localStorageOutbox(options.storage, key) : memoryOutbox();
+  if (globalThis.indexedDB) return indexedDbOutbox(key);
+  const storage = safeStorage();
+  return storage ? localStorageOutbox(storage, key) : memoryOutbox();
+}
+
 const CLOCK_WINDOW_MS = 15 * 60 * 1000; // samples older than this no longer count
 const CLOCK_RESAMPLE_MS = 5 * 60 * 1000; // take a fresh batch this often
 const CLOCK_BATCH = 5;
@@ -139,7 +325,9 @@ const ONLINE_RESET_MS = 10000; // a connection that lasted this long resets the 
  *   If it rejects with an error whose `status` is 401 the client stops in state `signedout`; with 403,
  *   in state `removed`. Other failures are retried with backoff.
  * - `url`: the WebSocket URL (default: `/ws` on this page's host).
- * - `outboxKey`: localStorage key for the outbox (default `makeroom:outbox`). Use one per person.
+ * - `outboxKey`: the outbox's name (default `makeroom:outbox`). Use one per person.
+ * - `outboxStore`: where the outbox is kept (default: `indexedDbOutbox(outboxKey)` in a browser);
+ *   `storage`: a localStorage-like object to keep it in instead (null: memory only).
  * - `requestTimeoutMs` (10000), `backoffBaseMs` (500), `backoffCapMs` (15000).
  */
 export class Makeroom {
@@ -152,7 +340,6 @@ export class Makeroom {
       requestTimeoutMs: options.requestTimeoutMs || 10000,
       backoffBaseMs: options.backoffBaseMs || 500,
       backoffCapMs: options.backoffCapMs || 15000,
-      storage: options.storage === undefined ? safeStorage() : options.storage,
       WebSocket: options.WebSocket || globalThis.WebSocket,
     };
     this.status = Status.CONNECTING;
@@ -176,9 +363,15 @@ export class Makeroom {
     this._flushing = false;
     this._waiters = new Map(); // outbox key -> {resolve, reject}
     this._clock = { offset: 0, rtt: Infinity, samples: [] };
-    this._outbox = this._loadOutbox();
+    this._store = options.outboxStore || defaultOutbox(options, this.options.outboxKey);
+    this._writing = new Map(); // outbox key -> its store.put, until stored
+    this._gone = new Set(); // keys this page took out of the outbox (sent, refused, discarded)
+    this._stopWatching = null;
+    this._outbox = this._store.loadNow ? this._store.loadNow() : [];
+    this._outboxLoaded = Boolean(this._store.loadNow);
+    /** Resolves once the outbox kept from before has been read (at once from localStorage). */
+    this.outboxLoaded = this._outboxLoaded ? Promise.resolve() : this._reloadOutbox();
     this._onWindowEvent = this._onWindowEvent.bind(this);
-    this._onStorage = this._onStorage.bind(this);
   }
 
   // ---------------------------------------------------------------- events
@@ -228,9 +421,9 @@ export class Makeroom {
       win.addEventListener('online', this._onWindowEvent);
       win.addEventListener('offline', this._onWindowEvent);
       win.addEventListener('pageshow', this._onWindowEvent);
-      win.addEventListener('storage', this._onStorage);
       if (globalThis.document) document.addEventListener('visibilitychange', this._onWindowEvent);
     }
+    this._stopWatching = this._store.watch(() => this._reloadOutbox());
     this._open();
     return this;
   }
@@ -264,9 +457,10 @@ export class Makeroom {
       win.removeEventListener('online', this._onWindowEvent);
       win.removeEventListener('offline', this._onWindowEvent);
       win.removeEventListener('pageshow', this._onWindowEvent);
-      win.removeEventListener('storage', this._onStorage);
       if (globalThis.document) document.removeEventListener('visibilitychange', this._onWindowEvent);
     }
+    if (this._stopWatching) this._stopWatching();
+    this._stopWatching = null;
     this._setStatus(status, { reason });
   }
 
@@ -728,14 +922,14 @@ export class Makeroom {
 
   /**
    * Publishes `data` ({text, ...}) on a channel, now or, if offline, as soon as the connection is back.
-   * The message waits in the outbox (persisted in localStorage, so it survives a reload) with an
+   * The message waits in the outbox (persisted in IndexedDB, so it survives a reload) with an
    * idempotency key made once, so however often it is resent, the server stores it once.
    * Returns the outbox entry {key, channel, data, createdAt, done}; `done` resolves with
    * {epoch, offset, duplicate} when stored, or rejects if the server refuses the message.
    */
   publish(channel, data, { key } = {}) {
     const entry = { key: key || newKey(), channel, data, createdAt: Date.now() };
-    this._changeOutbox((list) => list.concat([entry]));
+    this._addToOutbox(entry);
     const done = this._waitFor(entry.key);
     this._emit('outbox', this.outbox);
     this._flush();
@@ -749,7 +943,7 @@ export class Makeroom {
    */
   command(channel, command, { key } = {}) {
     const entry = { key: key || newKey(), op: 'command', channel, command, createdAt: Date.now() };
-    this._changeOutbox((list) => list.concat([entry]));
+    this._addToOutbox(entry);
     const done = this._waitFor(entry.key);
     this._emit('outbox', this.outbox);
     this._flush();
@@ -768,6 +962,25 @@ export class Makeroom {
     if (this._outbox.length !== before) this._emit('outbox', this.outbox);
   }
 
+  /**
+   * Forgets everything that waits to be sent, here and in storage (for signing out of a phone).
+   * Each entry's `done` rejects with `discarded`.
+   */
+  async clearOutbox() {
+    await this.outboxLoaded;
+    const dropped = this._outbox;
+    this._outbox = [];
+    for (const entry of dropped) {
+      this._gone.add(entry.key);
+      const waiter = this._waiters.get(entry.key);
+      this._waiters.delete(entry.key);
+      if (waiter) waiter.reject(new MakeroomError('discarded', 'taken out of the outbox unsent'));
+    }
+    await Promise.all([...this._writing.values()]);
+    await this._store.clear().catch(() => {});
+    this._emit('outbox', this.outbox);
+  }
+
   _waitFor(key) {
     const done = new Promise((resolve, reject) => this._waiters.set(key, { resolve, reject }));
     done.catch(() => {}); // a page that ignores the promise must not see unhandled rejections
@@ -775,11 +988,18 @@ export class Makeroom {
   }
 
   async _flush() {
-    if (this._flushing) return;
+    // Older entries kept from before come first: nothing goes until they are read.
+    if (this._flushing || !this._outboxLoaded) return;
     this._flushing = true;
     try {
       while (this._ready && this._outbox.length > 0) {
         const entry = this._outbox[0];
+        const writing = this._writing.get(entry.key);
+        if (writing) {
+          // Stored before it is sent, so that a page closed meanwhile still has it.
+          await writing;
+          continue;
+        }
         const ws = this._ws;
         const command = entry.op === 'command';
         const fields = command
@@ -819,49 +1039,46 @@ export class Makeroom {
     }
   }
 
+  /** Adds an entry: in this page's list at once, and to the store (the send waits for that). */
+  _addToOutbox(entry) {
+    this._outbox.push(entry);
+    const write = this._store
+      .put(entry)
+      .catch(() => {}) // storage full or disabled: the entry lives in this page only
+      .then(() => {
+        if (this._writing.get(entry.key) === write) this._writing.delete(entry.key);
+      });
+    this._writing.set(entry.key, write);
+  }
+
   _removeFromOutbox(key) {
-    this._changeOutbox((list) => list.filter((entry) => entry.key !== key));
+    this._outbox = this._outbox.filter((entry) => entry.key !== key);
+    this._gone.add(key);
+    const remove = () => this._store.delete(key).catch(() => {});
+    const writing = this._writing.get(key);
+    if (writing) writing.then(remove);
+    else remove();
   }
 
   /**
-   * Changes the outbox as stored now, not as this page last saw it: another tab of the same person
-   * may have added or sent messages meanwhile (both tabs may then send one; its key keeps it single).
+   * Reads the outbox as stored now: at the start, and when another tab of the same person changed it
+   * (both tabs may then send one entry; its key keeps it single). Entries this page is still writing
+   * stay, and ones it has taken out do not come back.
    */
-  _changeOutbox(change) {
-    const current = this.options.storage && !this._storageFailed ? this._loadOutbox() : this._outbox;
-    this._outbox = change(current);
-    this._saveOutbox();
-  }
-
-  _onStorage(event) {
-    if (event.key !== this.options.outboxKey || event.storageArea !== this.options.storage) return;
-    this._outbox = this._loadOutbox();
+  async _reloadOutbox() {
+    let stored;
+    try {
+      stored = await this._store.load();
+    } catch {
+      stored = [];
+    }
+    const entries = new Map(stored.map((entry) => [entry.key, entry]));
+    for (const entry of this._outbox) if (!entries.has(entry.key) && (this._writing.has(entry.key) || !this._outboxLoaded)) entries.set(entry.key, entry);
+    for (const key of this._gone) entries.delete(key);
+    this._outbox = [...entries.values()];
+    this._outboxLoaded = true;
     this._emit('outbox', this.outbox);
     this._flush();
-  }
-
-  _loadOutbox() {
-    const storage = this.options.storage;
-    if (!storage) return [];
-    try {
-      const saved = JSON.parse(storage.getItem(this.options.outboxKey) || '[]');
-      return Array.isArray(saved) ? saved.filter((entry) => entry && entry.key && entry.channel) : [];
-    } catch {
-      return [];
-    }
-  }
-
-  _saveOutbox() {
-    const storage = this.options.storage;
-    if (!storage) return;
-    try {
-      if (this._outbox.length === 0) storage.removeItem(this.options.outboxKey);
-      else storage.setItem(this.options.outboxKey, JSON.stringify(this._outbox));
-      this._storageFailed = false;
-    } catch {
-      // Storage full or disabled: the outbox lives in memory (and is lost with the page).
-      this._storageFailed = true;
-    }
   }
 
   // ---------------------------------------------------------------- tokens

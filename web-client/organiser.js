@@ -2,15 +2,15 @@
 // /organiser?event=ID. A laptop page that runs the weekend: announcements (pins, acknowledgements),
 // the show and tell (running order, slot, the live timer), the help queue, the schedule, the briefs
 // (edits that name their revision, conflicts shown plainly), teams and people, what the teams made,
-// how people join (code, link, QR code), display links and the export.
+// how people join (code, link, QR code), the event's name and dates, display links and the export.
 //
 // This file signs in and puts the console together; each section is a module of organiser/:
 // context.js (what they all read), announcements.js, show.js, help.js, schedule.js, briefs.js,
-// people.js, outputs.js, joining.js, displays.js and export.js.
+// people.js, outputs.js, joining.js, event.js, displays.js and export.js.
 
 import { Status } from './makeroom.js';
 import { StateChannel } from './state.js';
-import { $, forgetSession, showStatus, signInFromLink } from './ui.js';
+import { $, forgetSession, keepForOffline, showStatus, signInFromLink } from './ui.js';
 import { OrganiserContext, ROLE } from './organiser/context.js';
 import { announcementsSection } from './organiser/announcements.js';
 import { showSection } from './organiser/show.js';
@@ -22,8 +22,9 @@ import { outputsSection } from './organiser/outputs.js';
 import { joiningSection } from './organiser/joining.js';
 import { displaysSection } from './organiser/displays.js';
 import { exportSection } from './organiser/export.js';
+import { eventSection } from './organiser/event.js';
 
-const SECTIONS = ['#announce', '#show', '#help', '#connected', '#schedule', '#briefs', '#roster', '#outputs', '#joining', '#displays', '#export'];
+const SECTIONS = ['#announce', '#show', '#help', '#connected', '#schedule', '#briefs', '#roster', '#outputs', '#joining', '#event', '#displays', '#export'];
 
 function fail(text) {
   $('#message').textContent = text;
@@ -61,6 +62,7 @@ function start(signedIn) {
   const briefs = briefsSection(organiser);
   const people = peopleSection(organiser);
   const outputs = outputsSection(organiser);
+  const event = eventSection(organiser);
   exportSection(organiser);
   displaysSection(organiser);
 
@@ -70,6 +72,7 @@ function start(signedIn) {
     if (!state) return;
     organiser.roster = state;
     people.render();
+    event.render();
     show.render();
     help.render();
     outputs.render();
@@ -116,6 +119,7 @@ function start(signedIn) {
   window.makeroom = client;
 }
 
+keepForOffline();
 signIn().then((signedIn) => {
   if (signedIn) start(signedIn);
 });

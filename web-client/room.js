@@ -2,16 +2,18 @@
 // the team's task board (and every other team's, read only), its brief with the revision history,
 // the teams with who is in them and which skills they miss, and the schedule. Announcements stay on
 // top (urgent ones are acknowledged), help is one tap away, the connection status is always told, and
-// what is written or changed offline is kept and sent once the phone is back.
+// what is written or changed offline is kept and sent once the phone is back. Opened with no network,
+// the room shows what this phone last saw (room/saved.js); the service worker (sw.js) keeps the files.
 //
 // This file puts the room together; each part is a module of room/: context.js (what they all read),
-// chat.js, board.js, brief.js, teams.js, schedule.js, help.js, announcements.js and status.js.
+// chat.js, board.js, brief.js, teams.js, schedule.js, presenting.js, help.js, announcements.js,
+// status.js and saved.js.
 
 import { StateChannel } from './state.js';
-import { $, currentSession } from './ui.js';
+import { $, currentSession, keepForOffline } from './ui.js';
 import { tabList } from './views.js';
 import { RoomContext } from './room/context.js';
-import { followStatus, showNotJoined } from './room/status.js';
+import { followStatus, offerSignOut, showNotJoined } from './room/status.js';
 import { chatSection } from './room/chat.js';
 import { roomAnnouncements } from './room/announcements.js';
 import { helpSheet } from './room/help.js';
@@ -19,11 +21,16 @@ import { boardSection } from './room/board.js';
 import { briefSection } from './room/brief.js';
 import { teamsSection } from './room/teams.js';
 import { scheduleSection } from './room/schedule.js';
+import { presentingBar } from './room/presenting.js';
+import { SavedRoom } from './room/saved.js';
 
 const SECTIONS = ['chat', 'board', 'brief', 'teams', 'schedule'];
 const SECTION_KEY = 'makeroom:room-section'; // the open section, remembered for the tab
 
-function start(session) {
+/** How long the room waits for the saved room before it connects anyway. */
+const SAVED_WAIT_MS = 400;
+
+async function start(session) {
   const room = new RoomContext(session);
   const { client, me } = room;
   $('#event-name').textContent = session.event.name;
@@ -44,11 +51,13 @@ function start(session) {
   const brief = briefSection(room);
   const teams = teamsSection(room);
   const schedule = scheduleSection(room);
+  const presenting = presentingBar(room);
 
   const renderers = { board: board.render, brief: brief.render, teams: teams.render, schedule: schedule.render };
   const selectSection = tabList($('#section-tabs'), {
     onSelect: (name) => {
       room.section = name;
+      document.body.classList.toggle('scrolled', $(`#view-${name}`).scrollTop > 48);
       chat.sectionShown(name);
       if (renderers[name]) renderers[name]();
       try {
@@ -67,44 +76,78 @@ function start(session) {
     brief.render();
     teams.render();
     help.render();
+    presenting.render();
   };
 
-  // The state channels, each drawn where it shows.
-  const follow = (channel, onChange) => new StateChannel(client, channel, { onChange }).start();
-  follow('roster', (state) => {
-    if (!state) return;
-    room.roster = state;
-    const mine = state.participants[me.id];
-    if (mine && !mine.removed && (mine.team || null) !== room.teamId) chat.teamMoved(mine.team);
-    chat.refreshLabels();
-    teams.render();
-    board.renderHead();
-    if (room.section === 'board') board.show();
-    if (room.section === 'brief') brief.render();
-    help.render();
-  });
-  follow('briefs', (state, detail) => {
-    if (!state) return;
-    room.briefs = state;
-    brief.briefsChanged(detail);
-    brief.render();
-    teams.render();
-  });
-  follow('schedule', (state) => {
-    room.schedule = state;
-    schedule.render();
-  });
-  follow('presentations', (state) => {
-    room.presentations = state;
-    schedule.render();
-  });
-  follow('help', (state) => {
-    room.help = state;
-    help.render();
-  });
+  // The state channels, each drawn where it shows: live, or as saved until the live state comes.
+  const show = {
+    roster: (state, detail = {}) => {
+      if (!state) return;
+      room.roster = state;
+      if (state.event && state.event.name) {
+        $('#event-name').textContent = state.event.name;
+        document.title = `${state.event.name} · Makeroom`;
+      }
+      // A saved roster may be older than the session: only the live one moves this person.
+      const mine = state.participants[me.id];
+      if (!detail.saved && mine && !mine.removed && (mine.team || null) !== room.teamId) chat.teamMoved(mine.team);
+      chat.refreshLabels();
+      teams.render();
+      board.renderHead();
+      if (room.section === 'board') board.show();
+      if (room.section === 'brief') brief.render();
+      help.render();
+    },
+    briefs: (state, detail) => {
+      if (!state) return;
+      room.briefs = state;
+      brief.briefsChanged(detail);
+      brief.render();
+      teams.render();
+    },
+    schedule: (state) => {
+      room.schedule = state;
+      schedule.render();
+    },
+    presentations: (state) => {
+      room.presentations = state;
+      schedule.render();
+      presenting.render();
+    },
+    help: (state) => {
+      room.help = state;
+      help.render();
+    },
+  };
+  const channels = {};
+  for (const [channel, draw] of Object.entries(show)) channels[channel] = new StateChannel(client, channel, { onChange: draw }).start();
 
+  // What this phone last saw, shown until the live state comes, and kept as the live state changes.
+  // Only live states are kept (a channel's `state` is null until its snapshot), never the saved ones again.
+  const saved = new SavedRoom(room.eventId, me.id, () => ({
+    roster: channels.roster.state,
+    briefs: channels.briefs.state,
+    schedule: channels.schedule.state,
+    help: channels.help.state,
+    announcements: announcements.live(),
+    boards: board.live(),
+    chats: chat.live(),
+  }));
+  room.saved = saved;
+  for (const event of ['pub', 'resync', 'sent']) client.on(event, () => saved.changed());
+  chat.onLoaded(() => saved.changed());
   announcements.start();
   chat.start();
+  const last = await Promise.race([saved.load(), new Promise((resolve) => setTimeout(resolve, SAVED_WAIT_MS))]);
+  if (last) {
+    room.savedAt = last.savedAt;
+    for (const channel of ['roster', 'briefs', 'schedule', 'help']) if (last[channel] && !room[channel]) show[channel](last[channel], { saved: true });
+    if (last.announcements) announcements.restore(last.announcements);
+    if (last.boards) board.restore(last.boards);
+    if (last.chats) chat.restore(last.chats);
+    room.statusChanged();
+  }
+
   let firstSection = 'chat';
   try {
     firstSection = sessionStorage.getItem(SECTION_KEY) || 'chat';
@@ -115,8 +158,32 @@ function start(session) {
   help.render();
   chat.loadTeamNames();
   client.connect();
-  // For tests and the curious: the page's client.
+  // While a section is scrolled down, the top bar shrinks (room.css, body.scrolled); back at the top it
+  // grows again. The chats are left alone: reading back is not a reason to move the page about.
+  $('#main').addEventListener(
+    'scroll',
+    (event) => {
+      const view = event.target;
+      if (!view.classList || !view.classList.contains('view') || view.id === 'view-chat') return;
+      if (view.scrollTop > 48) document.body.classList.add('scrolled');
+      else if (view.scrollTop < 8) document.body.classList.remove('scrolled');
+    },
+    true,
+  );
+  // Tabs too wide for the screen (large text) scroll sideways; a shadow says which way there are more.
+  const tabs = $('#section-tabs');
+  const edges = () => {
+    tabs.classList.toggle('more-left', tabs.scrollLeft > 1);
+    tabs.classList.toggle('more-right', tabs.scrollLeft + tabs.clientWidth < tabs.scrollWidth - 1);
+  };
+  tabs.addEventListener('scroll', edges, { passive: true });
+  window.addEventListener('resize', edges);
+  edges();
+  keepForOffline();
+  // For tests and the curious: the page's client, and what it keeps for offline.
   window.makeroom = client;
+  window.makeroomSaved = saved;
+  offerSignOut(room);
 }
 
 const session = currentSession('participant');

@@ -60,6 +60,21 @@ export function formatTime(ts) {
   return `${date.toLocaleDateString([], { weekday: 'short' })} ${time}`;
 }
 
+/** A time as the value of an <input type="datetime-local"> (local time, to the minute). */
+export function toLocalInput(ms) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** The time an <input type="datetime-local"> holds, in ms, or null when it holds none. */
+export function fromLocalInput(value) {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || '');
+  if (!match) return null;
+  const [, y, mo, d, hh, mm] = match.map(Number);
+  return new Date(y, mo - 1, d, hh, mm).getTime();
+}
+
 /** Splits "design, Rust ,writing" into its items, as every form that takes a list of skills does. */
 export function parseList(text) {
   return text
@@ -245,9 +260,10 @@ const STATUS_TEXT = {
 
 /**
  * Keeps `element` (a role="status" live region) telling the connection's state in words and a symbol,
- * never by colour alone. `waiting` (optional) returns how many messages and commands wait to be sent.
+ * never by colour alone. `waiting` (optional) returns how many messages and commands wait to be sent;
+ * `note` (optional) returns words to add while not online (what the page shows meanwhile).
  */
-export function showStatus(element, client, { waiting, quietWhenOnline = true } = {}) {
+export function showStatus(element, client, { waiting, note, quietWhenOnline = true } = {}) {
   // The region stays in the page (collapsed when quiet) so that screen readers keep listening to it.
   let wasDown = false;
   let backTimer = null;
@@ -271,6 +287,8 @@ export function showStatus(element, client, { waiting, quietWhenOnline = true } 
     } else if (status === Status.OFFLINE) {
       words += ' Messages you write and changes you make will be sent when you are back.';
     }
+    const more = note && status !== Status.ONLINE ? note() : '';
+    if (more) words += ` ${more}`;
     element.dataset.status = status;
     if (status === Status.ONLINE) {
       if (wasDown) {
@@ -296,6 +314,20 @@ export function showStatus(element, client, { waiting, quietWhenOnline = true } 
   client.on('status', ({ status }) => render(status));
   client.on('outbox', () => {
     if (client.status === Status.RECONNECTING || client.status === Status.OFFLINE) render(client.status);
+  });
+  return { refresh: () => render(client.status) };
+}
+
+// ------------------------------------------------------------------ the installable app
+
+/**
+ * Registers the service worker (sw.js), which keeps this build's pages for opening with no network.
+ * Browsers without service workers, and pages not in a secure context, simply do without.
+ */
+export function keepForOffline() {
+  if (!('serviceWorker' in navigator) || !globalThis.isSecureContext) return;
+  navigator.serviceWorker.register('/sw.js').catch(() => {
+    // no worker: the pages work as before, online only
   });
 }
 

@@ -111,6 +111,8 @@ export function tabList(tablist, { onSelect = () => {}, vertical = false } = {})
       const panel = document.getElementById(tab.getAttribute('aria-controls'));
       if (panel) panel.hidden = !on;
       if (on && focus) tab.focus();
+      // A row of tabs too wide for the screen (large text) scrolls: keep the selected one in view.
+      if (on && tablist.scrollWidth > tablist.clientWidth) tablist.scrollLeft = Math.max(0, Math.min(tab.offsetLeft - tablist.offsetLeft - 16, tablist.scrollWidth - tablist.clientWidth));
     }
     onSelect(name);
   };
@@ -135,23 +137,27 @@ export function tabList(tablist, { onSelect = () => {}, vertical = false } = {})
 // ------------------------------------------------------------------ task board
 
 const DRAG_THRESHOLD = 6; // px a pointer moves before a press becomes a drag
+const MAX_COLUMNS = 12; // PROTOCOL.md: a board holds at most 12 columns
 
 /**
  * A team's task board (PROTOCOL.md `board:{id}`) in `root`. Shows the state as the server holds it,
  * plus this person's changes that wait to be sent (marked "waiting"), so a move shows at once, also
  * offline, and settles when its event comes back. With `editable`, cards can be added, renamed,
- * moved with buttons (tap and keyboard) or by dragging their handle, reordered and deleted.
+ * moved with buttons (tap and keyboard) or by dragging their handle, reordered, given to anyone in
+ * the team, and deleted; and columns added, renamed, reordered and deleted (an empty one).
  *
  * `setState(state, offset)` takes the confirmed state after each event. `names(id)` gives a
- * person's name. `onMessage(text)` reports a refused change.
+ * person's name, and `people()` the people a card can be given to ([{id, name}]). `onMessage(text)`
+ * reports a refused change.
  */
 export class BoardView {
-  constructor({ root, client, channel, editable = false, names = () => null, meId = null, onMessage = () => {}, label = 'Task board' }) {
+  constructor({ root, client, channel, editable = false, names = () => null, people = () => [], meId = null, onMessage = () => {}, label = 'Task board' }) {
     this.root = root;
     this.client = client;
     this.channel = channel;
     this.editable = editable;
     this.names = names;
+    this.people = people;
     this.meId = meId;
     this.onMessage = onMessage;
     this.state = null;
@@ -161,6 +167,8 @@ export class BoardView {
     this.columns = new Map(); // column id -> {node, list, heading, count}
     this.openCard = null; // the card whose tools are shown
     this.editing = null; // the card whose edit form is shown
+    this.openColumn = null; // the column whose tools are shown
+    this.renamingColumn = null; // the column whose rename form is shown
     this.drag = null;
     this.offs = [];
     this.root.classList.add('board');
@@ -193,6 +201,16 @@ export class BoardView {
     }
     this.empty = h('p', { class: 'empty', text: 'Loading the board…' });
     root.append(this.empty, this.columnsNode);
+    if (editable) {
+      this.columnInput = h('input', { id: `${root.id}-new-column`, maxlength: '40', autocomplete: 'off', enterkeyhint: 'done', placeholder: 'Blocked, Ideas, …' });
+      this.addColumnForm = h(
+        'form',
+        { class: 'add-column', onsubmit: (event) => this.onAddColumn(event) },
+        h('label', { for: this.columnInput.id, text: 'Add a column' }),
+        h('div', { class: 'copy-row' }, this.columnInput, h('button', { type: 'submit', class: 'secondary' }, 'Add column')),
+      );
+      root.append(this.addColumnForm);
+    }
   }
 
   destroy() {
@@ -243,6 +261,18 @@ export class BoardView {
     this.addInput.focus();
   }
 
+  onAddColumn(event) {
+    event.preventDefault();
+    const title = this.columnInput.value.trim();
+    if (!title) {
+      this.columnInput.focus();
+      return;
+    }
+    this.send({ type: 'column.add', title });
+    this.columnInput.value = '';
+    this.columnInput.focus();
+  }
+
   /** Moves a card to `index` in `column` (the index among the column's other cards). */
   move(cardId, column, index) {
     this.send({ type: 'card.move', card: cardId, column, index: Math.max(0, index) });
@@ -267,6 +297,7 @@ export class BoardView {
       else columnCursor = columnCursor.nextSibling;
       view.heading.textContent = column.title;
       view.count.textContent = column.cards.length === 1 ? '1 card' : `${column.cards.length} cards`;
+      if (this.editable) this.updateColumnTools(view, column, board);
       view.none.hidden = column.cards.length > 0;
       let cursor = view.list.firstChild;
       column.cards.forEach((card, index) => {
@@ -288,6 +319,7 @@ export class BoardView {
         this.columns.delete(id);
       }
     }
+    if (this.addColumnForm) this.addColumnForm.hidden = board.columns.length >= MAX_COLUMNS;
     for (const [id, view] of this.cards) {
       if (!seenCards.has(id)) {
         view.node.remove();
@@ -295,13 +327,18 @@ export class BoardView {
       }
     }
     // Moving or redrawing a node takes the focus from what was inside it: give it back, to the same
-    // action on the same card where it still exists, else to the card itself.
+    // action on the same card (or column) where it still exists, else to the card (or column) itself.
     if (focus && document.activeElement !== focus.node) {
+      const columnHolder = inside ? active.closest('[data-column-tools]') : null;
       if (this.root.contains(focus.node)) focus.node.focus();
       else if (focus.card && this.cards.has(focus.card)) {
         const view = this.cards.get(focus.card);
         const same = focus.action && view.node.querySelector(`[data-action="${focus.action}"]:not([disabled])`);
         (same || view.title).focus();
+      } else if (columnHolder && this.columns.has(columnHolder.dataset.columnTools)) {
+        const view = this.columns.get(columnHolder.dataset.columnTools);
+        const same = focus.action && view.node.querySelector(`[data-action="${focus.action}"]:not([disabled])`);
+        (same || view.toggle).focus();
       }
     }
   }
@@ -316,9 +353,113 @@ export class BoardView {
       list: h('ol', { class: 'cards', 'aria-labelledby': headingId, 'data-column': column.id }),
       none: h('p', { class: 'none', text: 'No cards.' }),
     };
-    view.node = h('section', { class: 'board-column', 'data-column': column.id }, h('header', {}, view.heading, view.count), view.list, view.none);
+    if (this.editable) {
+      const toolsId = `${this.root.id}-coltools-${column.id}`.replace(/[^A-Za-z0-9_-]/g, '_');
+      view.toggle = h('button', { type: 'button', class: 'secondary column-toggle', 'aria-expanded': 'false', 'aria-controls': toolsId, 'data-column-tools': column.id, 'data-action': 'column', onclick: () => this.toggleColumn(column.id) }, 'Column');
+      view.tools = h('div', { class: 'column-tools', id: toolsId, 'data-column-tools': column.id, hidden: true });
+    }
+    view.node = h(
+      'section',
+      { class: 'board-column', 'data-column': column.id },
+      h('header', {}, view.heading, view.count, view.toggle || null),
+      view.tools || null,
+      view.list,
+      view.none,
+    );
     this.columns.set(column.id, view);
     return view;
+  }
+
+  toggleColumn(columnId) {
+    this.openColumn = this.openColumn === columnId ? null : columnId;
+    this.renamingColumn = null;
+    this.render();
+  }
+
+  /** A column's tools: rename, move earlier or later, delete (only an empty one, never the last). */
+  updateColumnTools(view, column, board) {
+    const open = this.openColumn === column.id;
+    const index = board.columns.indexOf(column);
+    view.toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+    view.toggle.setAttribute('aria-label', `Change the column ${column.title}`);
+    view.toggle.disabled = column.id.startsWith('pending:');
+    view.tools.hidden = !open;
+    if (open && this.renamingColumn === column.id) {
+      if (!view.renameForm) {
+        view.renameForm = this.columnRenameForm(column);
+        view.toolsKey = null;
+        setChildren(view.tools, view.renameForm);
+      }
+      return;
+    }
+    view.renameForm = null;
+    const key = open ? JSON.stringify([column.title, index, board.columns.length, column.cards.length]) : '';
+    if (view.toolsKey === key) return;
+    view.toolsKey = key;
+    if (!open) {
+      setChildren(view.tools);
+      return;
+    }
+    const label = (text) => `${text}: ${column.title}`;
+    const lastOne = board.columns.length <= 1;
+    setChildren(
+      view.tools,
+      h(
+        'div',
+        { class: 'tool-group', role: 'group', 'aria-label': `Column ${column.title}` },
+        h('button', { type: 'button', class: 'secondary', 'data-action': 'rename', 'aria-label': label('Rename the column'), onclick: () => this.startColumnRename(column.id) }, 'Rename'),
+        h('button', { type: 'button', class: 'secondary', 'data-action': 'earlier', 'aria-label': label('Move the column earlier'), disabled: index === 0, onclick: () => this.send({ type: 'column.move', column: column.id, index: index - 1 }) }, '← Earlier'),
+        h('button', { type: 'button', class: 'secondary', 'data-action': 'later', 'aria-label': label('Move the column later'), disabled: index === board.columns.length - 1, onclick: () => this.send({ type: 'column.move', column: column.id, index: index + 1 }) }, 'Later →'),
+        h('button', { type: 'button', class: 'secondary danger', 'data-action': 'delete-column', 'aria-label': label('Delete the column'), disabled: column.cards.length > 0 || lastOne, onclick: () => this.removeColumn(column) }, 'Delete'),
+      ),
+      column.cards.length > 0 ? h('p', { class: 'hint', text: 'To delete this column, move or delete its cards first.' }) : lastOne ? h('p', { class: 'hint', text: 'A board keeps at least one column.' }) : null,
+    );
+  }
+
+  startColumnRename(columnId) {
+    this.renamingColumn = columnId;
+    this.render();
+    const view = this.columns.get(columnId);
+    const input = view && view.tools.querySelector('input');
+    if (input) {
+      input.focus();
+      input.select();
+    }
+  }
+
+  columnRenameForm(column) {
+    const input = h('input', { id: `${this.root.id}-rename-${column.id}`.replace(/[^A-Za-z0-9_-]/g, '_'), value: column.title, maxlength: '40', required: true, autocomplete: 'off' });
+    const done = () => {
+      this.renamingColumn = null;
+      this.render();
+      const view = this.columns.get(column.id);
+      if (view) view.toggle.focus();
+    };
+    return h(
+      'form',
+      {
+        class: 'column-rename',
+        onsubmit: (event) => {
+          event.preventDefault();
+          const title = input.value.trim();
+          if (!title) return input.focus();
+          if (title !== column.title) this.send({ type: 'column.rename', column: column.id, title });
+          done();
+        },
+        onkeydown: (event) => event.key === 'Escape' && done(),
+      },
+      h('label', { for: input.id, text: 'Column name' }),
+      input,
+      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'secondary', onclick: done }, 'Cancel')),
+    );
+  }
+
+  removeColumn(column) {
+    if (!window.confirm(`Delete the column "${column.title}"?`)) return;
+    this.send({ type: 'column.delete', column: column.id });
+    this.openColumn = null;
+    this.render();
+    if (this.columnInput) this.columnInput.focus();
   }
 
   cardView(card) {
@@ -377,7 +518,10 @@ export class BoardView {
       return;
     }
     view.editForm = null;
-    const toolsKey = open ? JSON.stringify([card.id, card.title, column.id, index, column.cards.length, mine, board.columns.map((c) => [c.id, c.title, c.cards.length])]) : '';
+    const people = this.people();
+    const toolsKey = open
+      ? JSON.stringify([card.id, card.title, card.assignee, column.id, index, column.cards.length, board.columns.map((c) => [c.id, c.title, c.cards.length]), people.map((p) => [p.id, p.name])])
+      : '';
     if (view.toolsKey === toolsKey) return;
     view.toolsKey = toolsKey;
     if (!open) {
@@ -412,7 +556,28 @@ export class BoardView {
           : null,
         h('button', { type: 'button', class: 'secondary danger', 'aria-label': label('Delete'), 'data-action': 'delete', onclick: () => this.remove(card) }, 'Delete'),
       ),
+      this.assigneePicker(card, people),
     );
+  }
+
+  /** "Who is on it": anyone in the team, or nobody (`card.edit` with `assignee`). */
+  assigneePicker(card, people) {
+    const id = `${this.root.id}-who-${card.id}`.replace(/[^A-Za-z0-9_-]/g, '_');
+    const choices = people.slice();
+    // Someone who left the team can still hold a card: keep them in the list so the select tells the truth.
+    if (card.assignee && !choices.some((p) => p.id === card.assignee)) choices.push({ id: card.assignee, name: this.names(card.assignee) || 'someone' });
+    const select = h(
+      'select',
+      {
+        id,
+        'data-action': 'assignee',
+        onchange: (event) => this.send({ type: 'card.edit', card: card.id, assignee: event.target.value || null }),
+      },
+      h('option', { value: '', text: 'Nobody yet' }),
+      choices.map((p) => h('option', { value: p.id, text: p.id === this.meId ? `${p.name} (you)` : p.name })),
+    );
+    select.value = card.assignee || '';
+    return h('div', { class: 'assignee' }, h('label', { for: id, text: 'Who is on it' }), select);
   }
 
   toggleTools(cardId) {

@@ -2,22 +2,8 @@
 // edit and delete phases. Times are typed in the organiser's own time zone, to the minute.
 
 import { scheduleAt } from '../state.js';
-import { $, formatTime, h } from '../ui.js';
+import { $, formatTime, fromLocalInput, h, toLocalInput } from '../ui.js';
 import { replaceKeepingFocus } from '../views.js';
-
-/** A time as the value of an <input type="datetime-local"> (local time, to the minute). */
-function toLocalInput(ms) {
-  const d = new Date(ms);
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-function fromLocalInput(value) {
-  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || '');
-  if (!match) return null;
-  const [, y, mo, d, hh, mm] = match.map(Number);
-  return new Date(y, mo - 1, d, hh, mm).getTime();
-}
 
 /** Sets up the Schedule section; returns `render()`. "Now" moves on by itself every 30 s. */
 export function scheduleSection(organiser) {

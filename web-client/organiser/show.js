@@ -19,7 +19,12 @@ export function showSection(organiser) {
   };
   const showMessage = $('#show-message');
   const presentationsCommand = (command, what) => organiser.send('presentations', command, showMessage, what);
-  show.start.addEventListener('click', () => presentationsCommand({ type: 'presentations.start', index: 0 }, 'start the show'));
+  show.start.addEventListener('click', () => {
+    // During a live show this starts over: it must not be the easy button, and it asks first.
+    const live = organiser.presentations && organiser.presentations.current;
+    if (live && !window.confirm(`Restart the show from the first team? ${organiser.teamName(live.team)} stops presenting and ${organiser.teamName(organiser.presentations.order[0])} starts again with a full slot.`)) return;
+    presentationsCommand({ type: 'presentations.start', index: 0 }, live ? 'restart the show' : 'start the show');
+  });
   show.pause.addEventListener('click', () => presentationsCommand({ type: 'presentations.pause' }, 'pause'));
   show.resume.addEventListener('click', () => presentationsCommand({ type: 'presentations.resume' }, 'resume'));
   show.extend.addEventListener('click', () => presentationsCommand({ type: 'presentations.extend', ms: 60000 }, 'extend the slot'));
@@ -59,6 +64,14 @@ export function showSection(organiser) {
     const current = p.current;
     show.start.textContent = current ? 'Restart from the first team' : 'Start the first team';
     show.start.disabled = p.order.length === 0;
+    // While a team presents, "Next team" is the primary button and the restart a quiet one at the end.
+    show.start.className = current ? 'secondary danger' : '';
+    show.next.className = current ? '' : 'secondary';
+    const controls = show.start.parentElement;
+    const focused = document.activeElement === show.start;
+    if (current && controls.lastElementChild !== show.start) controls.append(show.start);
+    if (!current && controls.firstElementChild !== show.start) controls.prepend(show.start);
+    if (focused && document.activeElement !== show.start) show.start.focus();
     show.pause.hidden = !current || Boolean(current.paused_at);
     show.resume.hidden = !current || !current.paused_at;
     show.extend.disabled = !current;

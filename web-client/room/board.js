@@ -1,6 +1,6 @@
 // room/board.js: the room's Board section: this person's team's task board (BoardView in views.js,
-// editable), or any other team's, picked at the top, read only. Without a team, every board is
-// read only.
+// editable: cards and columns, and who is on each card), or any other team's, picked at the top,
+// read only. Without a team, every board is read only.
 
 import { StateChannel } from '../state.js';
 import { $, h, setChildren } from '../ui.js';
@@ -14,6 +14,7 @@ export function boardSection(room) {
   const { client, me } = room;
   let board = null; // {team, channel, editable, view, follow, root}
   let boardPick = null; // the team whose board is picked; null: this person's own
+  let savedBoards = {}; // team -> {state, offset}: the boards this phone saved, until the live ones come
   const boardTeam = () => boardPick || room.teamId || (room.openTeams()[0] && room.openTeams()[0].id) || null;
   const show = () => {
     const team = boardTeam();
@@ -36,6 +37,11 @@ export function boardSection(room) {
       channel,
       editable,
       names: room.nameOf,
+      // A card can be given to anyone in the team as it is now.
+      people: () => {
+        const holder = room.teamOf(team);
+        return holder ? holder.members.map((id) => ({ id, name: room.nameOf(id) || 'someone' })).sort((a, b) => a.name.localeCompare(b.name)) : [];
+      },
       meId: me.id,
       label: `${room.teamName(team)}'s task board`,
       onMessage: (text) => ($('#board-message').textContent = text),
@@ -47,6 +53,8 @@ export function boardSection(room) {
       },
     });
     board = { team, channel, editable, view, follow, root };
+    const kept = savedBoards[team];
+    if (kept && kept.state) view.setState(kept.state, kept.offset);
     follow.start();
   };
   const renderHead = () => {
@@ -68,7 +76,7 @@ export function boardSection(room) {
       ? 'You are not in a team yet, so boards are read only. Pick a team under Teams to work on its board.'
       : team !== teamId
         ? 'Another team\'s board: you can look, only its members change it.'
-        : 'Tap a card for its actions, or drag it by its handle ⠿.';
+        : 'Tap a card for its actions, or drag it by its handle ⠿. "Column" changes a column.';
   };
   $('#board-pick').addEventListener('change', (event) => {
     boardPick = event.target.value === room.teamId ? null : event.target.value;
@@ -82,5 +90,13 @@ export function boardSection(room) {
   const reset = () => {
     boardPick = null;
   };
-  return { render, renderHead, show, reset };
+  /** Shows the boards this phone saved (room/saved.js) until the live ones come. */
+  const restore = (boards) => {
+    savedBoards = boards || {};
+    const kept = board && savedBoards[board.team];
+    if (kept && kept.state && !board.follow.state) board.view.setState(kept.state, kept.offset);
+  };
+  /** The team's own board as loaded live, to keep on the phone; else null. */
+  const live = () => (board && board.editable && board.follow.state ? { [board.team]: { state: board.follow.state, offset: board.follow.offset } } : null);
+  return { render, renderHead, show, reset, restore, live };
 }

@@ -8,14 +8,18 @@ import { $, formatTime, h, HistoryReload, saveSession } from '../ui.js';
 
 const PAGE = 50; // messages per history request
 const KEEP = 500; // messages kept per chat before the oldest are let go
+const SAVE = 50; // messages per chat kept on the phone for opening with no network (room/saved.js)
 
 /** One chat channel's messages: stored ones by offset, then this person's not yet stored ones. */
 class ChatView {
-  constructor({ client, channel, panel, title, meId, onUnread }) {
+  constructor({ client, channel, panel, title, meId, onUnread, onLoaded = () => {} }) {
     this.client = client;
     this.channel = channel;
     this.meId = meId;
     this.onUnread = onUnread;
+    this.onLoaded = onLoaded;
+    this.restored = null; // offsets shown from the saved room, until the live history replaces them
+    this.loadedLive = false;
     this.messages = new Map(); // offset -> publication
     this.nodes = new Map(); // offset -> <li>
     this.pending = new Map(); // key -> {entry, state: 'sending'|'stored'|'failed', offset, error, node}
@@ -40,6 +44,7 @@ class ChatView {
     if (reason !== 'initial' && reason !== 'gap') {
       this.messages.clear();
       this.nodes.clear();
+      this.restored = null;
     }
     this.reload.ask(offset);
     this.loadWanted();
@@ -51,7 +56,20 @@ class ChatView {
     if (!result) return;
     this.first = result.first;
     for (const publication of result.publications) this.messages.set(publication.offset, publication);
+    if (this.restored) {
+      // Saved messages the live history does not hold now are let go: no hole is left before the
+      // history's oldest, and an event whose log started over shows nothing of the old one.
+      const live = new Set(result.publications.map((publication) => publication.offset));
+      for (const offset of this.restored) {
+        if (live.has(offset)) continue;
+        this.messages.delete(offset);
+        this.nodes.delete(offset);
+      }
+      this.restored = null;
+    }
+    this.loadedLive = true;
     this.render({ toBottom: true });
+    this.onLoaded();
     if (!this.list.hasAttribute('role')) {
       this.list.setAttribute('role', 'log');
       this.list.setAttribute('aria-live', 'polite');
@@ -83,7 +101,27 @@ class ChatView {
     return oldest;
   }
 
+  /** Shows the messages saved on this phone (room/saved.js) until the live history comes. */
+  restore(publications) {
+    if (this.loadedLive || !Array.isArray(publications)) return;
+    this.restored = new Set();
+    for (const publication of publications) {
+      if (this.messages.has(publication.offset)) continue;
+      this.messages.set(publication.offset, publication);
+      this.restored.add(publication.offset);
+    }
+    this.render({ toBottom: true });
+  }
+
+  /** The newest messages, to keep on the phone; null until the live history is loaded. */
+  live() {
+    if (!this.loadedLive) return null;
+    const offsets = [...this.messages.keys()].sort((a, b) => a - b).slice(-SAVE);
+    return offsets.map((offset) => this.messages.get(offset));
+  }
+
   add(publication) {
+    if (this.restored) this.restored.delete(publication.offset);
     if (this.messages.has(publication.offset)) return;
     this.messages.set(publication.offset, publication);
     const mine = publication.from.id === this.meId;
@@ -243,13 +281,15 @@ export function chatSection(room, { onTeamChanged }) {
     const total = room.section === 'chat' ? 0 : unreadCounts.team + unreadCounts.lobby;
     $('#badge-chat').textContent = total > 0 ? `${total} new` : '';
   };
+  const loadedListeners = [];
+  const loaded = () => loadedListeners.forEach((listener) => listener());
   const unread = (name) => (count) => {
     unreadCounts[name] = count;
     badges[name].textContent = count > 0 ? `${count} new` : '';
     showChatBadge();
   };
   const views = {
-    lobby: new ChatView({ client, channel: 'lobby', panel: panels.lobby, title: 'Lobby', meId: me.id, onUnread: unread('lobby') }),
+    lobby: new ChatView({ client, channel: 'lobby', panel: panels.lobby, title: 'Lobby', meId: me.id, onUnread: unread('lobby'), onLoaded: () => loaded() }),
     team: null,
   };
   const refreshLabels = () => {
@@ -313,7 +353,7 @@ export function chatSection(room, { onTeamChanged }) {
     }
     room.teamId = newTeam;
     if (room.teamId) {
-      views.team = new ChatView({ client, channel: `team:${room.teamId}`, panel: panels.team, title: room.teamName(), meId: me.id, onUnread: unread('team') });
+      views.team = new ChatView({ client, channel: `team:${room.teamId}`, panel: panels.team, title: room.teamName(), meId: me.id, onUnread: unread('team'), onLoaded: () => loaded() });
       views.team.activate(active === 'team' && room.section === 'chat');
       views.team.syncOutbox(client.outbox);
       client.subscribe(`team:${room.teamId}`, { presence: true }).catch(() => {});
@@ -412,5 +452,20 @@ export function chatSection(room, { onTeamChanged }) {
     views.lobby.syncOutbox(client.outbox);
     select(room.teamId ? 'team' : 'lobby');
   };
-  return { teamMoved, refreshLabels, sectionShown, loadTeamNames, start };
+
+  /** The chats saved on this phone ({channel: publications}), shown until the live ones come. */
+  const restore = (chats) => {
+    for (const view of [views.lobby, views.team]) if (view && chats[view.channel]) view.restore(chats[view.channel]);
+  };
+  /** The chats to keep on the phone: only those loaded live. */
+  const live = () => {
+    const chats = {};
+    for (const view of [views.lobby, views.team]) {
+      const messages = view && view.live();
+      if (messages) chats[view.channel] = messages;
+    }
+    return Object.keys(chats).length ? chats : null;
+  };
+  const onLoaded = (listener) => loadedListeners.push(listener);
+  return { teamMoved, refreshLabels, sectionShown, loadTeamNames, start, restore, live, onLoaded };
 }

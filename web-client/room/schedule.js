@@ -1,8 +1,8 @@
 // room/schedule.js: the room's Schedule section: the phases with their times, "Now", the next one
-// and how long until it starts, and the past ones "Done". While a team presents, who it is and the
-// time left, from the server's clock; the presenting team's own phones warn them near the end.
+// and how long until it starts, and the past ones "Done". While a team presents, the running order
+// with who presents and who is next (the time left and the warning are in room/presenting.js).
 
-import { formatClock, formatWait, remainingMs, scheduleAt } from '../state.js';
+import { formatWait, nextPresenter, scheduleAt } from '../state.js';
 import { $, formatTime, h, setChildren } from '../ui.js';
 
 /** Sets up the Schedule section; returns `render()`, which draws only while the section is open. */
@@ -40,27 +40,38 @@ export function scheduleSection(room) {
     );
     renderShow();
   };
+  // While a team presents: the running order, with who presents and who is next. Its time left is
+  // in the bar above the sections (room/presenting.js), on every section.
   const renderShow = () => {
     const box = $('#show-now');
-    const current = room.presentations && room.presentations.current;
+    const show = room.presentations;
+    const current = show && show.current;
     box.hidden = !current;
     if (!current) return;
-    const left = remainingMs(room.presentations, client.serverNow());
     const ours = current.team === room.teamId;
-    const warn = left <= room.presentations.warning_ms;
-    box.className = `show-now${warn ? ' warn' : ''}${left < 0 ? ' over' : ''}`;
-    const time = left < 0 ? `${formatClock(-left)} over time` : `${formatClock(left)} left`;
+    const next = nextPresenter(show);
     setChildren(
       box,
-      h('p', {}, 'Show and tell: ', h('strong', { text: ours ? 'your team is presenting' : `${room.teamName(current.team)} is presenting` }), ` · ${time}${current.paused_at ? ' (paused)' : ''}`),
-      ours && warn ? h('p', { class: 'warn-text' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), left < 0 ? 'Time is up: please wrap up now.' : 'Nearly time: start wrapping up.') : null,
+      h('h3', { text: 'Show and tell' }),
+      h('p', {}, h('strong', { text: ours ? 'Your team is presenting' : `${room.teamName(current.team)} is presenting` }), next ? ` · next: ${room.teamName(next)}` : ' · the last team'),
+      h(
+        'ol',
+        { class: 'running-order', 'aria-label': 'Running order' },
+        show.order.map((team, index) =>
+          h(
+            'li',
+            { class: index === current.index ? 'current' : index < current.index ? 'done' : null, 'aria-current': index === current.index ? 'step' : null },
+            room.teamName(team),
+            team === room.teamId ? ' (your team)' : '',
+            index === current.index ? h('strong', { text: ' · presenting now' }) : index < current.index ? ' · done' : team === next ? ' · next' : '',
+          ),
+        ),
+      ),
     );
   };
   setInterval(() => {
-    if (room.section === 'schedule' && document.visibilityState !== 'hidden') {
-      if (room.presentations && room.presentations.current) renderShow();
-      if (Math.floor(Date.now() / 1000) % 15 === 0) render();
-    }
+    // The phases' "Now" and "in 12 min" move on by themselves.
+    if (room.section === 'schedule' && document.visibilityState !== 'hidden' && Math.floor(Date.now() / 1000) % 15 === 0) render();
   }, 1000);
   return { render };
 }

@@ -4,6 +4,7 @@
 // person's own skills.
 
 import { $, announce, h, parseList, setChildren, skillsProblem } from '../ui.js';
+import { neededSkills } from '../skills.js';
 import { replaceKeepingFocus } from '../views.js';
 
 /** Sets up the Teams section; returns `render()`. */
@@ -40,7 +41,7 @@ export function teamsSection(room) {
   const render = () => {
     renderSkills();
     if (!room.roster) return;
-    const mySkills = new Set(((room.roster.participants[me.id] || {}).skills || []).map((s) => s.toLowerCase()));
+    const mySkills = (room.roster.participants[me.id] || {}).skills || [];
     const waitingMove = () => client.outbox.some((e) => e.channel === 'roster' && e.command && (e.command.type === 'team.join' || e.command.type === 'team.leave'));
     const items = room.openTeams()
       .sort((a, b) => (b.id === room.teamId) - (a.id === room.teamId))
@@ -48,7 +49,7 @@ export function teamsSection(room) {
         const ours = team.id === room.teamId;
         const brief = team.brief && room.briefs ? room.briefs.briefs[team.brief] : null;
         const members = team.members.map((id) => (id === me.id ? `${room.nameOf(id)} (you)` : room.nameOf(id)));
-        const youHave = team.missing.filter((skill) => mySkills.has(skill.toLowerCase()));
+        const youHave = neededSkills(mySkills, team.missing); // matched loosely: "design" covers "Service design"
         // Not disabled while a move waits, so the focus can stay on it; a second tap does nothing.
         const button = ours
           ? h('button', { type: 'button', class: 'secondary', 'data-focus': `team:${team.id}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.leave' }, 'leave the team') }, 'Leave this team')

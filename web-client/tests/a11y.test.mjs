@@ -1,5 +1,5 @@
 // Accessibility: axe-core (a dev dependency) checks every page, and every section of the room, in the
-// states people see them in. No violation of impact "serious" or "critical" may remain.
+// states people see them in (offline too). No violation of impact "serious" or "critical" may remain.
 
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -36,6 +36,8 @@ describe('axe finds nothing serious', { timeout: 120000 }, () => {
     const page = await (await newContext(browser, PHONE)).newPage();
     await page.goto(`${server.url}/join?code=${server.joinCode}`);
     await page.getByLabel('Your name').waitFor();
+    await page.getByLabel('Your skills').fill('design, research'); // the teams that miss one say so
+    await page.locator('.team-choice .match:not([hidden])').first().waitFor();
     await check(page, 'join');
     await page.goto(`${server.url}/`);
     await check(page, 'index');
@@ -52,6 +54,8 @@ describe('axe finds nothing serious', { timeout: 120000 }, () => {
     await openSection(phone, 'Board');
     await phone.locator('#board .card').first().waitFor();
     await phone.locator('#board .card-title').first().click(); // a card's actions open
+    await phone.locator('#board .column-toggle').first().click(); // and a column's
+    await phone.locator('#board .column-tools:not([hidden]) button').first().waitFor();
     await check(phone, 'room: board');
 
     await openSection(phone, 'Brief');
@@ -67,6 +71,7 @@ describe('axe finds nothing serious', { timeout: 120000 }, () => {
     await openSection(phone, 'Schedule');
     await phone.locator('#phase-list .phase.now').waitFor();
     await phone.locator('#show-now:not([hidden])').waitFor();
+    await phone.locator('#presenting:not([hidden])').waitFor();
     await check(phone, 'room: schedule');
 
     await phone.getByRole('button', { name: /^Help/ }).click();
@@ -74,6 +79,15 @@ describe('axe finds nothing serious', { timeout: 120000 }, () => {
     await phone.getByRole('button', { name: 'Ask for help' }).click();
     await phone.locator('#help-list .request').waitFor();
     await check(phone, 'room: help');
+
+    // Opened with no network: what the phone saw last, and the offline banner.
+    await phone.waitForFunction(() => Boolean(navigator.serviceWorker.controller), null, { timeout: 15000 });
+    await phone.evaluate(() => window.makeroomSaved.save());
+    await phone.context().setOffline(true);
+    await phone.reload();
+    await phone.locator('#status', { hasText: 'Showing what this phone last saw' }).waitFor({ timeout: 15000 });
+    await check(phone, 'room: offline');
+    await phone.context().setOffline(false);
   });
 
   test('the organiser console', { timeout: 30000 }, async () => {

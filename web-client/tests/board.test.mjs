@@ -1,6 +1,7 @@
 // Browser tests of the room's task board against the real server: two phones in one team see each
-// other's moves (by buttons, by keyboard and by drag and drop), adds, edits and deletes; every phone
-// ends with exactly the board the server holds; other teams' boards are read only.
+// other's moves (by buttons, by keyboard and by drag and drop), adds, edits and deletes, columns
+// added, renamed, moved and deleted, and who is on a card; every phone ends with exactly the board
+// the server holds; other teams' boards are read only.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -121,6 +122,50 @@ describe('the task board', { timeout: 150000 }, () => {
       ['doing', [LIST, DRAFT, STORY]],
       ['done', []],
     ]);
+  });
+
+  test('columns are added, renamed, moved and deleted, and a card is given to a teammate', { timeout: 60000 }, async () => {
+    const columns = (page) => page.locator('#board .board-column h3').allTextContents();
+    await ada.getByLabel('Add a column').fill('Blocked');
+    await ada.getByRole('button', { name: 'Add column' }).click();
+    await grace.locator('#board .board-column h3', { hasText: 'Blocked' }).waitFor();
+
+    await ada.getByRole('button', { name: 'Change the column Blocked' }).click();
+    await ada.getByRole('button', { name: 'Rename the column: Blocked' }).click();
+    await ada.getByLabel('Column name').fill('Waiting on the council');
+    await ada.getByLabel('Column name').press('Enter');
+    await grace.locator('#board .board-column h3', { hasText: 'Waiting on the council' }).waitFor();
+    // The focus went back to the column's button, and its tools are still open for the next change.
+    assert.equal(await ada.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Change the column Waiting on the council');
+
+    await ada.getByRole('button', { name: 'Move the column earlier: Waiting on the council' }).click();
+    for (const page of [ada, grace]) {
+      await page.waitForFunction(() => [...document.querySelectorAll('#board .board-column h3')].map((h) => h.textContent).join('|') === 'To do|Doing|Waiting on the council|Done');
+    }
+
+    // A column that holds cards cannot be deleted; an empty one can, after a confirm.
+    await ada.getByRole('button', { name: 'Change the column Doing' }).click();
+    assert.equal(await ada.getByRole('button', { name: 'Delete the column: Doing' }).isDisabled(), true);
+    await ada.locator('#board .board-column[data-column="doing"]').getByText('move or delete its cards first').waitFor();
+    await ada.getByRole('button', { name: 'Change the column Waiting on the council' }).click();
+    ada.once('dialog', (dialog) => dialog.accept());
+    await ada.getByRole('button', { name: 'Delete the column: Waiting on the council' }).click();
+    await grace.locator('#board .board-column h3', { hasText: 'Waiting on the council' }).waitFor({ state: 'detached' });
+    assert.deepEqual(await columns(ada), ['To do', 'Doing', 'Done']);
+
+    // "Who is on it": Ada gives her card to Grace, then to nobody.
+    await ada.getByRole('button', { name: new RegExp(`^${LIST}`) }).click();
+    await ada.locator('#board .card', { hasText: LIST }).getByLabel('Who is on it').selectOption({ label: 'Grace' });
+    await ada.locator('#board .card', { hasText: LIST }).locator('.card-meta', { hasText: 'Grace is on it' }).waitFor();
+    await grace.locator('#board .card', { hasText: LIST }).locator('.card-meta', { hasText: 'You are on it' }).waitFor();
+    await ada.locator('#board .card', { hasText: LIST }).getByLabel('Who is on it').selectOption({ label: 'Nobody yet' });
+    await grace.locator('#board .card', { hasText: LIST }).locator('.card-meta').waitFor({ state: 'hidden' });
+    await ada.getByRole('button', { name: new RegExp(`^${LIST}`) }).click(); // closes its actions
+
+    for (const page of [ada, grace]) await page.waitForFunction(() => window.makeroom.outbox.length === 0 && !document.querySelector('#board .card.pending'));
+    const expected = await serverBoard(ada, channel);
+    assert.deepEqual(await shownBoard(ada), expected);
+    assert.deepEqual(await shownBoard(grace), expected);
   });
 
   test('the board works by keyboard alone: tab to a card and move it', { timeout: 30000 }, async () => {

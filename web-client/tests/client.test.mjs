@@ -241,6 +241,89 @@ test('the outbox survives a reload and is sent when the connection is back', asy
   c.close();
 });
 
+/**
+ * An outbox store shaped like IndexedDB's: every call answers a little later. It tells its watchers
+ * (the other tabs) of each change, as the BroadcastChannel does.
+ */
+function asyncStore(initial = []) {
+  let list = initial.slice();
+  const watchers = new Set();
+  const later = (value, ms = 5) => new Promise((resolve) => setTimeout(() => resolve(value), ms));
+  const changed = () => later().then(() => watchers.forEach((fn) => fn()));
+  return {
+    get entries() {
+      return list.slice();
+    },
+    load: () => later(list.slice(), 30),
+    put: async (entry) => {
+      await later();
+      if (!list.some((e) => e.key === entry.key)) list.push(entry);
+      changed();
+    },
+    delete: async (key) => {
+      await later();
+      list = list.filter((e) => e.key !== key);
+      changed();
+    },
+    clear: async () => {
+      await later();
+      list = [];
+      changed();
+    },
+    watch(fn) {
+      watchers.add(fn);
+      return () => watchers.delete(fn);
+    },
+  };
+}
+
+test('an outbox kept in an asynchronous store is read before anything is sent, oldest first', async () => {
+  const server = new FakeServer();
+  const kept = { key: 'k-old', channel: 'lobby', data: { text: 'kept from before' }, createdAt: Date.now() - 60000 };
+  const store = asyncStore([kept]);
+  const { client: c } = client(server, { outboxStore: store });
+  const shown = [];
+  c.on('outbox', (entries) => shown.push(entries.map((e) => e.data.text)));
+  const fresh = c.publish('lobby', { text: 'written now' });
+  assert.deepEqual(c.outbox.map((e) => e.key), [fresh.key], 'what is written shows at once');
+  c.connect();
+  await c.outboxLoaded;
+  assert.deepEqual(shown[1], ['kept from before', 'written now'], 'once read, the kept entry comes first');
+  await fresh.done;
+  assert.deepEqual(server.log('lobby').map((p) => p.data.text), ['kept from before', 'written now']);
+  await until(() => store.entries.length === 0, 2000, 'the store emptied');
+  assert.equal(c.outbox.length, 0);
+  c.close();
+});
+
+test('a change another tab makes to the outbox is sent once, and `clearOutbox` forgets what waits', async () => {
+  const server = new FakeServer();
+  const store = asyncStore();
+  const { client: online } = client(server, { outboxStore: store });
+  online.connect();
+  await until(() => online.status === Status.ONLINE);
+  // A second tab of the same person whose connection cannot get through: it only writes.
+  const unreachable = async () => {
+    throw Object.assign(new Error('no network'), { code: 'network' });
+  };
+  const { client: other } = client(server, { outboxStore: store, getToken: unreachable, backoffBaseMs: 60000, backoffCapMs: 60000 });
+  other.connect();
+  await other.outboxLoaded;
+  other.publish('lobby', { text: 'from the other tab' });
+  await until(() => server.log('lobby').length === 1, 2000, 'sent by the online tab');
+  await until(() => store.entries.length === 0 && other.outbox.length === 0, 2000, 'gone from both tabs');
+  assert.equal(server.frames.filter((f) => f.op === 'publish').length, 1);
+
+  const offline = new Makeroom({ url: 'ws://x', getToken: async () => 'token', WebSocket: server.WebSocket, outboxStore: asyncStore() });
+  const first = offline.publish('lobby', { text: 'one' });
+  offline.command('roster', { type: 'skills.set', skills: [] });
+  await offline.clearOutbox();
+  assert.equal(offline.outbox.length, 0);
+  await assert.rejects(first.done, (err) => err.code === 'discarded');
+  online.close();
+  other.close();
+});
+
 test('a refused refresh token ends in `signedout` and a removal in `removed`, with no retry loop', async () => {
   const server = new FakeServer();
   let calls = 0;

@@ -14,13 +14,15 @@ export const repoDir = path.resolve(webDir, '..');
  * Starts `makeroom serve --bind 127.0.0.1:0` and reads what it prints: the address, the demo event's
  * organiser and display links and its join code. The binary is `MAKEROOM_BIN` or
  * target/debug/makeroom. Pages are read from web-client/ (`--web-dir`) unless
- * `MAKEROOM_EMBEDDED_PAGES=1`, which tests the copies built into the binary.
+ * `MAKEROOM_EMBEDDED_PAGES=1`, which tests the copies built into the binary; `pagesFrom` reads them
+ * from another folder whatever that says (a copy that a test changes).
  */
-export async function startServer({ extraArgs = [], timeoutMs = 30000, bind = '127.0.0.1:0', data } = {}) {
+export async function startServer({ extraArgs = [], timeoutMs = 30000, bind = '127.0.0.1:0', data, pagesFrom } = {}) {
   const bin = process.env.MAKEROOM_BIN || path.join(repoDir, 'target/debug/makeroom');
   data = data || mkdtempSync(path.join(tmpdir(), 'makeroom-web-'));
   const args = ['serve', '--bind', bind, '--data', data, ...extraArgs];
-  if (process.env.MAKEROOM_EMBEDDED_PAGES !== '1') args.push('--web-dir', webDir);
+  if (pagesFrom) args.push('--web-dir', pagesFrom);
+  else if (process.env.MAKEROOM_EMBEDDED_PAGES !== '1') args.push('--web-dir', webDir);
   const child = spawn(bin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, MAKEROOM_LOG: process.env.MAKEROOM_LOG || 'warn' },
@@ -138,6 +140,19 @@ export async function joinAs(page, server, { name, skills = '', team }) {
   await page.getByRole('button', { name: 'Join the event' }).click();
   await page.waitForURL(/\/room\?event=/);
   await waitOnline(page);
+}
+
+/**
+ * Waits until `test(arg)`, run in the page, resolves to something truthy; bounded. (Playwright's
+ * waitForFunction takes a returned promise as truthy at once, so asynchronous checks need this.)
+ */
+export async function waitForAsync(page, test, arg, { timeout = 15000, every = 200 } = {}) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    if (await page.evaluate(test, arg)) return;
+    if (Date.now() > end) throw new Error(`waitForAsync: not true within ${timeout} ms: ${test}`);
+    await page.waitForTimeout(every);
+  }
 }
 
 /** Waits until the page's client (window.makeroom) is online. */

@@ -1,8 +1,8 @@
 // Browser tests of the organiser console with phones in the room, against the real server: an urgent
 // announcement posted by keyboard alone and acknowledged on a phone; a brief edit that conflicts;
 // a team's working version of its brief and its revision history; the help queue; teams, skills and
-// the schedule; the show and tell's controls; export downloads; the QR code; removing someone; closing
-// joining and giving the event a new join code.
+// the schedule; the event's name and dates; the show and tell's controls; export downloads; the QR
+// code; removing someone; closing joining and giving the event a new join code.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -140,7 +140,8 @@ describe('the organiser console', { timeout: 170000 }, () => {
     const card = ada.locator('#team-list .team-card', { hasText: 'Co-production Wales' });
     await card.getByText('Missing: Welsh, Facilitation').waitFor();
     await card.getByRole('button', { name: 'Switch to Co-production Wales' }).click();
-    await ada.locator('#who', { hasText: 'Co-production Wales' }).waitFor();
+    // Its text, whether or not the line shows (it hides while a section is scrolled down).
+    await ada.locator('#who', { hasText: 'Co-production Wales' }).waitFor({ state: 'attached' });
     await card.getByText('your team').waitFor();
     await ada.getByLabel('Change your skills').fill('Photography, Welsh');
     await ada.locator('#skills-form').getByRole('button', { name: 'Save' }).click();
@@ -149,9 +150,9 @@ describe('the organiser console', { timeout: 170000 }, () => {
 
     organiser.once('dialog', (dialog) => dialog.accept());
     await organiser.getByRole('button', { name: 'Archive Co-production Wales' }).click();
-    await ada.locator('#who', { hasText: 'no team yet' }).waitFor();
+    await ada.locator('#who', { hasText: 'no team yet' }).waitFor({ state: 'attached' });
     await ada.getByRole('button', { name: 'Join Love Your Space' }).click();
-    await ada.locator('#who', { hasText: 'Love Your Space' }).waitFor();
+    await ada.locator('#who', { hasText: 'Love Your Space' }).waitFor({ state: 'attached' });
   });
 
   test('the schedule: a phase added and edited on the console shows on the phone', { timeout: 30000 }, async () => {
@@ -174,6 +175,33 @@ describe('the organiser console', { timeout: 170000 }, () => {
     await organiser.locator('.phase-form input').first().fill('Team stand-up');
     await organiser.locator('.phase-form').getByRole('button', { name: 'Save' }).click();
     await ada.locator('#phase-list .phase', { hasText: 'Team stand-up' }).waitFor();
+  });
+
+  test('the event\'s name and dates are changed on the console, and the phones follow', { timeout: 30000 }, async () => {
+    const form = organiser.locator('#event-form');
+    await form.getByLabel('Event name').waitFor();
+    assert.equal(await form.getByLabel('Event name').inputValue(), server.eventName);
+    // An end before the start is caught on the page, with nothing sent.
+    await form.getByLabel('Starts').fill('2026-06-13T09:30');
+    await form.getByLabel('Ends').fill('2026-06-12T17:00');
+    await form.getByRole('button', { name: 'Save the event' }).click();
+    await organiser.locator('#event-message', { hasText: 'must end after it starts' }).waitFor();
+
+    await form.getByLabel('Event name').fill('Made in Lambeth: summer weekend');
+    await form.getByLabel('Ends').fill('2026-06-14T17:00');
+    await form.getByRole('button', { name: 'Save the event' }).click();
+    await ada.locator('#event-name', { hasText: 'Made in Lambeth: summer weekend' }).waitFor();
+    await organiser.locator('#event-name', { hasText: 'Made in Lambeth: summer weekend' }).waitFor();
+    assert.equal(await organiser.locator('#event-message').textContent(), '');
+    const event = await organiser.evaluate(() => window.makeroom.history('roster', { limit: 500 }).then((r) => r.publications.filter((p) => p.data.type === 'event_updated').pop().data.details));
+    assert.equal(event.name, 'Made in Lambeth: summer weekend');
+    assert.equal(event.starts_at, new Date(2026, 5, 13, 9, 30).getTime());
+    assert.equal(event.ends_at, new Date(2026, 5, 14, 17, 0).getTime());
+    // A time once set can be moved, not cleared: the form says so.
+    await form.getByLabel('Starts').fill('');
+    await form.getByRole('button', { name: 'Save the event' }).click();
+    await organiser.locator('#event-message', { hasText: 'can be moved, not cleared' }).waitFor();
+    await form.getByLabel('Starts').fill('2026-06-13T09:30');
   });
 
   test('the show and tell: order, start, pause, extend, with the live remaining time', { timeout: 30000 }, async () => {

@@ -1,12 +1,13 @@
 // Screenshots of every page, to look at them: node tests/screenshots.mjs [folder]
 // (default: docs/screenshots/ in the repository). Starts its own server on a free port with a temporary
 // data folder, joins three people, chats, posts announcements, moves cards, asks for help, starts the
-// show and tell, and photographs each page: the phones at 390x844, the organiser's console on a
-// 1366x900 laptop (whole page) and the display at 1920x1080. Talks only to 127.0.0.1.
+// show and tell, and photographs each page: the phones at 390x844 (and a small one at 360x640, with
+// normal and 200 % text), the room reloaded with no network, the organiser's console on a 1366x900
+// laptop (whole page) and the display at 1920x1080. Talks only to 127.0.0.1.
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { PHONE, PROJECTOR, command, joinAs, launchBrowser, newContext, openOrganiser, openSection, repoDir, startServer, waitOnline, withCode } from './harness.mjs';
+import { PHONE, PROJECTOR, command, joinAs, launchBrowser, newContext, openOrganiser, openSection, repoDir, startServer, waitForAsync, waitOnline, withCode } from './harness.mjs';
 
 const out = path.resolve(process.argv[2] || path.join(repoDir, 'docs/screenshots'));
 mkdirSync(out, { recursive: true });
@@ -28,7 +29,9 @@ try {
   // The join page, as a newcomer sees it.
   const newcomer = await (await newContext(browser, PHONE)).newPage();
   await newcomer.goto(`${server.url}/join?code=${server.joinCode}`);
-  await newcomer.getByLabel('Your name').waitFor();
+  await newcomer.getByLabel('Your name').fill('Priya');
+  await newcomer.getByLabel('Your skills').fill('designer, user research');
+  await newcomer.locator('.team-choice .match:not([hidden])').first().waitFor();
   await shot(newcomer, 'join', { fullPage: true });
   await newcomer.goto(`${server.url}/`);
   await shot(newcomer, 'index');
@@ -68,6 +71,32 @@ try {
   // The rooms.
   await ada.locator('.announcement', { hasText: 'Lunch is served' }).waitFor();
   await shot(ada, 'room-team');
+
+  // A small phone (360x640), with the announcements read: one line each, the chat keeps the screen.
+  const small = { viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+  const readAll = async (page) => {
+    for (let i = 0; i < 10 && (await page.locator('#announcements .ack').count()); i++) await page.locator('#announcements .ack').first().click();
+    const less = page.locator('#announcements .announcement.unread').getByRole('button', { name: 'Show less', exact: true });
+    for (let i = 0; i < 10 && (await less.count()); i++) await less.first().click();
+    await page.waitForFunction(() => window.makeroom.outbox.length === 0);
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  };
+  const priya = await (await newContext(browser, small)).newPage();
+  await joinAs(priya, server, { name: 'Priya', skills: 'Service design', team });
+  await priya.locator('.msg', { hasText: 'HDMI cable' }).waitFor();
+  await send(priya, 'Hi all, I can help with the journey map.');
+  await send(ada, 'Welcome Priya! Grab a chair by the window.');
+  await priya.locator('.msg', { hasText: 'Welcome Priya' }).waitFor();
+  await readAll(priya);
+  await shot(priya, 'room-small');
+  // A 390x844 phone at 200 % text: the tabs scroll sideways, nothing runs into anything.
+  const large = await (await newContext(browser, PHONE)).newPage();
+  const cdp = await large.context().newCDPSession(large);
+  await cdp.send('Page.setFontSizes', { fontSizes: { standard: 32 } });
+  await joinAs(large, server, { name: 'Lee', team });
+  await large.locator('.msg', { hasText: 'Welcome Priya' }).waitFor();
+  await readAll(large);
+  await shot(large, 'room-large-text');
   await ada.getByRole('tab', { name: /Lobby/ }).click();
   await shot(ada, 'room-lobby');
   await ada.getByRole('tab', { name: /Healthwatch/ }).click();
@@ -84,6 +113,20 @@ try {
   await waitOnline(ada, 20000);
   await ada.locator('.msg:not(.pending)', { hasText: 'Back in five' }).waitFor();
   await shot(ada, 'room-back');
+
+  // Reloaded with no network: the room as the phone last saw it, the banner, and a message waiting.
+  await grace.waitForFunction(() => Boolean(navigator.serviceWorker.controller), null, { timeout: 15000 });
+  await grace.evaluate(() => window.makeroomSaved.save());
+  await waitForAsync(grace, () => window.makeroomSaved.load().then((saved) => Boolean(saved && saved.chats)));
+  await grace.context().setOffline(true);
+  await grace.reload();
+  await grace.locator('#status', { hasText: 'Showing what this phone last saw' }).waitFor({ timeout: 15000 });
+  await grace.getByPlaceholder(/^Message/).fill('On the train, will be there at 10.');
+  await grace.getByRole('button', { name: 'Send' }).click();
+  await grace.locator('.msg.pending').waitFor();
+  await shot(grace, 'room-offline-reload');
+  await grace.context().setOffline(false);
+  await waitOnline(grace, 20000);
 
   // Coming back to the join page offers to continue.
   await ada.goto(`${server.url}/join?code=${server.joinCode}`);
@@ -114,8 +157,11 @@ try {
   await grace.getByRole('button', { name: 'Add card' }).click();
   await ada.locator('#board .card', { hasText: 'Book a room' }).waitFor();
   await shot(ada, 'room-board');
+  // Further down: a column's tools open (rename, move, delete) and "Add a column".
+  await ada.getByRole('button', { name: 'Change the column Done' }).click();
   await ada.evaluate(() => document.querySelector('#view-board').scrollTo(0, 10000));
   await shot(ada, 'room-board-more');
+  await ada.getByRole('button', { name: 'Change the column Done' }).click();
   await openSection(ada, 'Brief');
   await ada.getByRole('button', { name: 'Make our working version' }).click();
   await ada.getByRole('button', { name: 'Edit our working version' }).click();
@@ -134,6 +180,12 @@ try {
   await openSection(ada, 'Schedule');
   await ada.locator('#show-now:not([hidden])').waitFor();
   await shot(ada, 'room-schedule');
+  // The presenting team's phone at the wrap-up mark, on the Chat section: the bar warns.
+  await command(organiser, 'presentations', { type: 'presentations.slot', slot_ms: 300000, warning_ms: 299000 });
+  await openSection(ada, 'Chat');
+  await ada.locator('#presenting.warn').waitFor();
+  await shot(ada, 'room-presenting');
+  await command(organiser, 'presentations', { type: 'presentations.slot', slot_ms: 300000, warning_ms: 60000 });
   await ada.getByRole('button', { name: /^Help/ }).click();
   await ada.getByLabel('What do you need help with?').fill('Someone who knows the council\'s complaints process');
   await ada.getByLabel(/Where are you/).fill('Room 2, by the window');

@@ -1,5 +1,6 @@
-// state.js and qr.js alone, in node (no browser, well under a second): each channel's events folded
-// exactly as PROTOCOL.md section 8 says, the presentations timer, and the QR encoder's parts.
+// state.js, qr.js and skills.js alone, in node (no browser, well under a second): each channel's
+// events folded exactly as PROTOCOL.md section 8 says, the presentations timer, the QR encoder's
+// parts, and how a person's skills are matched with what a team misses.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -15,6 +16,7 @@ import {
   workingVersion,
 } from '../state.js';
 import { encodeQr, formatBits, reedSolomon, versionBits, versionFor } from '../qr.js';
+import { neededSkills, skillMatches, stem } from '../skills.js';
 
 let offset = 0;
 /** A record as the server sends it: the event, with an offset, a time and a sender. */
@@ -196,4 +198,34 @@ test('QR code: Reed–Solomon, format and version bits, capacities, the fixed pa
   }
   for (let i = 8; i < size - 8; i++) assert.equal(modules[6][i], i % 2 === 0);
   assert.equal(modules[size - 8][8], true);
+});
+
+test('skills match what a team misses loosely: case, plurals, endings and parts of words, not any substring', () => {
+  const matches = [
+    ['design', 'Service design'],
+    ['Designer', 'Service design'],
+    ['SERVICE DESIGN', 'service design'],
+    ['writers', 'Writing'],
+    ['facil', 'Facilitation'],
+    ['facilitator', 'Facilitation'],
+    ['copy writing', 'Copywriting'],
+    ['Developers', 'Developer'],
+    ['user research', 'Research'],
+    ['Welsh', 'Welsh speaker'],
+  ];
+  for (const [skill, need] of matches) assert.ok(skillMatches(skill, need), `${skill} covers ${need}`);
+  const different = [
+    ['Java', 'JavaScript'],
+    ['Rust', 'Trust building'],
+    ['art', 'Participation'],
+    ['UX design', 'Service design'],
+    ['', 'Design'],
+    ['and', 'Design and build'],
+  ];
+  for (const [skill, need] of different) assert.ok(!skillMatches(skill, need), `${skill} does not cover ${need}`);
+  assert.equal(stem('copies'), 'copy');
+  assert.equal(stem('class'), 'class');
+  assert.equal(stem('ux'), 'ux');
+  assert.deepEqual(neededSkills(['design', 'video'], ['Facilitation', 'Service design', 'Video editing']), ['Service design', 'Video editing']);
+  assert.deepEqual(neededSkills([], ['Design']), []);
 });
