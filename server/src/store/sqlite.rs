@@ -47,6 +47,9 @@ const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
 /// How often pending appends are filed into `messages` (sooner if this many are pending).
 const FILE_EVERY: Duration = Duration::from_millis(250);
 const FILE_AT: usize = 4096;
+/// Messages filed in one step of a round: the writer commits waiting appends between steps, so a
+/// round never holds them up for long.
+const FILE_STEP: usize = 128;
 
 /// The WAL is started again from its beginning once it grows past this (the checkpoint thread
 /// copies it back, but under constant writes it never finds a moment to restart it by itself).
@@ -217,6 +220,8 @@ impl SqliteStore {
             wal: dir.join("makeroom.sqlite3-wal"),
             held: 0,
             last_filed: Instant::now(),
+            round: None,
+            last_pending: 0,
             commits: 0,
         };
         std::thread::Builder::new()
@@ -455,7 +460,17 @@ struct Writer {
     /// Messages held in memory, not filed yet.
     held: usize,
     last_filed: Instant,
+    /// The filing round under way, if any.
+    round: Option<Round>,
+    /// The newest pending row committed.
+    last_pending: i64,
     commits: u64,
+}
+
+/// A filing round: the channels still to file, and the pending rows it covers.
+struct Round {
+    channels: VecDeque<FilingChannel>,
+    pending_upto: i64,
 }
 
 /// One channel's held messages, copied out for filing.
@@ -496,8 +511,10 @@ impl Writer {
         // Long enough ago that the first append commits at once.
         let mut last_commit = Instant::now().checked_sub(COMMIT_INTERVAL).unwrap_or_else(Instant::now);
         loop {
-            // Idle, the writer still files what it holds when that falls due.
-            let first = match jobs.recv_timeout(FILE_EVERY) {
+            // Idle, the writer still files what it holds when that falls due, and goes on with a
+            // round under way at once.
+            let wait = if self.round.is_some() { Duration::ZERO } else { FILE_EVERY };
+            let first = match jobs.recv_timeout(wait) {
                 Ok(job) => job,
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     self.file_if_due();
@@ -537,11 +554,16 @@ impl Writer {
             for job in &jobs {
                 outcomes.push(stage(&transaction, &self.tails, &self.epoch, &mut group, &job.request)?);
             }
+            let mut pending = None;
             if !group.pending.is_empty() {
                 let appends = serde_json::to_string(&group.pending)?;
                 transaction.prepare_cached("INSERT INTO pending (appends) VALUES (?1)")?.execute([appends])?;
+                pending = Some(transaction.last_insert_rowid());
             }
             transaction.commit()?;
+            if let Some(id) = pending {
+                self.last_pending = id;
+            }
             Ok(outcomes)
         })();
         let outcomes = match result {
@@ -599,21 +621,21 @@ impl Writer {
         }
     }
 
+    /// Starts a filing round when one is due, or goes on with the one under way by a step.
     fn file_if_due(&mut self) {
-        if self.held > 0 && (self.held >= FILE_AT || self.last_filed.elapsed() >= FILE_EVERY) {
-            self.file();
+        if self.round.is_none() && self.held > 0 && (self.held >= FILE_AT || self.last_filed.elapsed() >= FILE_EVERY) {
+            self.round = Some(self.start_round());
+        }
+        if self.round.is_some() {
+            self.file_step();
         }
     }
 
-    /// Files every held message into `messages` and drops the pending rows, in one transaction; then
-    /// lets go of them in memory. If it fails they stay held and pending, and are filed next time.
-    fn file(&mut self) {
-        self.last_filed = Instant::now();
-        if self.held == 0 {
-            return;
-        }
-        // A copy, so the lock (which readers on the server's workers take) is not held while filing.
-        let batch: Vec<FilingChannel> = lock(&self.tails)
+    /// What a round files: every message held now, channel by channel, and the pending rows that
+    /// hold them.
+    fn start_round(&mut self) -> Round {
+        let tails = lock(&self.tails);
+        let channels = tails
             .iter()
             .filter(|(_, tail)| !tail.held.is_empty())
             .map(|(key, tail)| FilingChannel {
@@ -624,31 +646,63 @@ impl Writer {
                 messages: tail.held.iter().map(|h| (h.publication.clone(), h.key.clone())).collect(),
             })
             .collect();
+        Round { channels, pending_upto: self.last_pending }
+    }
+
+    /// Files the next channels of the round (about `FILE_STEP` messages) in one transaction, then
+    /// lets go of them in memory; the round's last step drops its pending rows. Steps are not
+    /// synced to disk: what they file is in the pending rows, which stay until a step that drops
+    /// them is committed, and are filed again at open if a crash loses it.
+    fn file_step(&mut self) {
+        let Some(round) = self.round.as_mut() else { return };
+        let mut step = Vec::new();
+        let mut messages = 0;
+        while messages < FILE_STEP
+            && let Some(channel) = round.channels.pop_front()
+        {
+            messages += channel.messages.len();
+            step.push(channel);
+        }
+        let last = round.channels.is_empty();
+        let pending_upto = round.pending_upto;
         let result = (|| -> anyhow::Result<()> {
+            self.conn.pragma_update(None, "synchronous", "OFF")?;
             let transaction = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for channel in &batch {
+            for channel in &step {
                 for (publication, key) in &channel.messages {
                     insert_message(&transaction, channel.id, publication, key.as_deref())?;
                 }
                 trim_and_mark(&transaction, channel.id, channel.top, channel.first)?;
             }
-            transaction.execute("DELETE FROM pending", [])?;
+            if last {
+                transaction.execute("DELETE FROM pending WHERE id <= ?1", [pending_upto])?;
+            }
             transaction.commit()?;
             Ok(())
         })();
+        if let Err(err) = self.conn.pragma_update(None, "synchronous", "FULL") {
+            // Commits must never go unsynced: stop writing rather than acknowledge what may be lost.
+            panic!("could not make the store's commits durable again: {err}");
+        }
         if let Err(err) = result {
             tracing::error!(error = format!("{err:#}"), "filing held appends failed; will try again");
+            // The round starts afresh later; what it filed already is filed again, harmlessly.
+            self.round = None;
+            self.last_filed = Instant::now();
             return;
         }
-        let filed = batch.into_iter().map(|channel| (channel.key, channel.top));
         let mut tails = lock(&self.tails);
-        for (key, top) in filed {
-            if let Some(tail) = tails.get_mut(&key) {
-                tail.held.retain(|held| held.publication.offset > top);
-                tail.filed = top;
+        for channel in step {
+            if let Some(tail) = tails.get_mut(&channel.key) {
+                tail.held.retain(|held| held.publication.offset > channel.top);
+                tail.filed = tail.filed.max(channel.top);
             }
         }
         self.held = tails.values().map(|tail| tail.held.len()).sum();
+        if last {
+            self.round = None;
+            self.last_filed = Instant::now();
+        }
     }
 
     /// Starts the WAL from its beginning when it has grown large, on the writer's own connection
