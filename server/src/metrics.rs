@@ -7,8 +7,43 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds (in microseconds) of the fan-out latency histogram's buckets.
-const FANOUT_BUCKETS_US: [u64; 10] = [10, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000];
+/// Upper bounds (in microseconds) of the latency histograms' buckets.
+const BUCKETS_US: [u64; 14] =
+    [10, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+
+/// A latency histogram in Prometheus's cumulative form: counted with relaxed adds, nothing else.
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const ZERO: AtomicU64 = AtomicU64::new(0);
+        Histogram { buckets: [ZERO; BUCKETS_US.len() + 1], sum_us: ZERO }
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        let us = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
+        let bucket = BUCKETS_US.iter().position(|bound| us <= *bound).unwrap_or(BUCKETS_US.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP makeroom_{name} {help}\n# TYPE makeroom_{name} histogram");
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS_US.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "makeroom_{name}_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
+        }
+        cumulative += self.buckets[BUCKETS_US.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "makeroom_{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(out, "makeroom_{name}_sum {}", self.sum_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "makeroom_{name}_count {cumulative}");
+    }
+}
 
 pub struct Metrics {
     pub connections: AtomicI64,
@@ -36,8 +71,13 @@ pub struct Metrics {
     pub api_rate_limited_event: AtomicU64,
     /// Unknown join codes and refused refresh tokens (what a guessing run makes).
     pub api_failed_lookups: AtomicU64,
-    fanout_buckets: [AtomicU64; FANOUT_BUCKETS_US.len() + 1],
-    fanout_sum_us: AtomicU64,
+    /// Queueing one commit group to every local subscriber.
+    pub fanout: Histogram,
+    /// A publish or command, from its arrival on the connection to its reply (its wait behind the
+    /// connection's earlier requests included).
+    pub request_seconds: Histogram,
+    /// An append, from reaching the store's writer to its commit.
+    pub store_append: Histogram,
 }
 
 pub static METRICS: Metrics = Metrics::new();
@@ -67,17 +107,15 @@ impl Metrics {
             api_rate_limited_address: ZERO,
             api_rate_limited_event: ZERO,
             api_failed_lookups: ZERO,
-            fanout_buckets: [ZERO; FANOUT_BUCKETS_US.len() + 1],
-            fanout_sum_us: ZERO,
+            fanout: Histogram::new(),
+            request_seconds: Histogram::new(),
+            store_append: Histogram::new(),
         }
     }
 
     /// One commit group's fan-out to this instance's subscribers took `elapsed`.
     pub fn observe_fanout(&self, elapsed: Duration) {
-        let us = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
-        let bucket = FANOUT_BUCKETS_US.iter().position(|bound| us <= *bound).unwrap_or(FANOUT_BUCKETS_US.len());
-        self.fanout_buckets[bucket].fetch_add(1, Ordering::Relaxed);
-        self.fanout_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.fanout.observe(elapsed);
     }
 
     pub fn count(counter: &AtomicU64) {
@@ -161,19 +199,21 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE makeroom_recoveries_total counter");
         let _ = writeln!(out, "makeroom_recoveries_total{{outcome=\"exact\"}} {}", get(&self.recoveries_exact));
         let _ = writeln!(out, "makeroom_recoveries_total{{outcome=\"resync\"}} {}", get(&self.recoveries_failed));
-        let _ =
-            writeln!(out, "# HELP makeroom_fanout_seconds Time to queue one publication to every local subscriber.");
-        let _ = writeln!(out, "# TYPE makeroom_fanout_seconds histogram");
-        let mut cumulative = 0;
-        for (i, bound) in FANOUT_BUCKETS_US.iter().enumerate() {
-            cumulative += self.fanout_buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "makeroom_fanout_seconds_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
-        }
-        cumulative += self.fanout_buckets[FANOUT_BUCKETS_US.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "makeroom_fanout_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
-        let _ =
-            writeln!(out, "makeroom_fanout_seconds_sum {}", self.fanout_sum_us.load(Ordering::Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "makeroom_fanout_seconds_count {cumulative}");
+        self.fanout.render(
+            &mut out,
+            "fanout_seconds",
+            "Time to queue one store commit group to every local subscriber.",
+        );
+        self.request_seconds.render(
+            &mut out,
+            "request_seconds",
+            "Publishes and commands, from their arrival on the connection to their reply.",
+        );
+        self.store_append.render(
+            &mut out,
+            "store_append_seconds",
+            "Appends, from reaching the store's writer to their commit.",
+        );
         out
     }
 }

@@ -42,6 +42,8 @@ const MAX_QUEUED: usize = 256;
 /// The one request under way.
 struct Running {
     id: u64,
+    /// When a publish or command arrived, to time it to its reply.
+    arrived: Option<std::time::Instant>,
     /// The channel (store key) whose pushes wait for this reply.
     holds: Option<Arc<str>>,
     work: Work,
@@ -51,6 +53,7 @@ enum Queued {
     Request {
         id: u64,
         request: Request,
+        arrived: std::time::Instant,
     },
     /// Refused on arrival (rate limit, size, parse error), answered in its turn.
     Refused {
@@ -188,7 +191,7 @@ impl Session {
             return Queued::Refused { id: peek_request_id(text), error };
         }
         match parse_client_frame(text) {
-            Ok(ClientFrame { id, request }) => Queued::Request { id, request },
+            Ok(ClientFrame { id, request }) => Queued::Request { id, request, arrived: std::time::Instant::now() },
             Err(bad) => Queued::Refused { id: bad.id, error: AppError::refused(bad.error.code, bad.error.message) },
         }
     }
@@ -214,7 +217,7 @@ impl Session {
             let Some(next) = self.queue.pop_front() else { return };
             match next {
                 Queued::Refused { id, error } => self.reply(id, Err(error)),
-                Queued::Request { id, request } => self.start(id, request),
+                Queued::Request { id, request, arrived } => self.start(id, request, arrived),
             }
         }
     }
@@ -223,9 +226,10 @@ impl Session {
         Asker { services: self.services.clone(), auth: auth.clone(), conn: self.id, outbox: self.outbox.clone() }
     }
 
-    fn start(&mut self, id: u64, request: Request) {
+    fn start(&mut self, id: u64, request: Request, arrived: std::time::Instant) {
+        let timed = matches!(request, Request::Publish(_) | Request::Command(_)).then_some(arrived);
         let run = |session: &mut Self, holds: Option<Arc<str>>, work: Work| {
-            session.running = Some(Running { id, holds, work });
+            session.running = Some(Running { id, arrived: timed, holds, work });
         };
         let auth = match (&request, &self.auth) {
             (Request::Time, _) => return self.reply(Some(id), result(&TimeResult { server_time: now_millis() })),
@@ -395,6 +399,9 @@ impl Session {
 
     fn finish_request(&mut self, running: Running, outcome: Handled) {
         self.reply(Some(running.id), outcome);
+        if let Some(arrived) = running.arrived {
+            METRICS.request_seconds.observe(arrived.elapsed());
+        }
         if let Some(key) = running.holds {
             self.release(&key, HELD_FOR_REPLY);
         }

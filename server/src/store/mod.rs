@@ -6,6 +6,7 @@
 //! boards, and imports nothing above it. The embedded SQLite store lives in `sqlite.rs`; a Redis store
 //! plugs in behind the same trait.
 
+mod commit_log;
 pub mod redis;
 pub mod sqlite;
 

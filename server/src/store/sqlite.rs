@@ -1,16 +1,18 @@
 //! The embedded store: channel logs in one SQLite file, for a single instance with no other service.
 //!
-//! One writer thread owns the write connection. Appends are committed in groups (one fsync for every
-//! append waiting at that moment) as one row of `pending`: a commit costs a page or two whatever
-//! channels it touches, where filing each message into its channel's place in `messages` would
-//! rewrite a page of every channel touched (and of the key index) on every commit. What is pending is
-//! also held in memory, per channel (`Tails`), so readers see it at once; every `FILE_EVERY` the
-//! writer files it into `messages` in one transaction (a page per channel for many messages) and
-//! drops the pending rows. After a crash, pending rows are filed when the store opens, so whatever
-//! was acknowledged is there. Committed groups go to the sink in offset order, off this thread.
-//! Reads use their own connections on a fixed pool of threads; WAL mode lets them run beside the
-//! writer. `synchronous=FULL`: a commit survives a crash of the process and a loss of power.
+//! One writer thread owns the write connection. Appends are committed in groups (everything waiting
+//! at that moment, and under load what arrives within `COMMIT_INTERVAL`): a group is one record of
+//! the commit log (`commit_log.rs`), written and synced before anyone hears back. That costs one
+//! small write and one sync, where filing each message into its channel's place in `messages` would
+//! rewrite a page of every channel touched (and of the key index) on every commit. What is committed
+//! but not filed is held in memory, per channel (`Tails`), so readers see it at once; every
+//! `FILE_EVERY` the writer files it into `messages`, in small steps between commit groups (a page per
+//! channel for many messages), and deletes the log generation that held it once it is filed durably.
+//! After a crash, what the log holds is filed when the store opens, so whatever was acknowledged is
+//! there. Committed groups go to the sink in offset order, off this thread. Reads use their own
+//! connections on a fixed pool of threads; WAL mode lets them run beside the writer.
 
+use super::commit_log::CommitLog;
 use super::{
     AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, FanOut, PublicationSink, Store, StoreError,
     StoreFuture,
@@ -22,7 +24,7 @@ use makeroom_protocol::{Publication, Sender};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,7 +46,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// under load each commit waits for the rest of this interval to gather more appends.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
 
-/// How often pending appends are filed into `messages` (sooner if this many are pending).
+/// How often held appends are filed into `messages` (sooner if this many are held).
 const FILE_EVERY: Duration = Duration::from_millis(250);
 const FILE_AT: usize = 4096;
 /// Messages filed in one step of a round: the writer commits waiting appends between steps, so a
@@ -74,15 +76,15 @@ CREATE TABLE IF NOT EXISTS messages (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_idem_key ON messages (channel_id, idem_key)
     WHERE idem_key IS NOT NULL;
-CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY, appends TEXT NOT NULL);
 ";
 
 struct WriteJob {
     request: AppendRequest,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
+    queued: Instant,
 }
 
-/// One append as a pending row keeps it (a group's appends are one JSON array).
+/// One append as the commit log keeps it (a group's appends are one JSON array).
 #[derive(Serialize, Deserialize)]
 struct PendingAppend {
     channel: i64,
@@ -149,7 +151,7 @@ fn open_connection(path: &Path) -> anyhow::Result<Connection> {
 }
 
 impl SqliteStore {
-    /// Opens (or creates) the store in `dir/makeroom.sqlite3`, files what a crash left pending, and
+    /// Opens (or creates) the store in `dir/makeroom.sqlite3`, files what the commit log holds, and
     /// starts its writer thread.
     pub fn open(dir: &Path, sink: Arc<dyn PublicationSink>) -> anyhow::Result<Self> {
         let path: PathBuf = dir.join("makeroom.sqlite3");
@@ -169,7 +171,9 @@ impl SqliteStore {
             }
         };
         let epoch: Arc<str> = epoch.into();
-        file_left_pending(&mut writer_conn).context("filing the appends a stop left pending")?;
+        let (log, left, earlier) = CommitLog::open(dir).context("opening the commit log")?;
+        file_left(&mut writer_conn, &left).context("filing what the commit log held at start")?;
+        log.delete(&earlier).context("dropping commit log generations already filed")?;
         let (readers, jobs) = std::sync::mpsc::channel::<ReadJob>();
         let jobs = Arc::new(Mutex::new(jobs));
         for n in 0..READER_THREADS {
@@ -221,7 +225,8 @@ impl SqliteStore {
             held: 0,
             last_filed: Instant::now(),
             round: None,
-            last_pending: 0,
+            log,
+            known: HashMap::new(),
             commits: 0,
         };
         std::thread::Builder::new()
@@ -348,7 +353,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
             self.writer
-                .send(WriteJob { request, reply })
+                .send(WriteJob { request, reply, queued: Instant::now() })
                 .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
             answer.await.map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
         })
@@ -462,15 +467,16 @@ struct Writer {
     last_filed: Instant,
     /// The filing round under way, if any.
     round: Option<Round>,
-    /// The newest pending row committed.
-    last_pending: i64,
+    /// Where commit groups are made durable.
+    log: CommitLog,
+    known: KnownKeys,
     commits: u64,
 }
 
-/// A filing round: the channels still to file, and the pending rows it covers.
+/// A filing round: the channels still to file, and the commit log generation that holds them.
 struct Round {
     channels: VecDeque<FilingChannel>,
-    pending_upto: i64,
+    generation: u64,
 }
 
 /// One channel's held messages, copied out for filing.
@@ -542,27 +548,19 @@ impl Writer {
             self.file_if_due();
             self.restart_wal_if_large();
         }
-        // What is still held stays pending: the next open files it.
+        // What is still held stays in the commit log: the next open files it.
         tracing::info!("store writer stopped");
     }
 
     fn commit_group(&mut self, jobs: Vec<WriteJob>) {
         let mut group = Group::default();
         let result = (|| -> anyhow::Result<Vec<Outcome>> {
-            let transaction = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut outcomes = Vec::with_capacity(jobs.len());
             for job in &jobs {
-                outcomes.push(stage(&transaction, &self.tails, &self.epoch, &mut group, &job.request)?);
+                outcomes.push(stage(&self.conn, &self.tails, &mut self.known, &self.epoch, &mut group, &job.request)?);
             }
-            let mut pending = None;
             if !group.pending.is_empty() {
-                let appends = serde_json::to_string(&group.pending)?;
-                transaction.prepare_cached("INSERT INTO pending (appends) VALUES (?1)")?.execute([appends])?;
-                pending = Some(transaction.last_insert_rowid());
-            }
-            transaction.commit()?;
-            if let Some(id) = pending {
-                self.last_pending = id;
+                self.log.append(&serde_json::to_vec(&group.pending)?).context("writing the commit log")?;
             }
             Ok(outcomes)
         })();
@@ -577,6 +575,9 @@ impl Writer {
                 return;
             }
         };
+        for ((channel, key), _) in group.keys.drain() {
+            self.known.entry(channel).or_default().insert(key_hash(&key));
+        }
         METRICS.store_commits.fetch_add(1, Ordering::Relaxed);
         METRICS.store_appends.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
         self.commits += 1;
@@ -609,6 +610,7 @@ impl Writer {
                     Outcome::Duplicate(appended) => Ok(appended),
                     Outcome::Refused(err) => Err(err),
                 };
+                METRICS.store_append.observe(job.queued.elapsed());
                 answers.push((job.reply, answer));
             }
         }
@@ -624,16 +626,25 @@ impl Writer {
     /// Starts a filing round when one is due, or goes on with the one under way by a step.
     fn file_if_due(&mut self) {
         if self.round.is_none() && self.held > 0 && (self.held >= FILE_AT || self.last_filed.elapsed() >= FILE_EVERY) {
-            self.round = Some(self.start_round());
+            self.round = self.start_round();
         }
         if self.round.is_some() {
             self.file_step();
         }
     }
 
-    /// What a round files: every message held now, channel by channel, and the pending rows that
-    /// hold them.
-    fn start_round(&mut self) -> Round {
+    /// What a round files: every message held now, channel by channel; the commit log goes on in a
+    /// new generation, and the one ending holds exactly these.
+    fn start_round(&mut self) -> Option<Round> {
+        // What is held now is what the generation ending here holds: the log goes on in a new one.
+        let generation = match self.log.rotate() {
+            Ok(generation) => generation,
+            Err(err) => {
+                tracing::error!(error = %err, "starting a new commit log generation failed; will try again");
+                self.last_filed = Instant::now();
+                return None;
+            }
+        };
         let tails = lock(&self.tails);
         let channels = tails
             .iter()
@@ -646,13 +657,13 @@ impl Writer {
                 messages: tail.held.iter().map(|h| (h.publication.clone(), h.key.clone())).collect(),
             })
             .collect();
-        Round { channels, pending_upto: self.last_pending }
+        Some(Round { channels, generation })
     }
 
     /// Files the next channels of the round (about `FILE_STEP` messages) in one transaction, then
-    /// lets go of them in memory; the round's last step drops its pending rows. Steps are not
-    /// synced to disk: what they file is in the pending rows, which stay until a step that drops
-    /// them is committed, and are filed again at open if a crash loses it.
+    /// lets go of them in memory. Steps are not synced to disk (what they file is in the commit log)
+    /// but the round's last one is, and syncs every step before it with it: only then is the round's
+    /// log generation deleted. If a crash loses steps, the log files them again at open.
     fn file_step(&mut self) {
         let Some(round) = self.round.as_mut() else { return };
         let mut step = Vec::new();
@@ -663,10 +674,11 @@ impl Writer {
             messages += channel.messages.len();
             step.push(channel);
         }
-        let last = round.channels.is_empty();
-        let pending_upto = round.pending_upto;
+        let (last, generation) = (round.channels.is_empty(), round.generation);
         let result = (|| -> anyhow::Result<()> {
-            self.conn.pragma_update(None, "synchronous", "OFF")?;
+            if !last {
+                self.conn.pragma_update(None, "synchronous", "OFF")?;
+            }
             let transaction = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for channel in &step {
                 for (publication, key) in &channel.messages {
@@ -674,22 +686,22 @@ impl Writer {
                 }
                 trim_and_mark(&transaction, channel.id, channel.top, channel.first)?;
             }
-            if last {
-                transaction.execute("DELETE FROM pending WHERE id <= ?1", [pending_upto])?;
-            }
             transaction.commit()?;
             Ok(())
         })();
         if let Err(err) = self.conn.pragma_update(None, "synchronous", "FULL") {
-            // Commits must never go unsynced: stop writing rather than acknowledge what may be lost.
-            panic!("could not make the store's commits durable again: {err}");
+            // The last step of a round must be synced before its log goes: stop rather than risk it.
+            panic!("could not make the store's filing durable again: {err}");
         }
         if let Err(err) = result {
             tracing::error!(error = format!("{err:#}"), "filing held appends failed; will try again");
-            // The round starts afresh later; what it filed already is filed again, harmlessly.
+            // The round starts afresh later (its generation stays); what it filed is filed again.
             self.round = None;
             self.last_filed = Instant::now();
             return;
+        }
+        if last && let Err(err) = self.log.delete(&[generation]) {
+            tracing::warn!(error = %err, "could not delete a filed commit log generation");
         }
         let mut tails = lock(&self.tails);
         for channel in step {
@@ -713,14 +725,14 @@ impl Writer {
         }
         let size = std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0);
         if size > WAL_RESTART_BYTES
-            && let Err(err) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            && let Err(err) = self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
         {
             tracing::warn!(error = %err, "restarting the WAL failed; will try again");
         }
     }
 }
 
-/// Files one message (ignoring one filed already: a crash between filing and dropping the pending
+/// Files one message (ignoring one filed already: a crash between filing and deleting the log
 /// row files it again).
 fn insert_message(
     tx: &rusqlite::Transaction,
@@ -749,16 +761,17 @@ fn trim_and_mark(tx: &rusqlite::Transaction, channel: i64, top: u64, first: u64)
     Ok(())
 }
 
-/// Files the appends a stop (or a crash) left pending.
-fn file_left_pending(conn: &mut Connection) -> anyhow::Result<()> {
+/// Files what the commit log held at start (a stop or a crash before its filing), in one synced
+/// transaction.
+fn file_left(conn: &mut Connection, records: &[Vec<u8>]) -> anyhow::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
     let transaction = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let rows: Vec<String> = transaction
-        .prepare("SELECT appends FROM pending ORDER BY id")?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
     let mut positions: HashMap<i64, (u64, u64)> = HashMap::new();
-    for row in &rows {
-        let appends: Vec<PendingAppend> = serde_json::from_str(row).context("a pending row is unreadable")?;
+    for record in records {
+        let appends: Vec<PendingAppend> =
+            serde_json::from_slice(record).context("a commit log record is unreadable")?;
         for append in appends {
             let sender = serde_json::to_string(&append.from)?;
             transaction
@@ -785,18 +798,16 @@ fn file_left_pending(conn: &mut Connection) -> anyhow::Result<()> {
             })?;
         trim_and_mark(&transaction, channel, top.max(stored_top as u64), first.max(stored_first as u64))?;
     }
-    transaction.execute("DELETE FROM pending", [])?;
     transaction.commit()?;
-    if !rows.is_empty() {
-        tracing::info!(groups = rows.len(), "filed the appends left pending");
-    }
+    tracing::info!(groups = records.len(), "filed what the commit log held");
     Ok(())
 }
 
 /// Decides one append against where its channel stands (committed, and earlier in this group).
 fn stage(
-    tx: &rusqlite::Transaction,
+    conn: &Connection,
     tails: &Tails,
+    known: &mut KnownKeys,
     epoch: &Arc<str>,
     group: &mut Group,
     request: &AppendRequest,
@@ -808,11 +819,12 @@ fn stage(
             let known = lock(tails).get(key).map(|t| Staged { id: t.id, top: t.top, first: t.first, filed: t.filed });
             let staged = match known {
                 Some(staged) => staged,
-                None => match channel_row(tx, key)? {
+                None => match channel_row(conn, key)? {
                     Some(row) => Staged { id: row.id, top: row.top, first: row.first, filed: row.top },
                     None => {
-                        tx.execute("INSERT INTO channels (key, top, first) VALUES (?1, 0, 1)", [key])?;
-                        Staged { id: tx.last_insert_rowid(), top: 0, first: 1, filed: 0 }
+                        // Durable (synced) before the commit log names its id.
+                        conn.execute("INSERT INTO channels (key, top, first) VALUES (?1, 0, 1)", [key])?;
+                        Staged { id: conn.last_insert_rowid(), top: 0, first: 1, filed: 0 }
                     }
                 },
             };
@@ -821,7 +833,7 @@ fn stage(
         }
     };
     if let Some(idem_key) = &request.idempotency_key
-        && let Some((offset, ts)) = find_duplicate(tx, tails, group, key, channel.id, idem_key)?
+        && let Some((offset, ts)) = find_duplicate(conn, tails, known, group, (key, channel.id), idem_key)?
     {
         return Ok(Outcome::Duplicate(Appended { epoch: epoch.clone(), offset, ts, duplicate: true }));
     }
@@ -860,24 +872,60 @@ fn stage(
     Ok(Outcome::Stored(Appended { epoch: epoch.clone(), offset, ts, duplicate: false }, publication))
 }
 
-/// Where an idempotency key was stored on a channel before: earlier in this group, held, or filed.
-fn find_duplicate(
-    tx: &rusqlite::Transaction,
+/// Hashes of every idempotency key used on a channel, per channel id: a key whose hash is not there
+/// was never used, and needs no lookup in the file (most keys are new).
+type KnownKeys = HashMap<i64, HashSet<u64>>;
+
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The known keys of a channel, read the first time it is written to after the store opened.
+fn known_keys<'a>(
+    conn: &Connection,
     tails: &Tails,
-    group: &Group,
+    known: &'a mut KnownKeys,
     key: &str,
     channel: i64,
+) -> anyhow::Result<&'a HashSet<u64>> {
+    if let std::collections::hash_map::Entry::Vacant(vacant) = known.entry(channel) {
+        let mut hashes: HashSet<u64> = conn
+            .prepare_cached("SELECT idem_key FROM messages WHERE channel_id = ?1 AND idem_key IS NOT NULL")?
+            .query_map([channel], |row| row.get::<_, String>(0))?
+            .map(|key| key.map(|key| key_hash(&key)))
+            .collect::<rusqlite::Result<_>>()?;
+        if let Some(tail) = lock(tails).get(key) {
+            hashes.extend(tail.held.iter().filter_map(|held| held.key.as_deref()).map(key_hash));
+        }
+        vacant.insert(hashes);
+    }
+    known.get(&channel).context("a channel's keys vanished")
+}
+
+/// Where an idempotency key was stored on a channel before: earlier in this group, held, or filed.
+fn find_duplicate(
+    conn: &Connection,
+    tails: &Tails,
+    known: &mut KnownKeys,
+    group: &Group,
+    (key, channel): (&str, i64),
     idem_key: &str,
 ) -> anyhow::Result<Option<(u64, i64)>> {
     if let Some(found) = group.keys.get(&(channel, idem_key.to_string())) {
         return Ok(Some(*found));
+    }
+    if !known_keys(conn, tails, known, key, channel)?.contains(&key_hash(idem_key)) {
+        return Ok(None);
     }
     let held =
         lock(tails).get(key).and_then(|tail| tail.held_key(idem_key).map(|h| (h.publication.offset, h.publication.ts)));
     if held.is_some() {
         return Ok(held);
     }
-    let filed: Option<(i64, i64)> = tx
+    let filed: Option<(i64, i64)> = conn
         .prepare_cached("SELECT offset, ts FROM messages WHERE channel_id = ?1 AND idem_key = ?2")?
         .query_row(params![channel, idem_key], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
@@ -1007,7 +1055,7 @@ mod tests {
         assert!(size() > before + 50 * 2000, "the database file stayed at {} bytes (was {before})", size());
     }
 
-    /// Until it is filed, a message lives in a pending row and in memory; reads join the two.
+    /// Until it is filed, a message lives in the commit log and in memory; reads join the two.
     #[tokio::test]
     async fn reads_join_what_is_filed_with_what_is_held_in_memory() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1042,15 +1090,15 @@ mod tests {
         assert_eq!(store.read_before(&key, None, 0).await.expect("top").top, 15);
     }
 
-    /// A stop between a commit and its filing leaves pending rows: opening files them.
+    /// A stop between a commit and its filing leaves commit log records: opening files them.
     #[tokio::test]
-    async fn appends_left_pending_are_filed_when_the_store_opens() {
+    async fn appends_left_in_the_commit_log_are_filed_when_the_store_opens() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let mut conn = open_connection(&dir.path().join("makeroom.sqlite3")).expect("open");
+            let conn = open_connection(&dir.path().join("makeroom.sqlite3")).expect("open");
             conn.execute_batch(SCHEMA).expect("schema");
-            let tx = conn.transaction().expect("tx");
-            tx.execute("INSERT INTO channels (key, top, first) VALUES ('ev/lobby', 0, 1)", []).expect("channel");
+            conn.execute("INSERT INTO channels (key, top, first) VALUES ('ev/lobby', 0, 1)", []).expect("channel");
+            let (mut log, _, _) = CommitLog::open(dir.path()).expect("log");
             let appends: Vec<PendingAppend> = (1..=3)
                 .map(|offset| PendingAppend {
                     channel: 1,
@@ -1062,9 +1110,7 @@ mod tests {
                     key: Some(format!("k{offset}")),
                 })
                 .collect();
-            tx.execute("INSERT INTO pending (appends) VALUES (?1)", [serde_json::to_string(&appends).expect("json")])
-                .expect("pending");
-            tx.commit().expect("commit");
+            log.append(&serde_json::to_vec(&appends).expect("json")).expect("logged");
         }
         let store = SqliteStore::open(dir.path(), Arc::new(Collected::default())).expect("open");
         let key = ChannelKey::new("ev", "lobby");
@@ -1073,6 +1119,12 @@ mod tests {
         let next = store.append(request(&key, "next", Some("k2"))).await.expect("append");
         assert_eq!((next.offset, next.duplicate), (2, true), "the filed keys still count");
         assert_eq!(store.append(request(&key, "new", None)).await.expect("append").offset, 4);
+        drop(store);
+        let logs = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter(|entry| entry.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("commits-")))
+            .count();
+        assert!(logs <= 2, "the generation filed at open is gone ({logs} log files)");
     }
 
     #[tokio::test]
