@@ -519,7 +519,9 @@ impl Session {
                 self.advance();
                 progressed = true;
             }
-            while let Poll::Ready(Some(done)) = self.background.poll_next_unpin(cx) {
+            while !self.background.is_empty()
+                && let Poll::Ready(Some(done)) = self.background.poll_next_unpin(cx)
+            {
                 if let Background::Filled { key, up_to, slice } = done {
                     self.filled(key, up_to, slice);
                 }

@@ -529,18 +529,14 @@ impl Writer {
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             };
             let mut group = vec![first];
-            let due = last_commit + COMMIT_INTERVAL;
-            while group.len() < MAX_GROUP {
-                let job = match jobs.try_recv() {
-                    Ok(job) => job,
-                    Err(_) => match due.checked_duration_since(Instant::now()) {
-                        Some(wait) if !wait.is_zero() => match jobs.recv_timeout(wait) {
-                            Ok(job) => job,
-                            Err(_) => break,
-                        },
-                        _ => break,
-                    },
-                };
+            // Under load, the rest of the interval is slept, not waited on the queue: appenders then
+            // queue without waking this thread, once each.
+            if let Some(wait) = (last_commit + COMMIT_INTERVAL).checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            while group.len() < MAX_GROUP
+                && let Ok(job) = jobs.try_recv()
+            {
                 group.push(job);
             }
             last_commit = Instant::now();
