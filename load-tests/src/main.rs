@@ -234,6 +234,7 @@ fn main() -> Result<()> {
 }
 
 async fn run(scenario: Scenario) -> Result<()> {
+    makeroom_load::sys::MachineCheck::run().print();
     match scenario {
         Scenario::Rooms { common, target, instances, connections, rooms, rate, duration, warmup } => {
             let targets = start_targets(target, instances, &common.servers()).await?;

@@ -180,3 +180,63 @@ impl Rng {
         Duration::from_micros(self.below(max.as_micros().max(1) as u64))
     }
 }
+
+/// What about the machine makes figures noisy, checked once before a run and printed with it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MachineCheck {
+    /// `fdatasync` of a 4 KiB write in the folder the servers' data goes to, in ms (p50, p99 of 50):
+    /// the embedded store and Redis with `appendfsync always` wait on it before every acknowledgement,
+    /// so a disk busy with someone else's writes shows here first.
+    pub fdatasync_p50_ms: f64,
+    pub fdatasync_p99_ms: f64,
+    /// `kernel.sched_autogroup_enabled`: when on, the scheduler shares CPU between sessions before
+    /// processes, so `nice` and pinning do not keep other sessions' builds off the measured cores.
+    pub sched_autogroup: bool,
+}
+
+impl MachineCheck {
+    pub fn run() -> Self {
+        let (p50, p99) = fdatasync_latency_ms(50).unwrap_or((f64::NAN, f64::NAN));
+        let sched_autogroup = std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+            .map(|text| text.trim() == "1")
+            .unwrap_or(false);
+        MachineCheck { fdatasync_p50_ms: p50, fdatasync_p99_ms: p99, sched_autogroup }
+    }
+
+    pub fn print(&self) {
+        println!(
+            "  machine                fdatasync p50 {:.2} ms p99 {:.2} ms (4 KiB, in {})",
+            self.fdatasync_p50_ms,
+            self.fdatasync_p99_ms,
+            std::env::temp_dir().display()
+        );
+        if self.sched_autogroup {
+            println!(
+                "    !! kernel.sched_autogroup_enabled is 1: CPU is shared per session first, so other sessions' work \
+                 competes with the measured processes whatever their nice (echo 0 > /proc/sys/kernel/sched_autogroup_enabled)"
+            );
+        }
+        if self.fdatasync_p99_ms > 2.0 {
+            println!(
+                "    !! the disk is slow to sync (p99 over 2 ms; 0.2 ms on a quiet disk here): stored targets' latency is the disk's"
+            );
+        }
+    }
+}
+
+fn fdatasync_latency_ms(samples: usize) -> std::io::Result<(f64, f64)> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = tempfile::tempfile()?;
+    let block = [0x5au8; 4096];
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&block)?;
+        let started = Instant::now();
+        file.sync_data()?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Ok((at(0.5), at(0.99)))
+}
