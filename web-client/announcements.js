@@ -78,23 +78,28 @@ export class AnnouncementFeed {
     this.onChange();
   }
 
-  /** The announcements, newest first (foldAnnouncements). */
-  items() {
-    return foldAnnouncements([...this.publications.values()], this.base);
+  /**
+   * The announcements, newest first (foldAnnouncements). Retracted ones are taken back: no page shows
+   * them, except the console with `{ retracted: true }`, for the record.
+   */
+  items({ retracted = false } = {}) {
+    const all = foldAnnouncements([...this.publications.values()], this.base);
+    return retracted ? all : all.filter((item) => !item.retracted);
   }
 }
 
 /**
  * Turns the publications of `announcements` into announcements, newest first. Two shapes exist: a
  * published message `{text, priority}` (PROTOCOL.md), and events from servers that keep
- * announcements as state: `{type: "posted", id, text, priority, pinned}`, then `pinned` / `unpinned`
- * naming an id. Other events (`acknowledged`, ...) change nothing shown here.
+ * announcements as state: `{type: "posted", id, text, priority, pinned}`, then `pinned` / `unpinned`,
+ * `acknowledged`, `edited` (what it says now, whole) and `retracted` naming an id. An edited one
+ * takes the edit's offset, so that pages show it as news; a retracted one has `retracted` set.
  */
 export function foldAnnouncements(publications, base = []) {
   const byId = new Map();
   const items = [];
   for (const item of base) {
-    const copy = { ...item, acknowledged_by: (item.acknowledged_by || []).slice() };
+    const copy = { edited: null, retracted: null, ...item, acknowledged_by: (item.acknowledged_by || []).slice() };
     byId.set(copy.id, copy);
     items.push(copy);
   }
@@ -103,6 +108,22 @@ export function foldAnnouncements(publications, base = []) {
     if (data.type === 'pinned' || data.type === 'unpinned') {
       const item = byId.get(data.id);
       if (item) item.pinned = data.type === 'pinned';
+      continue;
+    }
+    if (data.type === 'edited' || data.type === 'retracted') {
+      const item = byId.get(data.id);
+      if (!item) continue;
+      const stamp = { at: publication.ts, by: publication.from ? publication.from.id : null };
+      if (data.type === 'retracted') {
+        item.retracted = stamp;
+        continue;
+      }
+      item.text = String(data.text);
+      item.priority = data.priority === 'urgent' ? 'urgent' : 'normal';
+      item.pinned = Boolean(data.pinned);
+      if (data.clears_acknowledgements) item.acknowledged_by = [];
+      item.edited = stamp;
+      item.offset = publication.offset;
       continue;
     }
     if (data.type === 'acknowledged') {
@@ -121,6 +142,8 @@ export function foldAnnouncements(publications, base = []) {
       from: publication.from,
       ts: publication.ts,
       acknowledged_by: [],
+      edited: null,
+      retracted: null,
     };
     if (byId.has(item.id)) continue;
     byId.set(item.id, item);
@@ -141,6 +164,8 @@ function announcementsFromSnapshot(state) {
     by: a.by,
     ts: a.at,
     acknowledged_by: (a.acknowledged_by || []).slice(),
+    edited: a.edited || null,
+    retracted: a.retracted || null,
   }));
 }
 
@@ -181,6 +206,7 @@ export function announcementItem(item, { tag = 'li', onAck = null, meId = null, 
       { class: 'meta' },
       `${from} · `,
       h('time', { datetime: new Date(item.ts).toISOString(), text: formatTime(item.ts) }),
+      item.edited ? h('span', { class: 'edited', text: ` · edited ${formatTime(item.edited.at)}` }) : null,
     ),
     urgent && onAck && !acked && !String(item.id).startsWith('offset-')
       ? h('button', { type: 'button', class: 'ack', 'data-focus': `ack:${item.id}`, 'aria-label': `Got it: ${item.text.slice(0, 60)}`, onclick: (event) => onAck(item, event.currentTarget) }, '✓ Got it')
@@ -191,6 +217,10 @@ export function announcementItem(item, { tag = 'li', onAck = null, meId = null, 
 
 /** The text to read out for a new announcement publication, or null if it shows nothing new. */
 function announcementSpeech(publication) {
+  const data = publication.data || {};
+  if (data.type === 'edited' && typeof data.text === 'string') {
+    return { text: `Announcement changed: ${data.text}`, urgent: data.priority === 'urgent' };
+  }
   const [item] = foldAnnouncements([publication]);
   if (!item) return null;
   return { text: `${item.priority === 'urgent' ? 'Urgent announcement' : 'Announcement'}: ${item.text}`, urgent: item.priority === 'urgent' };

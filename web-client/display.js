@@ -1,17 +1,20 @@
 // The projector display: /display#refresh=TOKEN, then /display?event=ID. Readable from the back of
 // a hall: the event's name and a clock on the server's time; while a team presents, its name and
 // the time it has left, and who is next; otherwise the countdown to the schedule's next phase; the
-// latest announcements; and how to join. Every time shown comes from the server's times and the
+// latest announcements; and how to join, with the join link's QR code (drawn by the server, which
+// the display asks again every little while, so that a new join code reaches it without a reload).
+// Every time shown comes from the server's times and the
 // estimate of the server's clock (PROTOCOL.md sections 8 and 12), redrawn every 100 ms, never from
 // ticks, so a display whose own clock is minutes off shows the same as every other screen.
 
-import { Status } from './makeroom.js';
+import { Status, api } from './makeroom.js';
 import { StateChannel, formatClock, nextPresenter, remainingMs, scheduleAt } from './state.js';
 import { AnnouncementFeed, announcementItem, newestThenPinned } from './announcements.js';
 import { $, clientFromLink, forgetSession, keepForOffline, saveSession, setChildren, showStatus, signInFromLink } from './ui.js';
 
 const ROLE = 'display';
 const SHOWN = 4; // announcements on screen
+const JOINING_EVERY_MS = 10000; // how often the join code and whether joining is open are asked again
 
 function say(text) {
   const box = $('#message');
@@ -38,16 +41,47 @@ function start(signedIn) {
   $('#event-name').textContent = session.event.name;
   document.title = `${session.event.name} · Makeroom`;
 
-  const { client } = clientFromLink(signedIn);
+  const { client, source } = clientFromLink(signedIn);
   showStatus($('#status'), client);
 
+  // How to join: the code in words and the link as a QR code, hidden while joining is closed.
+  let joinOpen = true;
   const showJoin = (code) => {
-    $('#join').hidden = !code;
+    const shown = Boolean(code) && joinOpen;
+    $('#join').hidden = !shown;
+    $('#join-qr').hidden = !shown;
+    $('#screen').classList.toggle('has-qr', shown);
     if (!code) return;
     $('#join-code').textContent = code;
     $('#join-url').textContent = `${location.host}/join`;
+    const qr = $('#join-qr');
+    const src = `/api/join/${encodeURIComponent(code)}/qr.svg`;
+    if (qr.getAttribute('src') !== src) {
+      qr.src = src;
+      qr.alt = `QR code of the join link ${location.origin}/join?code=${code}`;
+    }
   };
   showJoin(session.code);
+  const keepCode = (code) => {
+    if (!code || code === session.code) return;
+    session.code = code;
+    saveSession(ROLE, session);
+  };
+  // Organisers may close joining or give the event a new code at any time; asked again on a timer and
+  // whenever the connection comes back. A failed ask changes nothing shown.
+  const askJoining = async () => {
+    try {
+      const { token } = await source();
+      const joining = await api(`/api/events/${encodeURIComponent(eventId)}/joining`, { token });
+      joinOpen = joining.open !== false;
+      keepCode(joining.join_code);
+      showJoin(session.code);
+      render();
+    } catch {
+      // offline or refused: keep what is shown
+    }
+  };
+  setInterval(askJoining, JOINING_EVERY_MS);
 
   // ---------------------------------------------------------------- clock on the server's time
   const format = new Intl.DateTimeFormat([], { hour: 'numeric', minute: '2-digit' });
@@ -185,11 +219,9 @@ function start(signedIn) {
 
   client.on('ready', (hello) => {
     $('#event-name').textContent = hello.event.name;
-    if (hello.event.join_code && hello.event.join_code !== session.code) {
-      session.code = hello.event.join_code;
-      saveSession(ROLE, session);
-      showJoin(session.code);
-    }
+    keepCode(hello.event.join_code);
+    showJoin(session.code);
+    askJoining();
   });
   client.on('status', ({ status }) => {
     if (status === Status.SIGNED_OUT || status === Status.REMOVED) {
@@ -205,20 +237,31 @@ function start(signedIn) {
   keepAwake();
 }
 
-/** Keeps the projector's screen on where the browser allows it. */
+/**
+ * Keeps the projector's screen on where the browser allows it (Screen Wake Lock). The browser lets go
+ * of the lock whenever the page is hidden, so it is asked for again each time the page is shown.
+ * Where there is no such thing, or it is refused, nothing shows: the screen may then sleep as the
+ * computer's settings say. `data-wake-lock` on the body says which, for tests and the curious.
+ */
 async function keepAwake() {
-  if (!navigator.wakeLock) return;
+  const said = (state) => (document.body.dataset.wakeLock = state);
+  if (!navigator.wakeLock || typeof navigator.wakeLock.request !== 'function') {
+    said('unsupported');
+    return;
+  }
+  let lock = null;
   const request = async () => {
+    if (document.visibilityState !== 'visible' || (lock && !lock.released)) return;
     try {
-      await navigator.wakeLock.request('screen');
+      lock = await navigator.wakeLock.request('screen');
+      said('held');
+      lock.addEventListener('release', () => said('released'));
     } catch {
-      // not allowed here (no secure context or no user gesture): the screen may sleep
+      said('refused'); // no secure context, a battery saver, or a policy
     }
   };
   await request();
-  document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible') request();
-  });
+  document.addEventListener('visibilitychange', request);
 }
 
 // Full screen on a click or the F key; the pointer and the button hide when the mouse rests.

@@ -291,8 +291,23 @@ function applyAnnouncements(state, data, record) {
         at: record.ts,
         by: record.from ? record.from.id : null,
         acknowledged_by: [],
+        edited: null,
+        retracted: null,
       });
       break;
+    case 'edited': {
+      const a = find(data.id);
+      if (!a) break;
+      Object.assign(a, { text: data.text, priority: data.priority, pinned: Boolean(data.pinned) });
+      if (data.clears_acknowledgements) a.acknowledged_by = [];
+      a.edited = { at: record.ts, by: record.from ? record.from.id : null };
+      break;
+    }
+    case 'retracted': {
+      const a = find(data.id);
+      if (a) a.retracted = { at: record.ts, by: record.from ? record.from.id : null };
+      break;
+    }
     case 'pinned':
     case 'unpinned': {
       const a = find(data.id);

@@ -1,5 +1,5 @@
-//! The `announcements` channel's wire types: organisers post, pin and unpin, participants
-//! acknowledge urgent ones (PROTOCOL.md §8, "`announcements`").
+//! The `announcements` channel's wire types: organisers post, edit, retract, pin and unpin,
+//! participants acknowledge urgent ones (PROTOCOL.md §8, "`announcements`").
 //!
 //! Data only. Who may do what, and how long a text may be, are the server's rules.
 
@@ -34,6 +34,18 @@ pub enum AnnouncementEvent {
     Unpinned { id: String },
     /// `acknowledged`: `participant` (an id) has seen the urgent announcement.
     Acknowledged { id: String, participant: String },
+    /// `edited`: what the announcement says now, whole (its time and editor are the record's `ts`
+    /// and `from.id`). `clears_acknowledgements` when people must see it again.
+    Edited {
+        id: String,
+        text: String,
+        priority: Priority,
+        pinned: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        clears_acknowledgements: bool,
+    },
+    /// `retracted`: taken back; every screen stops showing it, the record keeps it.
+    Retracted { id: String },
 }
 
 /// What people ask of the announcements (`command` on the `announcements` channel).
@@ -56,6 +68,20 @@ pub enum AnnouncementCommand {
     /// A participant has seen an urgent announcement.
     #[serde(rename = "announcement.ack")]
     Acknowledge { announcement: String },
+    /// Changes what an announcement says, how loud it is or its pin; what is left out stays.
+    #[serde(rename = "announcement.edit")]
+    Edit {
+        announcement: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        priority: Option<Priority>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pinned: Option<bool>,
+    },
+    /// Takes an announcement back.
+    #[serde(rename = "announcement.retract")]
+    Retract { announcement: String },
 }
 
 impl AnnouncementCommand {
@@ -66,6 +92,8 @@ impl AnnouncementCommand {
             AnnouncementCommand::Pin { .. } => "announcement.pin",
             AnnouncementCommand::Unpin { .. } => "announcement.unpin",
             AnnouncementCommand::Acknowledge { .. } => "announcement.ack",
+            AnnouncementCommand::Edit { .. } => "announcement.edit",
+            AnnouncementCommand::Retract { .. } => "announcement.retract",
         }
     }
 }
@@ -81,9 +109,19 @@ mod tests {
         documented::check_commands(
             section,
             crate::ChannelKind::Announcements,
-            &["announcement.post", "announcement.pin", "announcement.unpin", "announcement.ack"],
+            &[
+                "announcement.post",
+                "announcement.pin",
+                "announcement.unpin",
+                "announcement.ack",
+                "announcement.edit",
+                "announcement.retract",
+            ],
         );
-        documented::check_events::<AnnouncementEvent>(section, &["posted", "pinned", "unpinned", "acknowledged"]);
+        documented::check_events::<AnnouncementEvent>(
+            section,
+            &["posted", "pinned", "unpinned", "acknowledged", "edited", "retracted"],
+        );
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub fn new_join_code() -> String {
     random_string(JOIN_CODE_ALPHABET, 6)
 }
 
+/// Whether `code` has the shape of a join code (whether an event has it is another question).
+pub fn is_join_code(code: &str) -> bool {
+    code.len() == 6 && code.bytes().all(|c| JOIN_CODE_ALPHABET.contains(&c))
+}
+
 /// 32 random bytes as hex: secrets and epochs.
 pub fn new_secret_hex() -> String {
     let mut bytes = [0u8; 32];
@@ -50,6 +55,10 @@ mod tests {
             let code = new_join_code();
             assert_eq!(code.len(), 6);
             assert!(code.bytes().all(|c| JOIN_CODE_ALPHABET.contains(&c)), "{code}");
+            assert!(is_join_code(&code), "{code}");
+        }
+        for not_a_code in ["", "K7M2Q", "K7M2QXX", "k7m2qx", "K7M2Q0", "K7M2Q/", "K7M2QÉ"] {
+            assert!(!is_join_code(not_a_code), "{not_a_code}");
         }
     }
 

@@ -242,3 +242,42 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_budget_and_nobody_else_n
         common::http_from_with_headers(Ipv4Addr::new(127, 0, 0, 9), server.port, "GET", &path, &forged, None).await;
     assert_eq!(status, 200);
 }
+
+/// `GET path` as a browser's `<img>` asks for it (no token); the status line and headers, and the body.
+async fn get_image(port: u16, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: image/*\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.to_ascii_lowercase(), body.to_string())
+}
+
+#[tokio::test]
+async fn the_join_links_qr_code_is_a_cacheable_svg_that_follows_the_code() {
+    let server = TestServer::start().await;
+    let (head, svg) = get_image(server.port, &format!("/api/join/{}/qr.svg", server.join_code)).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: image/svg+xml"), "{head}");
+    assert!(head.contains("cache-control: public, max-age=3600"), "{head}");
+    assert!(svg.contains("<svg") && svg.contains("viewBox") && svg.ends_with("</svg>"), "{svg}");
+
+    // A new code is a new picture at a new address; the old address still draws the old code's link,
+    // which no longer lets anyone in (the picture only says what the code says).
+    let token = server.organiser_token().await;
+    let (status, rotated) = rotate(&server, &token).await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_code = rotated["join_code"].as_str().unwrap();
+    let (head, new_svg) = get_image(server.port, &format!("/api/join/{new_code}/qr.svg")).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_ne!(new_svg, svg);
+
+    // Anything that is not shaped like a join code is refused, with the usual JSON error.
+    for bad in ["0AAAAA", "abcdef", "K7M2QXX", "%3Cscript%3E"] {
+        let (status, body) = server.http("GET", &format!("/api/join/{bad}/qr.svg"), None, None).await;
+        assert_eq!((status, error_code(&body)), (404, "not_found"), "{bad}: {body}");
+    }
+}

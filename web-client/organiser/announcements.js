@@ -1,7 +1,9 @@
 // organiser/announcements.js: the console's Announcements: post one, normal or urgent, pinned at
-// once or not; the posted ones, newest first, to pin and unpin, with how many participants have
-// acknowledged each urgent one. Posts go as the command `announcement.post`, or as a published
-// message to servers that take them that way.
+// once or not; the posted ones, newest first, to pin and unpin, edit (`announcement.edit`: the text,
+// urgency and pin, in place) and retract (`announcement.retract`, after asking), with how many
+// participants have acknowledged each urgent one; retracted ones stay listed, marked, for the record.
+// Posts go as the command `announcement.post`, or as a published message to servers that take them
+// that way.
 
 import { AnnouncementFeed } from '../announcements.js';
 import { $, announce, formatTime, h } from '../ui.js';
@@ -14,8 +16,72 @@ export function announcementsSection(organiser) {
   const { client } = organiser;
   const body = (entry) => (entry.op === 'command' ? entry.command : entry.data) || {};
   const participantsCount = () => (organiser.roster ? Object.values(organiser.roster.participants).filter((p) => p.role === 'participant' && !p.removed).length : 0);
+  // The one announcement being edited, with its editor: the same form node in every render, so that
+  // what is typed, and the focus, outlive live changes to the list.
+  let editor = null;
+  const closeEditor = () => {
+    const id = editor && editor.id;
+    editor = null;
+    render();
+    const back = document.querySelector(`[data-focus="edit:${CSS.escape(id || '')}"]`);
+    if (back) back.focus();
+  };
+  const openEditor = (item) => {
+    const name = `edit-priority-${item.id}`;
+    const text = h('textarea', { id: `edit-text-${item.id}`, rows: '3', maxlength: '500', required: '' });
+    text.value = item.text;
+    const choice = (value, words) => {
+      const input = h('input', { type: 'radio', name, value });
+      input.checked = item.priority === value;
+      return h('label', { class: 'choice' }, input, ` ${words}`);
+    };
+    const pin = h('input', { type: 'checkbox' });
+    pin.checked = item.pinned;
+    const message = h('p', { class: 'error', role: 'alert' });
+    const form = h(
+      'form',
+      { class: 'announcement-edit', 'aria-label': 'Edit the announcement' },
+      h('div', { class: 'field' }, h('label', { for: text.id, text: 'New text' }), text),
+      h('fieldset', {}, h('legend', { text: 'Priority' }), h('div', { class: 'inline' }, choice('normal', 'Normal'), choice('urgent', 'Urgent'))),
+      h('label', { class: 'choice' }, pin, ' Pinned'),
+      h('p', { class: 'hint', text: 'People who confirmed an urgent one confirm again if its words change.' }),
+      message,
+      h('div', { class: 'tool-group' }, h('button', { type: 'submit', text: 'Save the change' }), h('button', { type: 'button', class: 'secondary', text: 'Cancel', onclick: closeEditor })),
+    );
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const now = feed.items({ retracted: true }).find((a) => a.id === item.id) || item;
+      const priority = (form.querySelector(`input[name="${CSS.escape(name)}"]:checked`) || {}).value || now.priority;
+      const change = { type: 'announcement.edit', announcement: item.id };
+      if (text.value.trim() !== now.text) change.text = text.value.trim();
+      if (priority !== now.priority) change.priority = priority;
+      if (pin.checked !== now.pinned) change.pinned = pin.checked;
+      if (Object.keys(change).length === 2) {
+        closeEditor();
+        return;
+      }
+      if (change.text === '') {
+        message.textContent = 'An announcement cannot be empty.';
+        text.focus();
+        return;
+      }
+      organiser.send('announcements', change, message, 'change it');
+      closeEditor();
+      announce('Announcement changed.');
+    });
+    editor = { id: item.id, form };
+    render();
+    text.focus();
+  };
+  const retract = (item) => {
+    const sure = confirm(`Retract "${item.text.slice(0, 80)}"? It disappears from every phone and display at once. The export keeps it, marked as retracted.`);
+    if (!sure) return;
+    if (editor && editor.id === item.id) editor = null;
+    organiser.send('announcements', { type: 'announcement.retract', announcement: item.id }, $('#message'), 'retract it');
+    announce('Announcement retracted.');
+  };
   const render = () => {
-    const items = feed.items().slice(0, SHOWN);
+    const items = feed.items({ retracted: true }).slice(0, SHOWN);
     const pending = client.outbox.filter((entry) => entry.channel === 'announcements' && body(entry).text);
     const pinAction = (item) => {
       const pinned = item.pinned;
@@ -38,9 +104,21 @@ export function announcementsSection(organiser) {
       ),
       ...items.map((item) => {
         const acks = item.acknowledged_by.length;
+        const known = !String(item.id).startsWith('offset-');
+        if (item.retracted) {
+          return h(
+            'li',
+            { class: 'retracted-row', 'data-announcement': item.id },
+            h('strong', { text: 'Retracted: ' }),
+            h('s', { text: item.text }),
+            h('span', { class: 'skills', text: ` · taken back ${formatTime(item.retracted.at)} by ${organiser.nameOf(item.retracted.by) || 'an organiser'}` }),
+          );
+        }
+        if (editor && editor.id === item.id) return h('li', { class: 'editing-row', 'data-announcement': item.id }, editor.form);
+        const tool = (words, focus, label, onclick) => h('button', { type: 'button', class: 'link', 'data-focus': `${focus}:${item.id}`, 'aria-label': `${label}: ${item.text.slice(0, 50)}`, onclick }, words);
         return h(
           'li',
-          { class: item.priority === 'urgent' ? 'urgent-row' : null },
+          { class: item.priority === 'urgent' ? 'urgent-row' : null, 'data-announcement': item.id },
           item.priority === 'urgent' ? h('strong', { text: 'Urgent: ' }) : null,
           item.pinned ? h('strong', { text: 'Pinned: ' }) : null,
           item.text,
@@ -49,10 +127,18 @@ export function announcementsSection(organiser) {
             { class: 'skills' },
             `${item.from ? item.from.name : organiser.nameOf(item.by) || 'Organisers'} · `,
             h('time', { datetime: new Date(item.ts).toISOString(), text: formatTime(item.ts) }),
+            item.edited ? ` · edited ${formatTime(item.edited.at)}` : null,
             item.priority === 'urgent' ? h('strong', { class: 'ack-count', text: ` · ✓ ${acks} of ${participantsCount()} acknowledged` }) : null,
-            ' · ',
-            String(item.id).startsWith('offset-') ? null : pinAction(item),
           ),
+          known
+            ? h(
+                'span',
+                { class: 'announcement-tools' },
+                pinAction(item),
+                tool('Edit', 'edit', 'Edit', () => openEditor(item)),
+                h('button', { type: 'button', class: 'link danger', 'data-focus': `retract:${item.id}`, 'aria-label': `Retract: ${item.text.slice(0, 50)}`, onclick: () => retract(item) }, 'Retract'),
+              )
+            : null,
         );
       }),
     ];

@@ -1,11 +1,10 @@
-// organiser/joining.js: the console's Joining: the join code, the join link and its QR code
-// (qr.js), and closing joining or giving the event a new code (`/api/events/{id}/joining` and
-// `/join-code`). The code comes with the link (`&code=`), from `hello`, from those calls, or the
-// organiser types it once here.
+// organiser/joining.js: the console's Joining: the join code, the join link and its QR code (drawn
+// by the server: `/api/join/{code}/qr.svg`), a printable poster of them, and closing joining or giving
+// the event a new code (`/api/events/{id}/joining` and `/join-code`). The code comes with the link
+// (`&code=`), from `hello`, from those calls, or the organiser types it once here.
 
 import { api } from '../makeroom.js';
-import { qrSvg } from '../qr.js';
-import { $, copyText, saveSession, setChildren } from '../ui.js';
+import { $, copyText, saveSession } from '../ui.js';
 import { ROLE } from './context.js';
 
 /** Sets up the Joining section. */
@@ -18,17 +17,23 @@ export function joiningSection(organiser) {
     const link = `${location.origin}/join?code=${code}`;
     $('#join-code').textContent = code;
     $('#join-link').value = link;
-    const box = $('#join-qr');
-    if (box.dataset.link !== link) {
-      box.dataset.link = link;
-      try {
-        setChildren(box, qrSvg(link, { label: `QR code for the join link ${link}` }));
-      } catch {
-        setChildren(box);
-      }
+    const src = `/api/join/${encodeURIComponent(code)}/qr.svg`;
+    for (const image of [$('#join-qr'), $('#poster-qr')]) {
+      if (image.getAttribute('src') === src) continue;
+      image.src = src;
+      image.alt = `QR code for the join link ${link}`;
     }
+    $('#poster-link').textContent = `${location.host}/join`;
+    $('#poster-code').textContent = code;
   };
   showCode(organiser.session.code);
+  // The poster is printed alone; the console prints as itself otherwise.
+  $('#print-poster').addEventListener('click', () => {
+    $('#poster-event').textContent = $('#event-name').textContent || organiser.session.event.name;
+    document.body.classList.add('print-poster');
+    window.addEventListener('afterprint', () => document.body.classList.remove('print-poster'), { once: true });
+    window.print();
+  });
   $('#copy-join').addEventListener('click', async (event) => {
     const ok = await copyText($('#join-link').value, $('#join-link'));
     event.target.textContent = ok ? 'Copied' : 'Copy';
@@ -92,7 +97,7 @@ export function joiningSection(organiser) {
     });
   });
   $('#rotate-code').addEventListener('click', (event) => {
-    const sure = confirm('Give the event a new join code? The old code stops working at once. Displays show the new one when they are reloaded.');
+    const sure = confirm('Give the event a new join code? The old code stops working at once. Displays show the new one within a few seconds.');
     if (!sure) return;
     event.target.disabled = true;
     call('join-code', { method: 'POST' }, 'Could not change the join code').finally(() => {

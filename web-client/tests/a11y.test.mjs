@@ -92,7 +92,7 @@ describe('axe finds nothing serious', { timeout: 120000 }, () => {
 
   test('the organiser console', { timeout: 30000 }, async () => {
     const organiser = await openOrganiser(browser, server);
-    await organiser.locator('#join-qr svg').waitFor();
+    await organiser.waitForFunction(() => document.querySelector('#join-qr').naturalWidth > 0);
     await organiser.locator('#help-list .request').waitFor();
     await organiser.locator('#show-time', { hasText: 'left' }).waitFor();
     await organiser.getByRole('button', { name: /^Edit A co-operative council website/ }).click();

@@ -198,3 +198,31 @@ export async function tabUntil(page, test, { max = 60, key = 'Tab' } = {}) {
   }
   throw new Error(`focus never reached the element after ${max} presses of ${key}`);
 }
+
+/**
+ * What the QR code shown by `locator` says, read from a screenshot of it (the pixels on screen, as a
+ * phone's camera would see them) with the jsQR decoder, on a blank page of its own; null if none.
+ */
+export async function readQrOnScreen(browser, locator) {
+  const png = await locator.screenshot();
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.addScriptTag({ path: path.join(webDir, 'node_modules/jsqr/dist/jsQR.js') });
+    return await page.evaluate(async (base64) => {
+      const image = new Image();
+      image.src = `data:image/png;base64,${base64}`;
+      await image.decode();
+      const canvas = document.createElement('canvas');
+      canvas.width = image.naturalWidth;
+      canvas.height = image.naturalHeight;
+      const context2d = canvas.getContext('2d');
+      context2d.drawImage(image, 0, 0);
+      const pixels = context2d.getImageData(0, 0, canvas.width, canvas.height);
+      const code = globalThis.jsQR(pixels.data, pixels.width, pixels.height);
+      return code ? code.data : null;
+    }, png.toString('base64'));
+  } finally {
+    await context.close();
+  }
+}

@@ -1,6 +1,6 @@
-// state.js, qr.js and skills.js alone, in node (no browser, well under a second): each channel's
-// events folded exactly as PROTOCOL.md section 8 says, the presentations timer, the QR encoder's
-// parts, and how a person's skills are matched with what a team misses.
+// state.js, announcements.js's fold and skills.js alone, in node (no browser, well under a second):
+// each channel's events folded exactly as PROTOCOL.md section 8 says, the presentations timer, and
+// how a person's skills are matched with what a team misses.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -15,7 +15,7 @@ import {
   scheduleAt,
   workingVersion,
 } from '../state.js';
-import { encodeQr, formatBits, reedSolomon, versionBits, versionFor } from '../qr.js';
+import { foldAnnouncements } from '../announcements.js';
 import { neededSkills, skillMatches, stem } from '../skills.js';
 
 let offset = 0;
@@ -150,7 +150,18 @@ test('schedule, announcements, help and outputs', () => {
     rec({ type: 'pinned', id: 'a_1' }),
     rec({ type: 'acknowledged', id: 'a_1', participant: 'p_1' }),
   ]);
-  assert.deepEqual(ann.announcements[0], { id: 'a_1', text: 'Fire drill', priority: 'urgent', pinned: true, at: 5, by: 'o_1', acknowledged_by: ['p_1'] });
+  assert.deepEqual(ann.announcements[0], {
+    id: 'a_1', text: 'Fire drill', priority: 'urgent', pinned: true, at: 5, by: 'o_1', acknowledged_by: ['p_1'], edited: null, retracted: null,
+  });
+  fold('announcements', [
+    rec({ type: 'edited', id: 'a_1', text: 'Fire drill at 4pm', priority: 'urgent', pinned: true, clears_acknowledgements: true }, { ts: 6, from: 'o_2' }),
+    rec({ type: 'posted', id: 'a_2', text: 'Wi-Fi: wrong', priority: 'normal', pinned: false }, { ts: 7 }),
+    rec({ type: 'retracted', id: 'a_2' }, { ts: 8 }),
+  ], ann);
+  assert.deepEqual(ann.announcements[0], {
+    id: 'a_1', text: 'Fire drill at 4pm', priority: 'urgent', pinned: true, at: 5, by: 'o_1', acknowledged_by: [], edited: { at: 6, by: 'o_2' }, retracted: null,
+  });
+  assert.deepEqual(ann.announcements[1].retracted, { at: 8, by: 'o_1' });
 
   const help = fold('help', [
     rec({ type: 'asked', id: 'h_1', team: 't_1', topic: 'Printer', location: '' }, { ts: 7, from: 'p_1' }),
@@ -175,29 +186,21 @@ test('times as clocks and words', () => {
   assert.equal(formatWait(125 * 60000), '2 h 5 min');
 });
 
-test('QR code: Reed–Solomon, format and version bits, capacities, the fixed patterns', () => {
-  // The worked example of "HELLO WORLD" at 1-M.
-  const data = [32, 91, 11, 120, 209, 114, 220, 77, 67, 64, 236, 17, 236, 17, 236, 17];
-  assert.deepEqual(reedSolomon(data, 10), [196, 35, 39, 119, 235, 215, 231, 226, 93, 23]);
-  // Level M's format strings for masks 0 and 5, and version 7's version string, from the standard's tables.
-  assert.equal(formatBits(0).toString(2).padStart(15, '0'), '101010000010010');
-  assert.equal(formatBits(5).toString(2).padStart(15, '0'), '100000011001110');
-  assert.equal(versionBits(7), 0x07c94);
-  // Byte-mode capacity at level M: 14, 26, 42, 62, 84, 106 bytes for versions 1 to 6.
-  for (const [version, bytes] of [[1, 14], [2, 26], [3, 42], [4, 62], [5, 84], [6, 106]]) {
-    assert.equal(versionFor(bytes), version);
-    assert.equal(versionFor(bytes + 1), version + 1);
-  }
-  const { version, size, modules } = encodeQr('https://makeroom.example.org/join?code=K7M2QX');
-  assert.equal(version, 4);
-  assert.equal(size, 33);
-  // Finder corners, the timing patterns and the dark module.
-  for (const [r, c] of [[0, 0], [0, size - 7], [size - 7, 0]]) {
-    assert.equal(modules[r][c] && modules[r + 6][c + 6] && modules[r + 3][c + 3], true);
-    assert.equal(modules[r + 1][c + 1], false);
-  }
-  for (let i = 8; i < size - 8; i++) assert.equal(modules[6][i], i % 2 === 0);
-  assert.equal(modules[size - 8][8], true);
+test('the pages fold edits and retractions over a snapshot and drop retracted ones', () => {
+  const base = [
+    { id: 'a_1', offset: 0, text: 'Fire drill at 3pm', priority: 'urgent', pinned: false, ts: 5, acknowledged_by: ['p_1'], edited: null, retracted: null },
+    { id: 'a_2', offset: 0, text: 'Wi-Fi: wrong', priority: 'normal', pinned: true, ts: 6, acknowledged_by: [], edited: null, retracted: null },
+  ];
+  const pubs = [
+    { offset: 10, ts: 20, from: { id: 'o_1', name: 'Sam' }, data: { type: 'edited', id: 'a_1', text: 'Fire drill at 4pm', priority: 'urgent', pinned: true, clears_acknowledgements: true } },
+    { offset: 11, ts: 21, from: { id: 'o_1', name: 'Sam' }, data: { type: 'retracted', id: 'a_2' } },
+  ];
+  const all = foldAnnouncements(pubs, base);
+  const drill = all.find((a) => a.id === 'a_1');
+  assert.deepEqual([drill.text, drill.pinned, drill.acknowledged_by, drill.edited, drill.ts], ['Fire drill at 4pm', true, [], { at: 20, by: 'o_1' }, 5]);
+  assert.equal(drill.offset, 10, 'an edit counts as news where it arrived');
+  assert.deepEqual(all.find((a) => a.id === 'a_2').retracted, { at: 21, by: 'o_1' });
+  assert.deepEqual(all.filter((a) => !a.retracted).map((a) => a.id), ['a_1']);
 });
 
 test('skills match what a team misses loosely: case, plurals, endings and parts of words, not any substring', () => {

@@ -1,6 +1,7 @@
 //! Announcements: organisers push to every phone and display, normal or urgent, and pin what must
 //! stay visible. A late joiner's snapshot holds every announcement with its pin; an urgent one can be
-//! acknowledged by participants, and organisers see how many have.
+//! acknowledged by participants, and organisers see how many have. A wrong one is edited or
+//! retracted: every screen follows, and the log (so the export) keeps what it said before.
 
 use super::{Context, Domain, DomainError, Recorded, text};
 use makeroom_protocol::Role;
@@ -21,6 +22,27 @@ pub struct Announcement {
     pub by: String,
     /// Who acknowledged it (urgent ones only).
     pub acknowledged_by: Vec<String>,
+    /// The latest edit, if any (earlier texts are on the log).
+    pub edited: Option<Stamp>,
+    /// When and by whom it was taken back; screens stop showing it, the record keeps it.
+    pub retracted: Option<Stamp>,
+}
+
+/// When and by whom something was done to an announcement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stamp {
+    pub at: i64,
+    pub by: String,
+}
+
+impl Announcement {
+    /// Refuses any change to a retracted announcement: it is part of the record, not of the room.
+    fn still_shown(&self) -> Result<&Self, DomainError> {
+        match self.retracted {
+            Some(_) => Err(DomainError::Conflict("it was retracted".into())),
+            None => Ok(self),
+        }
+    }
 }
 
 /// Every announcement of an event, oldest first.
@@ -68,14 +90,14 @@ impl Domain for Announcements {
             }
             AnnouncementCommand::Pin { announcement } => {
                 organisers_only()?;
-                if self.get(&announcement)?.pinned {
+                if self.get(&announcement)?.still_shown()?.pinned {
                     return Err(DomainError::Conflict("it is already pinned".into()));
                 }
                 Ok(AnnouncementEvent::Pinned { id: announcement })
             }
             AnnouncementCommand::Unpin { announcement } => {
                 organisers_only()?;
-                if !self.get(&announcement)?.pinned {
+                if !self.get(&announcement)?.still_shown()?.pinned {
                     return Err(DomainError::Conflict("it is not pinned".into()));
                 }
                 Ok(AnnouncementEvent::Unpinned { id: announcement })
@@ -84,7 +106,7 @@ impl Domain for Announcements {
                 if actor.role != Role::Participant {
                     return Err(DomainError::Forbidden("participants acknowledge announcements".into()));
                 }
-                let found = self.get(&announcement)?;
+                let found = self.get(&announcement)?.still_shown()?;
                 if found.priority != Priority::Urgent {
                     return Err(DomainError::Invalid("only urgent announcements are acknowledged".into()));
                 }
@@ -92,6 +114,37 @@ impl Domain for Announcements {
                     return Err(DomainError::Conflict("you already acknowledged it".into()));
                 }
                 Ok(AnnouncementEvent::Acknowledged { id: announcement, participant: actor.id.to_string() })
+            }
+            AnnouncementCommand::Edit { announcement, text: new_text, priority, pinned } => {
+                organisers_only()?;
+                let found = self.get(&announcement)?.still_shown()?;
+                let new_text = match new_text {
+                    Some(t) => text(&t, "an announcement", 1, MAX_TEXT_CHARS, true)?,
+                    None => found.text.clone(),
+                };
+                let priority = priority.unwrap_or(found.priority);
+                let pinned = pinned.unwrap_or(found.pinned);
+                if new_text == found.text && priority == found.priority && pinned == found.pinned {
+                    return Err(DomainError::Invalid("the edit changes nothing".into()));
+                }
+                // An acknowledgement says "I have seen these words": new words, or a normal one
+                // made urgent, must be seen again; a pin changed alone keeps them.
+                let clears_acknowledgements =
+                    !found.acknowledged_by.is_empty() && (new_text != found.text || priority != Priority::Urgent);
+                Ok(AnnouncementEvent::Edited {
+                    id: announcement,
+                    text: new_text,
+                    priority,
+                    pinned,
+                    clears_acknowledgements,
+                })
+            }
+            AnnouncementCommand::Retract { announcement } => {
+                organisers_only()?;
+                if self.get(&announcement)?.retracted.is_some() {
+                    return Err(DomainError::Conflict("it is already retracted".into()));
+                }
+                Ok(AnnouncementEvent::Retracted { id: announcement })
             }
         }
     }
@@ -106,6 +159,8 @@ impl Domain for Announcements {
                 at: recorded.ts,
                 by: recorded.by.to_string(),
                 acknowledged_by: Vec::new(),
+                edited: None,
+                retracted: None,
             }),
             AnnouncementEvent::Pinned { id } => {
                 if let Some(a) = self.get_mut(id) {
@@ -120,6 +175,22 @@ impl Domain for Announcements {
             AnnouncementEvent::Acknowledged { id, participant } => {
                 if let Some(a) = self.get_mut(id) {
                     a.acknowledged_by.push(participant.clone());
+                }
+            }
+            AnnouncementEvent::Edited { id, text, priority, pinned, clears_acknowledgements } => {
+                if let Some(a) = self.get_mut(id) {
+                    a.text = text.clone();
+                    a.priority = *priority;
+                    a.pinned = *pinned;
+                    if *clears_acknowledgements {
+                        a.acknowledged_by.clear();
+                    }
+                    a.edited = Some(Stamp { at: recorded.ts, by: recorded.by.to_string() });
+                }
+            }
+            AnnouncementEvent::Retracted { id } => {
+                if let Some(a) = self.get_mut(id) {
+                    a.retracted = Some(Stamp { at: recorded.ts, by: recorded.by.to_string() });
                 }
             }
         }
@@ -180,5 +251,89 @@ mod tests {
             Err(DomainError::Forbidden(_))
         ));
         assert_eq!(state.announcements[0].acknowledged_by, vec!["ada"]);
+    }
+
+    fn edit(id: &str, text: Option<&str>, priority: Option<Priority>, pinned: Option<bool>) -> AnnouncementCommand {
+        AnnouncementCommand::Edit { announcement: id.into(), text: text.map(str::to_string), priority, pinned }
+    }
+
+    #[test]
+    fn organisers_edit_what_it_says_how_loud_it_is_and_its_pin() {
+        let mut state = Announcements::default();
+        run(&mut state, HOST, post("Lunch at 1pm", Priority::Normal)).expect("post");
+        let id = state.announcements[0].id.clone();
+        assert!(matches!(
+            run(&mut state, ADA, edit(&id, Some("Lunch is off"), None, None)),
+            Err(DomainError::Forbidden(_))
+        ));
+        assert!(matches!(run(&mut state, HOST, edit("a_nope", Some("x"), None, None)), Err(DomainError::NotFound(_))));
+        assert!(matches!(run(&mut state, HOST, edit(&id, Some("  "), None, None)), Err(DomainError::Invalid(_))));
+        assert!(matches!(
+            run(&mut state, HOST, edit(&id, Some("Lunch at 1pm"), Some(Priority::Normal), Some(false))),
+            Err(DomainError::Invalid(message)) if message == "the edit changes nothing"
+        ));
+        assert!(matches!(run(&mut state, HOST, edit(&id, None, None, None)), Err(DomainError::Invalid(_))));
+        crate::domain::tests::run_at(
+            &mut state,
+            HOST,
+            edit(&id, Some("Lunch at 2pm"), Some(Priority::Urgent), Some(true)),
+            42,
+        )
+        .expect("edit");
+        let edited = &state.announcements[0];
+        assert_eq!((edited.text.as_str(), edited.priority, edited.pinned), ("Lunch at 2pm", Priority::Urgent, true));
+        assert_eq!(edited.edited, Some(Stamp { at: 42, by: "host".into() }));
+        assert_eq!(edited.at, 0, "the time it was posted stays");
+        // Left out means unchanged.
+        run(&mut state, HOST, edit(&id, None, None, Some(false))).expect("unpin by edit");
+        assert_eq!(
+            (state.announcements[0].text.as_str(), state.announcements[0].priority),
+            ("Lunch at 2pm", Priority::Urgent)
+        );
+    }
+
+    #[test]
+    fn new_words_must_be_acknowledged_again_and_a_pin_keeps_the_acknowledgements() {
+        let mut state = Announcements::default();
+        run(&mut state, HOST, post("Fire drill at 3pm", Priority::Urgent)).expect("post");
+        let id = state.announcements[0].id.clone();
+        run(&mut state, ADA, AnnouncementCommand::Acknowledge { announcement: id.clone() }).expect("ack");
+        run(&mut state, HOST, edit(&id, None, None, Some(true))).expect("pin by edit");
+        assert_eq!(state.announcements[0].acknowledged_by, vec!["ada"]);
+        let event = run(&mut state, HOST, edit(&id, Some("Fire drill at 4pm"), None, None)).expect("new time");
+        assert!(matches!(event, AnnouncementEvent::Edited { clears_acknowledgements: true, .. }));
+        assert!(state.announcements[0].acknowledged_by.is_empty());
+        run(&mut state, ADA, AnnouncementCommand::Acknowledge { announcement: id.clone() }).expect("ack again");
+        run(&mut state, HOST, edit(&id, None, Some(Priority::Normal), None)).expect("calm down");
+        assert!(state.announcements[0].acknowledged_by.is_empty(), "normal ones hold no acknowledgements");
+    }
+
+    #[test]
+    fn a_retracted_announcement_is_kept_and_changes_no_more() {
+        let mut state = Announcements::default();
+        run(&mut state, HOST, post("Wi-Fi password: wrong", Priority::Urgent)).expect("post");
+        let id = state.announcements[0].id.clone();
+        let retract = || AnnouncementCommand::Retract { announcement: id.clone() };
+        assert!(matches!(run(&mut state, ADA, retract()), Err(DomainError::Forbidden(_))));
+        crate::domain::tests::run_at(&mut state, HOST, retract(), 7).expect("retract");
+        assert_eq!(state.announcements[0].retracted, Some(Stamp { at: 7, by: "host".into() }));
+        assert_eq!(state.announcements[0].text, "Wi-Fi password: wrong", "the record keeps it");
+        assert!(
+            matches!(run(&mut state, HOST, retract()), Err(DomainError::Conflict(m)) if m == "it is already retracted")
+        );
+        for refused in [
+            edit(&id, Some("Wi-Fi password: right"), None, None),
+            AnnouncementCommand::Pin { announcement: id.clone() },
+            AnnouncementCommand::Acknowledge { announcement: id.clone() },
+        ] {
+            let actor = if matches!(refused, AnnouncementCommand::Acknowledge { .. }) { ADA } else { HOST };
+            assert!(
+                matches!(run(&mut state, actor, refused), Err(DomainError::Conflict(m)) if m == "it was retracted")
+            );
+        }
+        assert!(matches!(
+            run(&mut state, HOST, AnnouncementCommand::Retract { announcement: "a_nope".into() }),
+            Err(DomainError::NotFound(_))
+        ));
     }
 }

@@ -167,7 +167,7 @@ pub(crate) mod tests {
         /// refusal never changes anything.
         #[test]
         fn random_commands_are_applied_or_refused_cleanly(
-            kind in "(card|column|brief|team|event|skills|participant|announcement|phase|presentations|help|output)\\.(add|edit|move|delete|rename|create|fork|join|leave|needs|archive|update|set|remove|post|pin|unpin|ack|order|slot|start|pause|resume|extend|next|stop|ask|claim|release|resolve|cancel|save)",
+            kind in "(card|column|brief|team|event|skills|participant|announcement|phase|presentations|help|output)\\.(add|edit|move|delete|rename|create|fork|join|leave|needs|archive|update|set|remove|post|pin|unpin|ack|retract|order|slot|start|pause|resume|extend|next|stop|ask|claim|release|resolve|cancel|save)",
             id in "(c1|c2|col3|todo|done|b1|t1|t9|a1|ph1|h1|ghost|)",
             text in "\\PC{0,30}",
             number in -5i64..100_000_000,
@@ -177,7 +177,7 @@ pub(crate) mod tests {
                 "announcement": id, "phase": id, "request": id, "title": text, "name": text, "body": text,
                 "text": text, "partner": text, "topic": text, "notes": text, "index": number.max(0),
                 "revision": number.max(0) % 4, "ms": number, "slot_ms": number, "starts_at": number,
-                "ends_at": number / 2, "priority": "urgent", "teams": [id, "t2"], "skills": [text],
+                "ends_at": number / 2, "priority": "urgent", "pinned": number % 2 == 0, "teams": [id, "t2"], "skills": [text],
                 "needs": [text], "links": [text], "assignee": id,
             })
             .to_string();

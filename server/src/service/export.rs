@@ -9,6 +9,7 @@ use super::state_log::read_all;
 use crate::domain::channel::Channel;
 use crate::error::AppError;
 use crate::store::Store;
+use makeroom_protocol::announcements::{AnnouncementEvent, Priority};
 use makeroom_protocol::brief::BriefEvent;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -19,6 +20,16 @@ struct Revision {
     revision: u32,
     title: String,
     body: String,
+    at: i64,
+    by: String,
+}
+
+/// What an announcement said from one time on: as posted, then after each edit.
+#[derive(Serialize)]
+struct AnnouncementVersion {
+    text: String,
+    priority: Priority,
+    pinned: bool,
     at: i64,
     by: String,
 }
@@ -56,6 +67,18 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
         });
     }
 
+    // The state holds what each announcement says now; the log, what it said before each edit.
+    let mut versions: BTreeMap<String, Vec<AnnouncementVersion>> = BTreeMap::new();
+    for publication in read_all(store, event.announcements.key(), 0).await? {
+        let (id, text, priority, pinned) = match serde_json::from_str::<AnnouncementEvent>(publication.data.get()) {
+            Ok(AnnouncementEvent::Posted { id, text, priority, pinned }) => (id, text, priority, pinned),
+            Ok(AnnouncementEvent::Edited { id, text, priority, pinned, .. }) => (id, text, priority, pinned),
+            _ => continue,
+        };
+        let version = AnnouncementVersion { text, priority, pinned, at: publication.ts, by: publication.from.name };
+        versions.entry(id).or_default().push(version);
+    }
+
     let (roster, teams): (Value, Vec<String>) = {
         let roster = event.roster();
         (to_value(&*roster)?, roster.teams.keys().cloned().collect())
@@ -91,6 +114,11 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
             brief["revisions"] = to_value(&revisions.remove(id).unwrap_or_default())?;
         }
     }
+    let mut announcements = to_value(&*event.announcements.state())?["announcements"].take();
+    for announcement in announcements.as_array_mut().into_iter().flatten() {
+        let id = text(&announcement["id"]);
+        announcement["versions"] = to_value(&versions.remove(&id).unwrap_or_default())?;
+    }
     Ok(json!({
         "format": "makeroom-export/1",
         "exported_at": exported_at,
@@ -106,7 +134,7 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
         "briefs": briefs["briefs"],
         "boards": boards,
         "chats": chats,
-        "announcements": to_value(&*event.announcements.state())?["announcements"],
+        "announcements": announcements,
         "schedule": to_value(&*event.schedule.state())?["phases"],
         "presentations": to_value(&*event.presentations.state())?,
         "help": to_value(&*event.help.state())?["requests"],
@@ -244,7 +272,27 @@ fn archive(export: &Value) -> Vec<Block> {
             .flatten()
             .map(|a| {
                 let urgent = if a["priority"] == "urgent" { " (urgent)" } else { "" };
-                format!("{}{urgent}: {}", time(&a["at"]), text(&a["text"]))
+                let mut line = format!("{}{urgent}: {}", time(&a["at"]), text(&a["text"]));
+                // Every version but the last (which is the text above), and who changed it when.
+                let versions = a["versions"].as_array().map(Vec::as_slice).unwrap_or_default();
+                for (index, version) in versions.iter().enumerate().skip(1) {
+                    let earlier = &versions[index - 1];
+                    line.push_str(&format!(
+                        " — edited {} by {} (it said: “{}”{})",
+                        time(&version["at"]),
+                        text(&version["by"]),
+                        text(&earlier["text"]),
+                        if earlier["priority"] == "urgent" { ", urgent" } else { "" }
+                    ));
+                }
+                if a["retracted"].is_object() {
+                    line.push_str(&format!(
+                        " — retracted {} by {}",
+                        time(&a["retracted"]["at"]),
+                        name_of(&a["retracted"]["by"])
+                    ));
+                }
+                line
             })
             .collect(),
     ));
@@ -354,7 +402,12 @@ mod tests {
             "outputs": {"t1": {"title": "A cabinet paper", "description": "Co-produced", "links": ["https://x.org"], "photos": [], "next_steps": "Cabinet in September", "carried_on_by": ["Adult Social Care"]}},
             "schedule": [{"title": "Making", "starts_at": 0, "ends_at": 3_600_000}],
             "presentations": {"order": ["t1"]},
-            "announcements": [{"text": "Lunch", "priority": "urgent", "at": 0}],
+            "announcements": [
+                {"text": "Lunch", "priority": "urgent", "at": 0},
+                {"text": "Tea at 4pm", "priority": "normal", "at": 0, "retracted": {"at": 120_000, "by": "p1"},
+                 "versions": [{"text": "Tea at 3pm", "priority": "urgent", "at": 0, "by": "Ada"},
+                              {"text": "Tea at 4pm", "priority": "normal", "at": 60_000, "by": "Ada"}]},
+            ],
             "help": [{"team": "t1", "topic": "printer", "status": "resolved"}],
             "chats": {"lobby": [{"at": 0, "from": "Ada", "text": "hello <all>"}]},
         })
@@ -371,7 +424,9 @@ mod tests {
             "#### What it made: A cabinet paper",
             "- Carried on by: Adult Social Care",
             "- Interview residents",
-            "- 1970-01-01 00:00 UTC (urgent): Lunch",
+            "- 1970-01-01 00:00 UTC (urgent): Lunch\n",
+            "- 1970-01-01 00:00 UTC: Tea at 4pm — edited 1970-01-01 00:01 UTC by Ada (it said: “Tea at 3pm”, urgent) \
+             — retracted 1970-01-01 00:02 UTC by Ada\n",
             "- Healthwatch asked about printer (resolved)",
             "- 1970-01-01 00:00 UTC Ada: hello <all>",
         ] {

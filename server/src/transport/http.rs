@@ -51,6 +51,7 @@ pub fn server(
                 .route("/metrics", web::get().to(metrics))
                 .route("/ws", web::get().to(not_an_upgrade))
                 .route("/api/join/{code}", web::get().to(join_info))
+                .route("/api/join/{code}/qr.svg", web::get().to(join_qr))
                 .route("/api/join", web::post().to(join))
                 .route("/api/token", web::post().to(refresh))
                 .route("/api/events/{event}/displays", web::post().to(create_display))
@@ -121,6 +122,22 @@ fn event_to_join(state: &AppState, request: &HttpRequest, code: &str) -> Result<
         ));
     }
     Ok(event)
+}
+
+/// The QR code of the join link for `code`, as SVG, for the projector and the console's poster (an
+/// `<img>` sends no token, so none is asked). Only the code's shape is checked, not whether an event
+/// has it: the picture says nothing the code does not, and the answer tells no guesser which codes
+/// exist. It depends on the code alone, so it is cached; a new code is a new address.
+async fn join_qr(state: State, code: web::Path<String>) -> Result<HttpResponse, AppError> {
+    if !crate::ids::is_join_code(&code) {
+        return Err(AppError::refused(ErrorCode::NotFound, "this is not a join code"));
+    }
+    let link = format!("{}/join?code={}", state.public_url.trim_end_matches('/'), code.as_str());
+    let svg = super::join_qr::svg(&link).map_err(|err| AppError::Unexpected(err.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("cache-control", "public, max-age=3600"))
+        .body(svg))
 }
 
 /// `GET /ws` without the upgrade headers.

@@ -1,9 +1,11 @@
 //! Transport: how the outside world reaches the server. WebSocket connections (`ws`, over the socket
 //! it takes from the HTTP server at the upgrade, `websocket` for its frames), the HTTP API (`http`,
-//! with the limits of its calls that need no token in `api_limits`) and the web pages (`pages`). No event rules live here; requests are handed to `service`.
+//! with the limits of its calls that need no token in `api_limits`), the join link's QR code
+//! (`join_qr`) and the web pages (`pages`). No event rules live here; requests are handed to `service`.
 
 pub mod api_limits;
 pub mod http;
+pub mod join_qr;
 pub mod pages;
 mod websocket;
 pub mod ws;

@@ -57,7 +57,6 @@ const PAGES: &[Page] = &[
     asset!("state.js", JS),
     asset!("views.js", JS),
     asset!("announcements.js", JS),
-    asset!("qr.js", JS),
     asset!("skills.js", JS),
     // Each page's module, and the parts of the room and the console.
     asset!("join.js", JS),
