@@ -357,15 +357,9 @@ fn unavailable(err: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("Redis: {err}"))
 }
 
-/// Bounds one Redis operation by what is left of its request's budget (`REQUEST_BUDGET` outside a
-/// request). While Redis is down the connection keeps reconnecting in the background, and a request
-/// waiting for it would wait for ever: it gets a clear, retryable `unavailable` instead, within the
-/// budget however many operations it makes, and a client retries it (with its idempotency key) when
-/// Redis is back.
-async fn bounded<T>(operation: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
-    bounded_by(request_time_left(), operation).await
-}
-
+/// Bounds one Redis operation by `limit`. While Redis is down the connection keeps reconnecting in
+/// the background, and a request waiting for it would wait for ever: it gets a clear, retryable
+/// `unavailable` instead, and a client retries it (with its idempotency key) when Redis is back.
 async fn bounded_by<T>(
     limit: Duration,
     operation: impl std::future::Future<Output = redis::RedisResult<T>>,
@@ -510,6 +504,20 @@ impl RedisStore {
         Ok(store)
     }
 
+    /// One Redis operation within what is left of its request's budget (`REQUEST_BUDGET` outside a
+    /// request), so a request is answered within the budget however many operations it makes. A
+    /// failure also marks the store not ready until the next probe finds Redis answering.
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let outcome = bounded_by(request_time_left(), operation).await;
+        if let Err(err) = &outcome {
+            *self.health() = Err(err.to_string());
+        }
+        outcome
+    }
+
     /// Checks that Redis answers on both connections and is the Redis this instance knew, and records
     /// the finding for `/readyz`.
     async fn probe(&self) {
@@ -558,7 +566,7 @@ impl RedisStore {
             let (reply, confirmed): (Value, i64) = pipe.query_async(connection).await?;
             Ok((reply, Some(confirmed)))
         };
-        bounded(async {
+        self.bounded(async {
             match attempt(&mut connection).await {
                 // A Redis that never saw the script (restarted, or a promoted replica: loading a
                 // script is not replicated).
@@ -602,7 +610,7 @@ impl RedisStore {
                 let mut invocation = join.prepare_invoke();
                 invocation.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]);
                 invocation.arg(&field).arg(member).arg(expiry).arg(&change.member.id);
-                let _: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
+                let _: i64 = self.bounded(invocation.invoke_async(&mut connection)).await?;
             }
             PresenceAction::Leave => {
                 if let Some(people) = self.local_presence().get_mut(&change.key) {
@@ -611,7 +619,7 @@ impl RedisStore {
                 let mut invocation = leave.prepare_invoke();
                 invocation.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]);
                 invocation.arg(&field).arg(&change.member.id);
-                let _: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
+                let _: i64 = self.bounded(invocation.invoke_async(&mut connection)).await?;
             }
         }
         Ok(())
@@ -636,7 +644,7 @@ impl RedisStore {
             }
         }
         let mut connection = self.commands.clone();
-        let _: () = bounded(pipe.query_async(&mut connection)).await?;
+        let _: () = self.bounded(pipe.query_async(&mut connection)).await?;
         // Prune (and announce the leaving of) entries whose instance stopped refreshing them.
         let watched: Vec<ChannelKey> = self.shared.watched().values().map(|w| w.key.clone()).collect();
         for key in watched {
@@ -650,7 +658,7 @@ impl RedisStore {
         let mut connection = self.commands.clone();
         let mut invocation = self.presence_list.prepare_invoke();
         invocation.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]).arg(now_millis());
-        let entries: Vec<String> = bounded(invocation.invoke_async(&mut connection)).await?;
+        let entries: Vec<String> = self.bounded(invocation.invoke_async(&mut connection)).await?;
         let mut members: Vec<Member> = entries.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
         members.sort_by(|a, b| a.id.cmp(&b.id));
         members.dedup_by(|a, b| a.id == b.id);
@@ -661,9 +669,12 @@ impl RedisStore {
     pub async fn shared_secret(&self) -> anyhow::Result<String> {
         let key = format!("{}:jwt-secret", self.shared.prefix);
         let mut connection = self.commands.clone();
-        let _: bool =
-            bounded(connection.set_nx(&key, new_secret_hex())).await.context("storing the signing secret in Redis")?;
-        let secret: String = bounded(connection.get(&key)).await.context("reading the signing secret from Redis")?;
+        let _: bool = self
+            .bounded(connection.set_nx(&key, new_secret_hex()))
+            .await
+            .context("storing the signing secret in Redis")?;
+        let secret: String =
+            self.bounded(connection.get(&key)).await.context("reading the signing secret from Redis")?;
         Ok(secret)
     }
 
@@ -688,19 +699,20 @@ impl RedisStore {
     ) -> Result<ChannelSlice, StoreError> {
         let mut connection = self.commands.clone();
         let (seen_epoch, seen_top) = self.shared.seen_of(key);
-        let value: Value = bounded(
-            self.read
-                .key(self.meta(key))
-                .key(self.log(key))
-                .arg(&new_secret_hex()[..16])
-                .arg(direction)
-                .arg(bound.map(|b| b.to_string()).unwrap_or_default())
-                .arg(limit)
-                .arg(seen_epoch)
-                .arg(seen_top)
-                .invoke_async(&mut connection),
-        )
-        .await?;
+        let value: Value = self
+            .bounded(
+                self.read
+                    .key(self.meta(key))
+                    .key(self.log(key))
+                    .arg(&new_secret_hex()[..16])
+                    .arg(direction)
+                    .arg(bound.map(|b| b.to_string()).unwrap_or_default())
+                    .arg(limit)
+                    .arg(seen_epoch)
+                    .arg(seen_top)
+                    .invoke_async(&mut connection),
+            )
+            .await?;
         let Value::Array(parts) = value else {
             return Err(StoreError::Unexpected(anyhow::anyhow!("the read script answered {value:?}")));
         };
@@ -739,7 +751,7 @@ impl RedisStore {
             self.shared.watched().iter().map(|(topic, w)| (topic.clone(), w.key.clone(), w.delivered)).collect();
         if watched.is_empty() {
             let mut connection = self.commands.clone();
-            let _: () = bounded(redis::cmd("PING").query_async(&mut connection)).await?;
+            let _: () = self.bounded(redis::cmd("PING").query_async(&mut connection)).await?;
             return Ok(());
         }
         let mut pipe = redis::pipe();
@@ -747,7 +759,7 @@ impl RedisStore {
             pipe.hget(self.meta(key), "top");
         }
         let mut connection = self.commands.clone();
-        let tops: Vec<Option<u64>> = bounded(pipe.query_async(&mut connection)).await?;
+        let tops: Vec<Option<u64>> = self.bounded(pipe.query_async(&mut connection)).await?;
         for ((topic, key, delivered), top) in watched.into_iter().zip(tops) {
             let top = top.unwrap_or(0);
             if top < delivered {
@@ -844,7 +856,7 @@ impl Store for RedisStore {
             let mut pipe = redis::pipe();
             pipe.get(self.idem(key, idempotency_key)).hget(self.meta(key), "epoch");
             let (position, epoch): (Option<String>, Option<String>) =
-                bounded(pipe.query_async(&mut connection)).await?;
+                self.bounded(pipe.query_async(&mut connection)).await?;
             let Some(position) = position else { return Ok(None) };
             if self.wait_replicas > 0 {
                 // The first try may have been answered `unavailable` for want of replicas: this
@@ -854,7 +866,7 @@ impl Store for RedisStore {
                 let mut pipe = redis::pipe();
                 pipe.hset(self.meta(key), "synced", now_millis()).ignore();
                 pipe.cmd("WAIT").arg(self.wait_replicas).arg(self.wait_timeout.as_millis() as u64);
-                let (confirmed,): (i64,) = bounded(pipe.query_async(&mut appends)).await?;
+                let (confirmed,): (i64,) = self.bounded(pipe.query_async(&mut appends)).await?;
                 if confirmed < i64::from(self.wait_replicas) {
                     Metrics::count(&METRICS.redis_replica_waits_failed);
                     return Err(StoreError::Unavailable(format!(
@@ -880,10 +892,10 @@ impl Store for RedisStore {
             // Subscribe first, then learn the top: anything after that top arrives by pub/sub, and the
             // caller reads anything before it from history.
             let mut subscriber = self.subscriber.clone();
-            bounded(subscriber.subscribe(&topic)).await?;
-            bounded(subscriber.subscribe(&self.presence_keys(key)[3])).await?;
+            self.bounded(subscriber.subscribe(&topic)).await?;
+            self.bounded(subscriber.subscribe(&self.presence_keys(key)[3])).await?;
             let mut connection = self.commands.clone();
-            let top: Option<u64> = bounded(connection.hget(self.meta(key), "top")).await?;
+            let top: Option<u64> = self.bounded(connection.hget(self.meta(key), "top")).await?;
             self.shared.watched().insert(topic, Watch { key: key.clone(), refs: 1, delivered: top.unwrap_or(0) });
             Ok(())
         })
@@ -903,8 +915,8 @@ impl Store for RedisStore {
             if last {
                 self.shared.watched().remove(&topic);
                 let mut subscriber = self.subscriber.clone();
-                bounded(subscriber.unsubscribe(&topic)).await?;
-                bounded(subscriber.unsubscribe(&self.presence_keys(key)[3])).await?;
+                self.bounded(subscriber.unsubscribe(&topic)).await?;
+                self.bounded(subscriber.unsubscribe(&self.presence_keys(key)[3])).await?;
             }
             Ok(())
         })
