@@ -76,6 +76,8 @@ impl Backend {
                     idempotency_ttl: Duration::from_secs(store_config.idempotency_ttl_secs),
                     position_check: Duration::from_secs_f64(store_config.position_check_secs.max(0.05)),
                     presence_ttl: Duration::from_secs_f64(store_config.presence_ttl_secs.max(0.3)),
+                    wait_replicas: store_config.redis_wait_replicas,
+                    wait_timeout: Duration::from_millis(store_config.redis_wait_timeout_ms.max(1)),
                 };
                 let store = RedisStore::open(config, hub.clone()).await?;
                 hub.set_presence_relay(store.presence_relay());

@@ -66,6 +66,14 @@ pub struct StoreConfig {
     /// within this time (entries are refreshed every third of it).
     #[arg(long = "presence-ttl", env = "MAKEROOM_PRESENCE_TTL", default_value_t = 30.0)]
     pub presence_ttl_secs: f64,
+    /// Cluster: an append (publish or command) is acknowledged only once this many Redis replicas hold
+    /// it (`WAIT`); if fewer confirm within `--redis-wait-timeout-ms`, the client gets the retryable
+    /// `unavailable`. 0 (the default) acknowledges as soon as the primary ran the append.
+    #[arg(long, env = "MAKEROOM_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+    /// How long an append waits for `--redis-wait-replicas` replicas, in milliseconds.
+    #[arg(long, env = "MAKEROOM_REDIS_WAIT_TIMEOUT_MS", default_value_t = 500)]
+    pub redis_wait_timeout_ms: u64,
     /// Chat messages kept per channel; older ones leave history (recovery past them reports `recovered: false`).
     #[arg(long, env = "MAKEROOM_HISTORY_LIMIT", default_value_t = 10_000)]
     pub history_limit: u64,

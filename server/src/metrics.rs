@@ -63,6 +63,11 @@ pub struct Metrics {
     pub store_unavailable: AtomicU64,
     pub redis_disconnections: AtomicU64,
     pub pubsub_gaps_filled: AtomicU64,
+    /// Times this instance found that Redis lost data it had seen (a run marker changed or vanished, or
+    /// a channel's newest offset went backwards) and reloaded.
+    pub redis_data_losses: AtomicU64,
+    /// Appends answered `unavailable` because fewer replicas than `--redis-wait-replicas` confirmed them.
+    pub redis_replica_waits_failed: AtomicU64,
     pub recoveries_exact: AtomicU64,
     pub recoveries_failed: AtomicU64,
     pub rate_limited: AtomicU64,
@@ -101,6 +106,8 @@ impl Metrics {
             store_unavailable: ZERO,
             redis_disconnections: ZERO,
             pubsub_gaps_filled: ZERO,
+            redis_data_losses: ZERO,
+            redis_replica_waits_failed: ZERO,
             recoveries_exact: ZERO,
             recoveries_failed: ZERO,
             rate_limited: ZERO,
@@ -179,6 +186,19 @@ impl Metrics {
             "counter",
             "Publications pub/sub lost that were recovered from the log.",
             get(&self.pubsub_gaps_filled),
+        );
+        metric(
+            "redis_data_losses_total",
+            "counter",
+            "Times Redis was found to have lost data this instance had seen (run marker changed, or a channel's \
+             newest offset went backwards); each time the event state was reloaded and the channel got a new epoch.",
+            get(&self.redis_data_losses),
+        );
+        metric(
+            "redis_replica_waits_failed_total",
+            "counter",
+            "Appends answered `unavailable` because fewer replicas than --redis-wait-replicas confirmed them in time.",
+            get(&self.redis_replica_waits_failed),
         );
         metric(
             "api_failed_lookups_total",

@@ -227,6 +227,12 @@ impl Hub {
     /// Closes every connection on this instance with `code` (the server is stopping).
     pub fn close_all(&self, code: u16) {
         self.stopping.store(true, Ordering::Release);
+        self.close_every_connection(code);
+    }
+
+    /// Closes every connection with `code` but goes on taking new ones (after the store lost data,
+    /// so that every client starts again from what the store now holds).
+    pub fn close_every_connection(&self, code: u16) {
         for shard in self.sessions.iter() {
             for outbox in lock(shard).values() {
                 outbox.close(code);

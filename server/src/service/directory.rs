@@ -26,7 +26,7 @@ use crate::domain::{Actor, Context, Domain, DomainError};
 use crate::error::AppError;
 use crate::hub::{ConnId, Delivery, Hub, Outbox, OutboxReceiver, Outgoing};
 use crate::ids::{new_id, new_join_code};
-use crate::store::{AppendRequest, ChannelKey, Store};
+use crate::store::{AppendRequest, ChannelKey, DataLoss, Store};
 use anyhow::Context as _;
 use makeroom_protocol::{Role, Sender, close};
 use serde_json::value::to_raw_value;
@@ -192,14 +192,17 @@ impl EventEntry {
     async fn load(store: &dyn Store, hub: Arc<Hub>, follower: Arc<Follower>, info: EventInfo) -> anyhow::Result<Self> {
         let key = |channel: Channel| channel_key(&info.id, &channel);
         let entry = EventEntry {
-            roster: StateLog::new(key(Channel::Roster), Roster::new(info.name.clone()))
-                .with_on_apply(revoke_on_change(hub.clone(), info.id.clone())),
-            announcements: StateLog::new(key(Channel::Announcements), Announcements::default()),
-            briefs: StateLog::new(key(Channel::Briefs), Briefs::default()),
-            schedule: StateLog::new(key(Channel::Schedule), Schedule::default()),
-            presentations: StateLog::new(key(Channel::Presentations), Presentations::default()),
-            help: StateLog::new(key(Channel::Help), HelpQueue::default()),
-            outputs: StateLog::new(key(Channel::Outputs), Outputs::default()),
+            roster: StateLog::new(key(Channel::Roster), {
+                let name = info.name.clone();
+                move || Roster::new(name.clone())
+            })
+            .with_on_apply(revoke_on_change(hub.clone(), info.id.clone())),
+            announcements: StateLog::new(key(Channel::Announcements), Announcements::default),
+            briefs: StateLog::new(key(Channel::Briefs), Briefs::default),
+            schedule: StateLog::new(key(Channel::Schedule), Schedule::default),
+            presentations: StateLog::new(key(Channel::Presentations), Presentations::default),
+            help: StateLog::new(key(Channel::Help), HelpQueue::default),
+            outputs: StateLog::new(key(Channel::Outputs), Outputs::default),
             joining: RwLock::new(JoiningState {
                 now: Joining { join_code: info.join_code.clone(), open: true },
                 code_changed_at: 0,
@@ -226,6 +229,23 @@ impl EventEntry {
             StateLogRef::Help(&self.help),
             StateLogRef::Outputs(&self.outputs),
         ]
+    }
+
+    /// Folds every state log of the event again from the store (which lost entries it had applied).
+    async fn reload(&self, store: &dyn Store) -> anyhow::Result<()> {
+        for log in self.fixed_logs() {
+            with_log!(log, |log| log.reload(store).await?);
+        }
+        let boards: Vec<_> = self.boards.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for board in boards {
+            board.reload(store).await?;
+        }
+        *self.joining.write().unwrap_or_else(|p| p.into_inner()) = JoiningState {
+            now: Joining { join_code: self.info.join_code.clone(), open: true },
+            code_changed_at: 0,
+            open_changed_at: 0,
+        };
+        Ok(())
     }
 
     /// Starts following `log`'s channel, then folds what the store holds: following first, so that
@@ -311,7 +331,11 @@ impl EventEntry {
         if let Some(board) = self.loaded_board(team) {
             return Ok(board);
         }
-        let loaded = Arc::new(StateLog::new(self.channel_key(&Channel::Board(team.to_string())), Board::new(team)));
+        let initial = {
+            let team = team.to_string();
+            move || Board::new(&team)
+        };
+        let loaded = Arc::new(StateLog::new(self.channel_key(&Channel::Board(team.to_string())), initial));
         self.follow_and_load(store, loaded.as_ref()).await?;
         // If two requests loaded it at once, the first inserted wins (the other copy is dropped).
         let board =
@@ -408,6 +432,8 @@ impl EventDirectory {
         // is bounded by what the store commits while they run.
         let (outbox, receiver) = Outbox::new(usize::MAX);
         let follower = Arc::new(Follower { id: hub.next_id(), outbox });
+        // Before anything is read, so that no loss found while loading goes unheard.
+        let losses = store.data_losses();
         hub.follow(&registry_key(), follower.id, follower.outbox.clone());
         store.watch(&registry_key()).await?;
         let mut events = HashMap::new();
@@ -435,7 +461,61 @@ impl EventDirectory {
             registry: tokio::sync::Mutex::new(registry_offset),
         });
         tokio::spawn(follow(Arc::downgrade(&directory), receiver));
+        if let Some(losses) = losses {
+            tokio::spawn(recover_from_losses(Arc::downgrade(&directory), losses));
+        }
         Ok(directory)
+    }
+
+    /// Reads again what the store lost: one state log, or (the registry, or everything) every event.
+    async fn reload_after(self: &Arc<Self>, loss: &DataLoss) -> anyhow::Result<()> {
+        let key = match loss {
+            DataLoss::Channel(key) if *key != registry_key() => key,
+            _ => return self.reload_everything().await,
+        };
+        let Some(event) = self.get(key.scope()) else { return Ok(()) };
+        let Ok(channel) = Channel::parse(key.name()) else { return Ok(()) };
+        if let Some(log) = event.loaded_log(&channel) {
+            with_log!(log, |log| log.reload(self.store()).await?);
+        }
+        Ok(())
+    }
+
+    /// Reads every event again from the store; events it no longer holds are dropped, and every
+    /// connection is told to reconnect, so that each client starts again from what the store holds
+    /// (its `since` names an epoch that is gone, so it reloads each channel).
+    async fn reload_everything(self: &Arc<Self>) -> anyhow::Result<()> {
+        let mut registry = self.registry.lock().await;
+        let records = read_all(self.store(), &registry_key(), 0).await.context("reading the event registry")?;
+        *registry = records.last().map(|p| p.offset).unwrap_or(0);
+        let mut kept = HashSet::new();
+        let mut changes = Vec::new();
+        for publication in records {
+            match serde_json::from_str::<RegistryRecord>(publication.data.get()) {
+                Ok(RegistryRecord::Created(info)) => {
+                    kept.insert(info.id.clone());
+                    match self.get(&info.id) {
+                        Some(event) => event.reload(self.store()).await?,
+                        None => self.insert(self.load_event(info).await?),
+                    }
+                }
+                Ok(RegistryRecord::Change(change)) => changes.push((publication.offset, change)),
+                Err(err) => tracing::warn!(offset = publication.offset, error = %err, "an unreadable registry record"),
+            }
+        }
+        for (offset, change) in changes {
+            if let Some(event) = self.get(change.event()) {
+                event.apply_joining(offset, &change);
+            }
+        }
+        self.events.write().unwrap_or_else(|p| p.into_inner()).retain(|id, _| kept.contains(id));
+        drop(registry);
+        tracing::warn!(
+            events = kept.len(),
+            "every event was read again from the store; every connection is told to reconnect"
+        );
+        self.hub.close_every_connection(close::GOING_AWAY);
+        Ok(())
     }
 
     fn insert(&self, entry: Arc<EventEntry>) {
@@ -641,6 +721,36 @@ impl EventDirectory {
                 tracing::error!(error = format!("{err:#}"), "loading a new event failed");
             }
         });
+    }
+}
+
+/// Reloads what the store reports lost, trying again while the store is unavailable.
+async fn recover_from_losses(
+    directory: std::sync::Weak<EventDirectory>,
+    mut losses: tokio::sync::broadcast::Receiver<DataLoss>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let loss = match losses.recv().await {
+            Ok(loss) => loss,
+            // Too many at once to tell which: read everything.
+            Err(RecvError::Lagged(_)) => DataLoss::Everything,
+            Err(RecvError::Closed) => return,
+        };
+        loop {
+            let Some(directory) = directory.upgrade() else { return };
+            match directory.reload_after(&loss).await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::error!(
+                        ?loss,
+                        error = format!("{err:#}"),
+                        "reading state again after a data loss failed; retrying"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            }
+        }
     }
 }
 

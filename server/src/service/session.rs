@@ -228,7 +228,9 @@ impl Session {
 
     fn start(&mut self, id: u64, request: Request, arrived: std::time::Instant) {
         let timed = matches!(request, Request::Publish(_) | Request::Command(_)).then_some(arrived);
+        // Every request's store operations share one budget (`REQUEST_BUDGET`), however many it makes.
         let run = |session: &mut Self, holds: Option<Arc<str>>, work: Work| {
+            let work = Box::pin(crate::store::within_request_budget(work));
             session.running = Some(Running { id, arrived: timed, holds, work });
         };
         let auth = match (&request, &self.auth) {

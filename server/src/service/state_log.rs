@@ -71,6 +71,8 @@ pub type AfterApply<D> = Box<dyn FnOnce(&D) + Send>;
 
 pub struct StateLog<D: Domain> {
     key: ChannelKey,
+    /// The state before the log's first entry, to fold the log again from its start.
+    initial: Box<dyn Fn() -> D + Send + Sync>,
     inner: RwLock<Versioned<D>>,
     /// Serializes this instance's writes to the log so they do not race each other's offsets.
     writing: tokio::sync::Mutex<()>,
@@ -78,11 +80,13 @@ pub struct StateLog<D: Domain> {
 }
 
 impl<D: Domain> StateLog<D> {
-    /// A log at its start; `catch_up` folds what the store holds.
-    pub fn new(key: ChannelKey, initial: D) -> Self {
+    /// A log at its start (`initial` makes the state before its first entry); `catch_up` folds what
+    /// the store holds.
+    pub fn new(key: ChannelKey, initial: impl Fn() -> D + Send + Sync + 'static) -> Self {
         StateLog {
             key,
-            inner: RwLock::new(Versioned { state: initial, offset: 0 }),
+            inner: RwLock::new(Versioned { state: initial(), offset: 0 }),
+            initial: Box::new(initial),
             writing: Default::default(),
             on_apply: None,
         }
@@ -155,6 +159,29 @@ impl<D: Domain> StateLog<D> {
         Ok(())
     }
 
+    /// Folds the whole log again from its start, for when the store lost entries this state had
+    /// applied (its log went backwards). Readers see the old state until the new one is complete.
+    pub async fn reload(&self, store: &dyn Store) -> anyhow::Result<()> {
+        let _writing = self.writing.lock().await;
+        self.refold(store).await
+    }
+
+    async fn refold(&self, store: &dyn Store) -> anyhow::Result<()> {
+        let publications = read_all(store, &self.key, 0).await?;
+        let mut fresh = Versioned { state: (self.initial)(), offset: 0 };
+        for publication in publications {
+            let event: D::Event = serde_json::from_str(publication.data.get())
+                .with_context(|| format!("{} record {} is unreadable", self.key, publication.offset))?;
+            let recorded = Recorded { offset: publication.offset, ts: publication.ts, by: &publication.from.id };
+            self.apply_next(&mut fresh, &event, recorded);
+        }
+        let offset = fresh.offset;
+        *self.write() = fresh;
+        tracing::warn!(key = %self.key, offset, "state read again from its log");
+        // Whatever was appended while it was read.
+        self.catch_up(store).await
+    }
+
     /// The state as JSON and the offset it reflects (a snapshot for a late joiner).
     pub fn snapshot(&self) -> Result<(u64, Box<RawValue>), serde_json::Error> {
         let state = self.state();
@@ -210,6 +237,8 @@ impl<D: Domain> StateLog<D> {
                     }
                     return Ok(Outcome { appended, event: Some(event) });
                 }
+                // The log is behind this state: the store lost entries it had applied.
+                Err(StoreError::Conflict { top }) if top < expected => self.refold(store).await?,
                 Err(StoreError::Conflict { .. }) => self.catch_up(store).await?,
                 Err(err) => return Err(err.into()),
             }

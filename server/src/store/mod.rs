@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -100,6 +101,38 @@ pub enum StoreError {
     Unavailable(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// How long one request (a publish, a command, a subscribe, ...) may wait on the store in all, however
+/// many operations it takes, before it is answered with the retryable `unavailable`.
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(2);
+
+tokio::task_local! {
+    static REQUEST_DEADLINE: tokio::time::Instant;
+}
+
+/// Runs one request's work with `REQUEST_BUDGET` for all its store operations together: a command
+/// that reads, loads a board and appends shares one budget rather than getting one each.
+pub fn within_request_budget<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    REQUEST_DEADLINE.scope(tokio::time::Instant::now() + REQUEST_BUDGET, work)
+}
+
+/// What is left of the current request's budget (a whole budget outside a request).
+pub fn request_time_left() -> Duration {
+    REQUEST_DEADLINE
+        .try_with(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .unwrap_or(REQUEST_BUDGET)
+}
+
+/// The store found that it lost data this instance had already seen (a Redis failover to a replica
+/// that lagged, a Redis restarted without its data, or another Redis behind the same address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataLoss {
+    /// Anything may be gone: every state folded from the store must be read again.
+    Everything,
+    /// This channel's log went backwards; it now has a new epoch, and what is folded from it must be
+    /// read again.
+    Channel(ChannelKey),
 }
 
 /// One publication a store committed, on its channel.
@@ -190,6 +223,13 @@ pub trait Store: Send + Sync {
         Box::pin(async { Ok(None) })
     }
 
-    /// Whether the store can take writes now (for `/readyz`).
+    /// Whether the store can take writes now (for `/readyz`): answered at once, from what the store
+    /// last knew.
     fn check_ready(&self) -> StoreFuture<'_, ()>;
+
+    /// Tells of data the store lost after this instance saw it; `None` for a store that cannot lose
+    /// acknowledged data without the process knowing (the embedded one).
+    fn data_losses(&self) -> Option<tokio::sync::broadcast::Receiver<DataLoss>> {
+        None
+    }
 }

@@ -12,8 +12,8 @@
 //! is missing from the stream. No client sits on a silent gap for longer than that.
 
 use super::{
-    AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, PresenceRelay, PublicationSink, Store, StoreError,
-    StoreFuture,
+    AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, DataLoss, PresenceRelay, PublicationSink,
+    REQUEST_BUDGET, Store, StoreError, StoreFuture, request_time_left,
 };
 use crate::clock::now_millis;
 use crate::ids::new_secret_hex;
@@ -21,22 +21,37 @@ use crate::metrics::{METRICS, Metrics};
 use anyhow::Context;
 use makeroom_protocol::{Member, PresenceAction, Publication};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, PushKind, Script, Value};
+use redis::{AsyncCommands, ErrorKind, PushKind, Script, ServerErrorKind, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+// ARGV[10] and ARGV[11] are the epoch and the newest offset this instance saw of the channel. A log
+// whose top is below that in the same epoch lost its newest entries (a failover to a replica that
+// lagged): the offsets after its top were handed out already, so the channel starts a new epoch
+// before anything is appended, and nobody is given a reused offset in the old one.
 const APPEND: &str = r#"
 local meta, log, idem, topic = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 redis.call('HSETNX', meta, 'epoch', ARGV[1])
 local epoch = redis.call('HGET', meta, 'epoch')
+local top = tonumber(redis.call('HGET', meta, 'top') or '0')
+local rebased = '0'
+if ARGV[10] ~= '' and epoch == ARGV[10] and top < tonumber(ARGV[11]) then
+  redis.call('HSET', meta, 'epoch', ARGV[1])
+  epoch = ARGV[1]
+  rebased = '1'
+end
 if ARGV[9] == '1' then
   local seen = redis.call('GET', idem)
-  if seen then return {'duplicate', epoch, seen} end
+  if seen then
+    -- A write of no consequence, so that a WAIT after this script also waits for the original
+    -- append to reach the replicas (WAIT counts from this connection's last write).
+    redis.call('HSET', meta, 'synced', ARGV[4])
+    return {'duplicate', epoch, seen, rebased}
+  end
 end
-local top = tonumber(redis.call('HGET', meta, 'top') or '0')
-if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= top then return {'conflict', epoch, tostring(top)} end
+if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= top then return {'conflict', epoch, tostring(top), rebased} end
 local offset = top + 1
 local publication = '{"channel":' .. cjson.encode(ARGV[7]) .. ',"epoch":' .. cjson.encode(epoch)
   .. ',"offset":' .. offset .. ',"ts":' .. ARGV[4] .. ',"from":' .. ARGV[5] .. ',"data":' .. ARGV[6] .. '}'
@@ -52,14 +67,21 @@ if ARGV[3] ~= '' then
 end
 if ARGV[9] == '1' then redis.call('SET', idem, offset .. ':' .. ARGV[4], 'EX', ARGV[8]) end
 redis.call('PUBLISH', topic, publication)
-return {'stored', epoch, offset .. ':' .. ARGV[4]}
+return {'stored', epoch, offset .. ':' .. ARGV[4], rebased}
 "#;
 
+// ARGV[5] and ARGV[6]: what this instance saw of the channel, as for APPEND.
 const READ: &str = r#"
 local meta, log = KEYS[1], KEYS[2]
 redis.call('HSETNX', meta, 'epoch', ARGV[1])
 local epoch = redis.call('HGET', meta, 'epoch')
 local top = redis.call('HGET', meta, 'top') or '0'
+local rebased = '0'
+if ARGV[5] ~= '' and epoch == ARGV[5] and tonumber(top) < tonumber(ARGV[6]) then
+  redis.call('HSET', meta, 'epoch', ARGV[1])
+  epoch = ARGV[1]
+  rebased = '1'
+end
 local first = redis.call('HGET', meta, 'first') or '1'
 local rows = {}
 if tonumber(ARGV[4]) == 0 then
@@ -72,7 +94,7 @@ else
 end
 local entries = {}
 for i, row in ipairs(rows) do entries[i] = row[2][2] end
-return {epoch, top, first, entries}
+return {epoch, top, first, entries, rebased}
 "#;
 
 // Presence: a hash of entries `instance|participant` -> member, a sorted set of their expiry times,
@@ -127,6 +149,21 @@ pub struct RedisConfig {
     /// How long a presence entry lives without being refreshed: an instance that dies takes its
     /// people out of presence within this time (entries are refreshed every third of it).
     pub presence_ttl: Duration,
+    /// Replicas that must confirm an append (`WAIT`) before it is acknowledged; 0: none.
+    pub wait_replicas: u32,
+    /// How long an append waits for them.
+    pub wait_timeout: Duration,
+}
+
+/// How often the store checks that Redis answers and is still the Redis it was (its run marker):
+/// `/readyz` answers from the last check at once.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where a channel stood the last time this instance looked: its epoch and the newest offset seen.
+struct Position {
+    epoch: String,
+    top: u64,
 }
 
 /// A local presence change waiting to be told to Redis (in order, by one task).
@@ -151,6 +188,9 @@ struct Shared {
     /// Woken when the subscriber connection dropped: publications may have been lost.
     gap_suspected: Notify,
     presence: tokio::sync::mpsc::UnboundedSender<PresenceChangeOp>,
+    /// Per channel, the furthest this instance saw it: a log found behind that lost entries.
+    seen: Mutex<HashMap<ChannelKey, Position>>,
+    losses: tokio::sync::broadcast::Sender<DataLoss>,
 }
 
 impl PresenceRelay for Shared {
@@ -168,6 +208,68 @@ impl Shared {
         self.watched.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelKey, Position>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The epoch and newest offset this instance saw of `key`, for the scripts' check.
+    fn seen_of(&self, key: &ChannelKey) -> (String, u64) {
+        self.seen().get(key).map(|p| (p.epoch.clone(), p.top)).unwrap_or_default()
+    }
+
+    /// Notes where a channel stands in Redis. Its epoch changing under this instance (`rebased`: a
+    /// script just changed it, having found the log behind what this instance saw; or another
+    /// instance did, or the channel's metadata was lost and made anew) means entries it had seen are
+    /// gone: what is folded from the channel must be read again.
+    fn note_position(&self, key: &ChannelKey, epoch: &str, top: u64, rebased: bool) {
+        let lost = {
+            let mut seen = self.seen();
+            match seen.get_mut(key) {
+                Some(position) if !rebased && position.epoch == epoch => {
+                    position.top = position.top.max(top);
+                    false
+                }
+                Some(position) => {
+                    *position = Position { epoch: epoch.to_string(), top };
+                    true
+                }
+                None => {
+                    seen.insert(key.clone(), Position { epoch: epoch.to_string(), top });
+                    rebased
+                }
+            }
+        };
+        if lost {
+            Metrics::count(&METRICS.redis_data_losses);
+            tracing::error!(
+                %key, epoch, top,
+                "REDIS LOST DATA: this channel's log is behind what this instance saw (a failover to a replica \
+                 that lagged, or Redis lost writes); it has a new epoch, clients resync, and its state is read again"
+            );
+            if let Some(watch) = self.watched().get_mut(&self.topic(key)) {
+                watch.delivered = top;
+            }
+            let _ = self.losses.send(DataLoss::Channel(key.clone()));
+        }
+    }
+
+    /// Redis is not the one this instance knew (its run marker changed or vanished): nothing seen
+    /// before can be trusted.
+    fn everything_lost(&self, was: &str, now: &str) {
+        Metrics::count(&METRICS.redis_data_losses);
+        tracing::error!(
+            was,
+            now,
+            "REDIS LOST DATA: its run marker changed (Redis restarted without its data, was flushed, or another \
+             Redis answers at this address); reloading every event and telling every client to reconnect"
+        );
+        self.seen().clear();
+        for watch in self.watched().values_mut() {
+            watch.delivered = 0;
+        }
+        let _ = self.losses.send(DataLoss::Everything);
+    }
+
     /// Hands one publication to the hub, remembering how far the channel got.
     fn deliver(&self, topic: &str, publication: Publication) {
         let key = {
@@ -176,6 +278,7 @@ impl Shared {
             watch.delivered = watch.delivered.max(publication.offset);
             watch.key.clone()
         };
+        self.note_position(&key, &publication.epoch, publication.offset, false);
         self.sink.deliver(vec![Committed { key, publication }]);
     }
 
@@ -223,7 +326,16 @@ pub struct RedisStore {
     /// The people present through this instance, per channel, to refresh their entries' expiry.
     local_presence: Mutex<HashMap<ChannelKey, HashMap<String, String>>>,
     commands: ConnectionManager,
+    /// Appends go here: with `wait_replicas` a connection of their own, since `WAIT` holds up every
+    /// command behind it on its connection.
+    appends: ConnectionManager,
+    wait_replicas: u32,
+    wait_timeout: Duration,
     subscriber: ConnectionManager,
+    /// The random id kept in Redis under `{prefix}:run`, as this instance first read it.
+    run_marker: Mutex<Option<String>>,
+    /// The last probe's finding, which `/readyz` reports.
+    health: Mutex<Result<(), String>>,
     shared: Arc<Shared>,
     append: Script,
     read: Script,
@@ -245,16 +357,21 @@ fn unavailable(err: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("Redis: {err}"))
 }
 
-/// How long one Redis operation may take. While Redis is down the connection keeps reconnecting in
+/// Bounds one Redis operation by `limit`. While Redis is down the connection keeps reconnecting in
 /// the background, and a request waiting for it would wait for ever: it gets a clear, retryable
 /// `unavailable` instead, and a client retries it (with its idempotency key) when Redis is back.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
-
-async fn bounded<T>(operation: impl std::future::Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
-    match tokio::time::timeout(OPERATION_TIMEOUT, operation).await {
+async fn bounded_by<T>(
+    limit: Duration,
+    operation: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, operation).await {
         Ok(result) => result.map_err(unavailable),
         Err(_) => Err(StoreError::Unavailable("Redis did not answer in time".into())),
     }
+}
+
+fn no_script(err: &redis::RedisError) -> bool {
+    err.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
 }
 
 fn resp3(url: &str) -> String {
@@ -292,10 +409,18 @@ impl RedisStore {
             watched: Mutex::new(HashMap::new()),
             gap_suspected: Notify::new(),
             presence: presence_tx,
+            seen: Mutex::new(HashMap::new()),
+            losses: tokio::sync::broadcast::channel(64).0,
         });
         let client = redis::Client::open(config.url.as_str()).context("parsing the Redis URL")?;
-        let commands = ConnectionManager::new_lazy_with_config(client, manager_config())
+        let commands = ConnectionManager::new_lazy_with_config(client.clone(), manager_config())
             .context("preparing the Redis connection")?;
+        let appends = if config.wait_replicas > 0 {
+            ConnectionManager::new_lazy_with_config(client, manager_config())
+                .context("preparing the Redis connection for appends")?
+        } else {
+            commands.clone()
+        };
         let on_push = shared.clone();
         let subscriber_client = redis::Client::open(resp3(&config.url)).context("parsing the Redis URL")?;
         let subscriber = ConnectionManager::new_lazy_with_config(
@@ -312,12 +437,28 @@ impl RedisStore {
             presence_list: Script::new(PRESENCE_LIST),
             local_presence: Mutex::new(HashMap::new()),
             commands,
+            appends,
+            wait_replicas: config.wait_replicas,
+            // Within the request's budget, with time left to answer.
+            wait_timeout: config.wait_timeout.min(REQUEST_BUDGET / 2),
             subscriber,
+            run_marker: Mutex::new(None),
+            health: Mutex::new(Err("not checked yet".into())),
             shared,
             append: Script::new(APPEND),
             read: Script::new(READ),
             idempotency_ttl_secs: config.idempotency_ttl.as_secs().max(1),
             subscribing: tokio::sync::Mutex::new(()),
+        });
+        // Learn the run marker before any state is read, so a Redis replaced later is noticed.
+        store.probe().await;
+        let prober = Arc::downgrade(&store);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                let Some(store) = prober.upgrade() else { return };
+                store.probe().await;
+            }
         });
         let checker = Arc::downgrade(&store);
         let shared = store.shared.clone();
@@ -363,6 +504,82 @@ impl RedisStore {
         Ok(store)
     }
 
+    /// One Redis operation within what is left of its request's budget (`REQUEST_BUDGET` outside a
+    /// request), so a request is answered within the budget however many operations it makes. A
+    /// failure also marks the store not ready until the next probe finds Redis answering.
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        let outcome = bounded_by(request_time_left(), operation).await;
+        if let Err(err) = &outcome {
+            *self.health() = Err(err.to_string());
+        }
+        outcome
+    }
+
+    /// Checks that Redis answers on both connections and is the Redis this instance knew, and records
+    /// the finding for `/readyz`.
+    async fn probe(&self) {
+        let finding = async {
+            let marker_key = format!("{}:run", self.shared.prefix);
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET").arg(&marker_key).arg(new_secret_hex()).arg("NX").ignore().get(&marker_key);
+            let mut connection = self.commands.clone();
+            let (marker,): (String,) = bounded_by(PROBE_TIMEOUT, pipe.query_async(&mut connection)).await?;
+            let mut subscriber = self.subscriber.clone();
+            let _: () = bounded_by(PROBE_TIMEOUT, redis::cmd("PING").query_async(&mut subscriber)).await?;
+            Ok::<_, StoreError>(marker)
+        }
+        .await;
+        match finding {
+            Ok(marker) => {
+                let was = {
+                    let mut known = self.run_marker.lock().unwrap_or_else(|p| p.into_inner());
+                    let was = known.replace(marker.clone());
+                    was.filter(|was| *was != marker)
+                };
+                if let Some(was) = was {
+                    self.shared.everything_lost(&was, &marker);
+                }
+                *self.health() = Ok(());
+            }
+            Err(err) => *self.health() = Err(err.to_string()),
+        }
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Result<(), String>> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs the append script (and, with `wait_replicas`, `WAIT` right after it in one round trip on
+    /// the same connection). Returns the script's reply and how many replicas confirmed.
+    async fn run_append(&self, script_call: redis::Cmd) -> Result<(Value, Option<i64>), StoreError> {
+        let mut connection = self.appends.clone();
+        let attempt = async |connection: &mut ConnectionManager| -> redis::RedisResult<(Value, Option<i64>)> {
+            if self.wait_replicas == 0 {
+                return script_call.query_async(connection).await.map(|reply| (reply, None));
+            }
+            let mut pipe = redis::pipe();
+            pipe.add_command(script_call.clone());
+            pipe.cmd("WAIT").arg(self.wait_replicas).arg(self.wait_timeout.as_millis() as u64);
+            let (reply, confirmed): (Value, i64) = pipe.query_async(connection).await?;
+            Ok((reply, Some(confirmed)))
+        };
+        self.bounded(async {
+            match attempt(&mut connection).await {
+                // A Redis that never saw the script (restarted, or a promoted replica: loading a
+                // script is not replicated).
+                Err(err) if no_script(&err) => {
+                    self.append.load_async(&mut connection).await?;
+                    attempt(&mut connection).await
+                }
+                other => other,
+            }
+        })
+        .await
+    }
+
     /// The relay the hub hands local presence changes to.
     pub fn presence_relay(&self) -> Arc<dyn PresenceRelay> {
         self.shared.clone()
@@ -393,7 +610,7 @@ impl RedisStore {
                 let mut invocation = join.prepare_invoke();
                 invocation.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]);
                 invocation.arg(&field).arg(member).arg(expiry).arg(&change.member.id);
-                let _: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
+                let _: i64 = self.bounded(invocation.invoke_async(&mut connection)).await?;
             }
             PresenceAction::Leave => {
                 if let Some(people) = self.local_presence().get_mut(&change.key) {
@@ -402,7 +619,7 @@ impl RedisStore {
                 let mut invocation = leave.prepare_invoke();
                 invocation.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]);
                 invocation.arg(&field).arg(&change.member.id);
-                let _: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
+                let _: i64 = self.bounded(invocation.invoke_async(&mut connection)).await?;
             }
         }
         Ok(())
@@ -427,7 +644,7 @@ impl RedisStore {
             }
         }
         let mut connection = self.commands.clone();
-        let _: () = bounded(pipe.query_async(&mut connection)).await?;
+        let _: () = self.bounded(pipe.query_async(&mut connection)).await?;
         // Prune (and announce the leaving of) entries whose instance stopped refreshing them.
         let watched: Vec<ChannelKey> = self.shared.watched().values().map(|w| w.key.clone()).collect();
         for key in watched {
@@ -441,7 +658,7 @@ impl RedisStore {
         let mut connection = self.commands.clone();
         let mut invocation = self.presence_list.prepare_invoke();
         invocation.key(&keys[0]).key(&keys[1]).key(&keys[2]).key(&keys[3]).arg(now_millis());
-        let entries: Vec<String> = bounded(invocation.invoke_async(&mut connection)).await?;
+        let entries: Vec<String> = self.bounded(invocation.invoke_async(&mut connection)).await?;
         let mut members: Vec<Member> = entries.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
         members.sort_by(|a, b| a.id.cmp(&b.id));
         members.dedup_by(|a, b| a.id == b.id);
@@ -452,9 +669,12 @@ impl RedisStore {
     pub async fn shared_secret(&self) -> anyhow::Result<String> {
         let key = format!("{}:jwt-secret", self.shared.prefix);
         let mut connection = self.commands.clone();
-        let _: bool =
-            bounded(connection.set_nx(&key, new_secret_hex())).await.context("storing the signing secret in Redis")?;
-        let secret: String = bounded(connection.get(&key)).await.context("reading the signing secret from Redis")?;
+        let _: bool = self
+            .bounded(connection.set_nx(&key, new_secret_hex()))
+            .await
+            .context("storing the signing secret in Redis")?;
+        let secret: String =
+            self.bounded(connection.get(&key)).await.context("reading the signing secret from Redis")?;
         Ok(secret)
     }
 
@@ -478,43 +698,50 @@ impl RedisStore {
         limit: u64,
     ) -> Result<ChannelSlice, StoreError> {
         let mut connection = self.commands.clone();
-        let value: Value = bounded(
-            self.read
-                .key(self.meta(key))
-                .key(self.log(key))
-                .arg(&new_secret_hex()[..16])
-                .arg(direction)
-                .arg(bound.map(|b| b.to_string()).unwrap_or_default())
-                .arg(limit)
-                .invoke_async(&mut connection),
-        )
-        .await?;
+        let (seen_epoch, seen_top) = self.shared.seen_of(key);
+        let value: Value = self
+            .bounded(
+                self.read
+                    .key(self.meta(key))
+                    .key(self.log(key))
+                    .arg(&new_secret_hex()[..16])
+                    .arg(direction)
+                    .arg(bound.map(|b| b.to_string()).unwrap_or_default())
+                    .arg(limit)
+                    .arg(seen_epoch)
+                    .arg(seen_top)
+                    .invoke_async(&mut connection),
+            )
+            .await?;
         let Value::Array(parts) = value else {
             return Err(StoreError::Unexpected(anyhow::anyhow!("the read script answered {value:?}")));
         };
-        let [epoch, top, first, entries] = parts.as_slice() else {
+        let [epoch, top, first, entries, rebased] = parts.as_slice() else {
             return Err(StoreError::Unexpected(anyhow::anyhow!("the read script answered {} parts", parts.len())));
         };
+        let epoch = text(epoch).unwrap_or_default();
+        let top = number(top);
+        self.shared.note_position(key, &epoch, top, text(rebased).as_deref() == Some("1"));
         let mut publications = Vec::new();
         if let Value::Array(entries) = entries {
             for entry in entries {
                 let bytes: Vec<u8> = redis::from_redis_value_ref(entry)
                     .map_err(|err| StoreError::Unexpected(anyhow::anyhow!("an unreadable log entry: {err}")))?;
-                let publication: Publication = serde_json::from_slice(&bytes).map_err(|err| {
+                let mut publication: Publication = serde_json::from_slice(&bytes).map_err(|err| {
                     StoreError::Unexpected(anyhow::Error::new(err).context("an unreadable log entry"))
                 })?;
+                // Entries kept across a new epoch (after Redis lost the ones past them) belong to it,
+                // at the same offsets.
+                if publication.epoch != epoch {
+                    publication.epoch.clone_from(&epoch);
+                }
                 publications.push(publication);
             }
         }
         if direction == "before" {
             publications.reverse();
         }
-        Ok(ChannelSlice {
-            epoch: text(epoch).unwrap_or_default().into(),
-            top: number(top),
-            first: number(first).max(1),
-            publications,
-        })
+        Ok(ChannelSlice { epoch: epoch.into(), top, first: number(first).max(1), publications })
     }
 
     /// Compares every watched channel's top offset in Redis with what was delivered here, and
@@ -524,7 +751,7 @@ impl RedisStore {
             self.shared.watched().iter().map(|(topic, w)| (topic.clone(), w.key.clone(), w.delivered)).collect();
         if watched.is_empty() {
             let mut connection = self.commands.clone();
-            let _: () = bounded(redis::cmd("PING").query_async(&mut connection)).await?;
+            let _: () = self.bounded(redis::cmd("PING").query_async(&mut connection)).await?;
             return Ok(());
         }
         let mut pipe = redis::pipe();
@@ -532,10 +759,17 @@ impl RedisStore {
             pipe.hget(self.meta(key), "top");
         }
         let mut connection = self.commands.clone();
-        let tops: Vec<Option<u64>> = bounded(pipe.query_async(&mut connection)).await?;
+        let tops: Vec<Option<u64>> = self.bounded(pipe.query_async(&mut connection)).await?;
         for ((topic, key, delivered), top) in watched.into_iter().zip(tops) {
             let top = top.unwrap_or(0);
-            if top <= delivered {
+            if top < delivered {
+                // The log is behind what was delivered here: reading it has the script find that
+                // out and give the channel a new epoch (and the state folded from it is read again).
+                tracing::warn!(%key, delivered, top, "a channel's log went backwards in Redis");
+                self.read_slice(&key, "after", Some(top), 0).await?;
+                continue;
+            }
+            if top == delivered {
                 continue;
             }
             tracing::info!(%key, delivered, top, "recovering publications pub/sub did not bring");
@@ -554,34 +788,52 @@ impl Store for RedisStore {
         Box::pin(async move {
             let sender = serde_json::to_string(&request.from).context("encoding a sender")?;
             let idempotency_key = request.idempotency_key.as_deref().unwrap_or("");
-            let mut connection = self.commands.clone();
-            let reply: (String, String, String) = bounded(
-                self.append
-                    .key(self.meta(&request.key))
-                    .key(self.log(&request.key))
-                    .key(self.idem(&request.key, idempotency_key))
-                    .key(self.shared.topic(&request.key))
-                    .arg(&new_secret_hex()[..16])
-                    .arg(request.expected_offset.map(|o| o.to_string()).unwrap_or_default())
-                    .arg(request.retain.map(|r| r.max(1).to_string()).unwrap_or_default())
-                    .arg(now_millis())
-                    .arg(sender)
-                    .arg(request.data.get())
-                    .arg(request.key.name())
-                    .arg(self.idempotency_ttl_secs)
-                    .arg(if request.idempotency_key.is_some() { "1" } else { "0" })
-                    .invoke_async(&mut connection),
-            )
-            .await?;
-            let (outcome, epoch, position) = reply;
-            match outcome.as_str() {
-                "conflict" => Err(StoreError::Conflict { top: position.parse().unwrap_or(0) }),
-                "duplicate" | "stored" => {
-                    let (offset, ts) = offset_and_ts(&position);
-                    Ok(Appended { epoch: epoch.into(), offset, ts, duplicate: outcome == "duplicate" })
-                }
-                other => Err(StoreError::Unexpected(anyhow::anyhow!("the append script answered {other}"))),
+            let (seen_epoch, seen_top) = self.shared.seen_of(&request.key);
+            let mut script_call = redis::cmd("EVALSHA");
+            script_call
+                .arg(self.append.get_hash())
+                .arg(4)
+                .arg(self.meta(&request.key))
+                .arg(self.log(&request.key))
+                .arg(self.idem(&request.key, idempotency_key))
+                .arg(self.shared.topic(&request.key))
+                .arg(&new_secret_hex()[..16])
+                .arg(request.expected_offset.map(|o| o.to_string()).unwrap_or_default())
+                .arg(request.retain.map(|r| r.max(1).to_string()).unwrap_or_default())
+                .arg(now_millis())
+                .arg(sender)
+                .arg(request.data.get())
+                .arg(request.key.name())
+                .arg(self.idempotency_ttl_secs)
+                .arg(if request.idempotency_key.is_some() { "1" } else { "0" })
+                .arg(seen_epoch)
+                .arg(seen_top);
+            let (reply, confirmed) = self.run_append(script_call).await?;
+            let (outcome, epoch, position, rebased): (String, String, String, String) = redis::from_redis_value(reply)
+                .map_err(|err| {
+                    StoreError::Unexpected(anyhow::anyhow!("the append script answered something else: {err}"))
+                })?;
+            let rebased = rebased == "1";
+            let (offset, ts) = offset_and_ts(&position);
+            self.shared.note_position(&request.key, &epoch, offset, rebased);
+            if outcome == "conflict" {
+                return Err(StoreError::Conflict { top: offset });
             }
+            if outcome != "duplicate" && outcome != "stored" {
+                return Err(StoreError::Unexpected(anyhow::anyhow!("the append script answered {outcome}")));
+            }
+            if let Some(confirmed) = confirmed
+                && confirmed < i64::from(self.wait_replicas)
+            {
+                Metrics::count(&METRICS.redis_replica_waits_failed);
+                return Err(StoreError::Unavailable(format!(
+                    "{confirmed} of {} Redis replicas confirmed the append within {} ms; it may be stored, and a \
+                     retry with the same key finds it",
+                    self.wait_replicas,
+                    self.wait_timeout.as_millis()
+                )));
+            }
+            Ok(Appended { epoch: epoch.into(), offset, ts, duplicate: outcome == "duplicate" })
         })
     }
 
@@ -604,11 +856,28 @@ impl Store for RedisStore {
             let mut pipe = redis::pipe();
             pipe.get(self.idem(key, idempotency_key)).hget(self.meta(key), "epoch");
             let (position, epoch): (Option<String>, Option<String>) =
-                bounded(pipe.query_async(&mut connection)).await?;
-            Ok(position.map(|position| {
-                let (offset, ts) = offset_and_ts(&position);
-                Appended { epoch: epoch.unwrap_or_default().into(), offset, ts, duplicate: true }
-            }))
+                self.bounded(pipe.query_async(&mut connection)).await?;
+            let Some(position) = position else { return Ok(None) };
+            if self.wait_replicas > 0 {
+                // The first try may have been answered `unavailable` for want of replicas: this
+                // answer acknowledges it, so it too waits until they hold it (a write first, since
+                // WAIT counts from its connection's last write).
+                let mut appends = self.appends.clone();
+                let mut pipe = redis::pipe();
+                pipe.hset(self.meta(key), "synced", now_millis()).ignore();
+                pipe.cmd("WAIT").arg(self.wait_replicas).arg(self.wait_timeout.as_millis() as u64);
+                let (confirmed,): (i64,) = self.bounded(pipe.query_async(&mut appends)).await?;
+                if confirmed < i64::from(self.wait_replicas) {
+                    Metrics::count(&METRICS.redis_replica_waits_failed);
+                    return Err(StoreError::Unavailable(format!(
+                        "{confirmed} of {} Redis replicas confirmed the message within {} ms",
+                        self.wait_replicas,
+                        self.wait_timeout.as_millis()
+                    )));
+                }
+            }
+            let (offset, ts) = offset_and_ts(&position);
+            Ok(Some(Appended { epoch: epoch.unwrap_or_default().into(), offset, ts, duplicate: true }))
         })
     }
 
@@ -623,10 +892,10 @@ impl Store for RedisStore {
             // Subscribe first, then learn the top: anything after that top arrives by pub/sub, and the
             // caller reads anything before it from history.
             let mut subscriber = self.subscriber.clone();
-            bounded(subscriber.subscribe(&topic)).await?;
-            bounded(subscriber.subscribe(&self.presence_keys(key)[3])).await?;
+            self.bounded(subscriber.subscribe(&topic)).await?;
+            self.bounded(subscriber.subscribe(&self.presence_keys(key)[3])).await?;
             let mut connection = self.commands.clone();
-            let top: Option<u64> = bounded(connection.hget(self.meta(key), "top")).await?;
+            let top: Option<u64> = self.bounded(connection.hget(self.meta(key), "top")).await?;
             self.shared.watched().insert(topic, Watch { key: key.clone(), refs: 1, delivered: top.unwrap_or(0) });
             Ok(())
         })
@@ -646,8 +915,8 @@ impl Store for RedisStore {
             if last {
                 self.shared.watched().remove(&topic);
                 let mut subscriber = self.subscriber.clone();
-                bounded(subscriber.unsubscribe(&topic)).await?;
-                bounded(subscriber.unsubscribe(&self.presence_keys(key)[3])).await?;
+                self.bounded(subscriber.unsubscribe(&topic)).await?;
+                self.bounded(subscriber.unsubscribe(&self.presence_keys(key)[3])).await?;
             }
             Ok(())
         })
@@ -658,12 +927,11 @@ impl Store for RedisStore {
     }
 
     fn check_ready(&self) -> StoreFuture<'_, ()> {
-        Box::pin(async move {
-            let mut connection = self.commands.clone();
-            let _: () = bounded(redis::cmd("PING").query_async(&mut connection)).await?;
-            let mut subscriber = self.subscriber.clone();
-            let _: () = bounded(redis::cmd("PING").query_async(&mut subscriber)).await?;
-            Ok(())
-        })
+        let health = self.health().clone();
+        Box::pin(async move { health.map_err(StoreError::Unavailable) })
+    }
+
+    fn data_losses(&self) -> Option<tokio::sync::broadcast::Receiver<DataLoss>> {
+        Some(self.shared.losses.subscribe())
     }
 }
