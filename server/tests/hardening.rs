@@ -49,15 +49,26 @@ async fn a_client_that_stops_reading_is_disconnected_without_holding_anyone_up_a
     let reading = tokio::spawn(async move { healthy.publications("lobby", SENT as usize).await });
     let (mut speaker, _) = server.participant("Speaker", None).await;
     let pad = "x".repeat(10_000);
-    for i in 1..=SENT {
-        let reply = speaker
-            .request(json!({"op": "publish", "channel": "lobby", "data": {"text": format!("m{i}"), "pad": pad}}))
-            .await;
-        assert!(reply["result"].is_object(), "{reply}");
-    }
-    // Everyone else got everything, in order.
-    let seen = reading.await.unwrap();
-    assert_eq!(offsets(&seen), (1..=SENT).collect::<Vec<_>>());
+    let publishing = tokio::spawn(async move {
+        for i in 1..=SENT {
+            let reply = speaker
+                .request(json!({"op": "publish", "channel": "lobby", "data": {"text": format!("m{i}"), "pad": pad}}))
+                .await;
+            assert!(reply["result"].is_object(), "{reply}");
+        }
+    });
+    // The stalled phone looks at its socket again as soon as the server has cut it off: the server
+    // waits a moment for its goodbye to be read, not for as long as the publishing goes on.
+    let cut_off = async {
+        loop {
+            let (_, metrics) = server.http("GET", "/metrics", None, None).await;
+            if metrics.as_str().unwrap_or_default().contains("makeroom_slow_consumers_total 1") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), cut_off).await.expect("the stalled phone is cut off");
 
     // The stalled phone was told to go, with a reason and an invitation to come back.
     let mut closing = None;
@@ -83,6 +94,11 @@ async fn a_client_that_stops_reading_is_disconnected_without_holding_anyone_up_a
     let closing = closing.expect("a closing frame before the close");
     assert_eq!((closing["code"].as_u64(), closing["reconnect"].as_bool()), (Some(4009), Some(true)));
     assert!(last_seen < SENT, "it was cut off before the end");
+
+    // Everyone else got everything, in order.
+    publishing.await.unwrap();
+    let seen = reading.await.unwrap();
+    assert_eq!(offsets(&seen), (1..=SENT).collect::<Vec<_>>());
 
     // It comes back and recovers exactly what it missed.
     let mut back = server.client(&token).await;
