@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Client, TestRedis, TestServer, error_code, offsets};
+use common::{CLUSTER_FLAGS, Client, TestRedis, TestServer, error_code, offsets};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,24 +24,11 @@ fn redis() -> Arc<Mutex<TestRedis>> {
     Arc::new(Mutex::new(TestRedis::start()))
 }
 
-const FAST: &[&str] = &[
-    "--requests-per-second",
-    "500",
-    "--request-burst",
-    "500",
-    "--participant-requests-per-second",
-    "500",
-    "--participant-request-burst",
-    "500",
-    "--position-check",
-    "0.5",
-];
-
 #[tokio::test]
 async fn a_message_published_on_one_instance_reaches_the_others_in_order_with_the_same_offsets() {
     let redis = redis();
-    let a = TestServer::start_on_redis(&redis, FAST).await;
-    let b = TestServer::start_on_redis(&redis, FAST).await;
+    let a = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
+    let b = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
     assert_eq!(a.event_id, b.event_id, "one event, seen by both instances");
 
     // Someone who joined through A is known to B at once, even before B heard of it by pub/sub: a
@@ -106,8 +93,8 @@ async fn a_message_published_on_one_instance_reaches_the_others_in_order_with_th
 #[tokio::test]
 async fn while_redis_is_down_publishing_fails_retryably_and_afterwards_nothing_is_missed() {
     let redis = redis();
-    let a = TestServer::start_on_redis(&redis, FAST).await;
-    let b = TestServer::start_on_redis(&redis, FAST).await;
+    let a = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
+    let b = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
     let (mut speaker, _) = a.participant("Speaker", None).await;
     let mut listener = b.client(&b.organiser_token().await).await;
     let start = listener.request(json!({"op": "subscribe", "channel": "lobby"})).await;
@@ -167,8 +154,8 @@ async fn while_redis_is_down_publishing_fails_retryably_and_afterwards_nothing_i
 #[tokio::test]
 async fn when_an_instance_dies_its_clients_recover_exactly_on_another() {
     let redis = redis();
-    let a = TestServer::start_on_redis(&redis, FAST).await;
-    let b = TestServer::start_on_redis(&redis, FAST).await;
+    let a = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
+    let b = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
     let joined = a.join("Phone", None).await;
     let token = joined["token"].as_str().unwrap().to_string();
     let mut phone = a.client(&token).await;
@@ -198,7 +185,7 @@ async fn when_an_instance_dies_its_clients_recover_exactly_on_another() {
 #[tokio::test]
 async fn presence_spans_instances_and_a_dead_instance_people_leave_within_the_ttl() {
     let redis = redis();
-    let args: Vec<&str> = FAST.iter().copied().chain(["--presence-ttl", "1.5"]).collect();
+    let args: Vec<&str> = CLUSTER_FLAGS.iter().copied().chain(["--presence-ttl", "1.5"]).collect();
     let a = TestServer::start_on_redis(&redis, &args).await;
     let b = TestServer::start_on_redis(&redis, &args).await;
     let c = TestServer::start_on_redis(&redis, &args).await;
@@ -289,8 +276,8 @@ impl Drop for TestProxy {
 #[tokio::test]
 async fn through_the_proxy_clients_ride_out_an_instance_being_stopped() {
     let redis = redis();
-    let a = TestServer::start_on_redis(&redis, FAST).await;
-    let b = TestServer::start_on_redis(&redis, FAST).await;
+    let a = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
+    let b = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
     let proxy = TestProxy::start(&[a.port, b.port]);
     let joined = a.join("Phone", None).await;
     let token = joined["token"].as_str().unwrap().to_string();
@@ -452,8 +439,8 @@ async fn speak(port: u16, token: String, name: &'static str, count: u64) -> Vec<
 #[tokio::test]
 async fn a_rolling_restart_of_every_instance_under_load_loses_and_doubles_nothing() {
     let redis = redis();
-    let mut a = TestServer::start_on_redis(&redis, FAST).await;
-    let mut b = TestServer::start_on_redis(&redis, FAST).await;
+    let mut a = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
+    let mut b = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
     let proxy = TestProxy::start(&[a.port, b.port]);
     const EACH: u64 = 120;
     let mut listeners = Vec::new();
@@ -493,8 +480,8 @@ async fn a_rolling_restart_of_every_instance_under_load_loses_and_doubles_nothin
 #[tokio::test]
 async fn a_rotated_join_code_and_closed_joining_hold_on_every_instance_and_references_differ() {
     let redis = redis();
-    let a = TestServer::start_on_redis(&redis, FAST).await;
-    let b = TestServer::start_on_redis(&redis, FAST).await;
+    let a = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
+    let b = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
     let old_code = a.join_code.clone();
     let organiser = a.organiser_token().await;
     let path = format!("/api/events/{}/join-code", a.event_id);
@@ -547,7 +534,7 @@ async fn a_rotated_join_code_and_closed_joining_hold_on_every_instance_and_refer
 #[tokio::test]
 async fn through_haproxy_each_phone_address_has_its_own_join_budget() {
     let redis = redis();
-    let trusted: Vec<&str> = FAST.iter().copied().chain(["--trusted-proxies", "127.0.0.1"]).collect();
+    let trusted: Vec<&str> = CLUSTER_FLAGS.iter().copied().chain(["--trusted-proxies", "127.0.0.1"]).collect();
     let a = TestServer::start_on_redis(&redis, &trusted).await;
     let b = TestServer::start_on_redis(&redis, &trusted).await;
     let proxy = TestProxy::start(&[a.port, b.port]);

@@ -9,65 +9,30 @@
 
 mod common;
 
-use common::{Client, PATIENCE, TestRedis, TestServer, error_code};
+use common::{CLUSTER_FLAGS, Client, PATIENCE, TestRedis, TestServer, error_code};
 use serde_json::{Value, json};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const FAST: &[&str] = &[
-    "--requests-per-second",
-    "500",
-    "--request-burst",
-    "500",
-    "--participant-requests-per-second",
-    "500",
-    "--participant-request-burst",
-    "500",
-    "--position-check",
-    "0.5",
-];
-
 /// The bound on `unavailable` (`REQUEST_BUDGET`, 2 s) with room for a busy 2-core machine.
 const UNAVAILABLE_WITHIN: Duration = Duration::from_millis(2600);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// One redis-server of the test's own (append-only, fsync always, as in `common::TestRedis`).
-struct Node {
-    child: Option<std::process::Child>,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+/// One redis-server of the test's own (`common::TestRedis`), with what a failover test asks of it.
+struct Node(TestRedis);
 
 impl Node {
     fn start(replica_of: Option<u16>) -> Self {
-        let (port, dir) = (free_port(), tempfile::tempdir().unwrap());
-        let mut command = std::process::Command::new("redis-server");
-        command
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
-            // A replica's first sync at once rather than after Redis's default 5 s wait.
-            .args(["--repl-diskless-sync-delay", "0"])
-            .args(["--appendfsync", "always", "--dir"])
-            .arg(dir.path());
-        if let Some(primary) = replica_of {
-            command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
-        }
-        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("redis-server runs");
-        let deadline = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Node { child: Some(child), port, _dir: dir }
+        Node(TestRedis::start_replica_of(replica_of))
+    }
+
+    fn port(&self) -> u16 {
+        self.0.port
     }
 
     fn cli(&self, args: &[&str]) -> String {
         let output = std::process::Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
+            .args(["-p", &self.port().to_string()])
             .args(args)
             .output()
             .expect("redis-cli runs");
@@ -75,10 +40,7 @@ impl Node {
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.0.stop();
     }
 
     /// Waits until this replica has everything its primary wrote.
@@ -98,12 +60,6 @@ impl Node {
             assert!(Instant::now() < deadline, "the replica did not catch up: {info}");
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -161,11 +117,11 @@ struct Pair {
 impl Pair {
     async fn start() -> Self {
         let primary = Node::start(None);
-        let replication = Address::start(primary.port).await;
+        let replication = Address::start(primary.port()).await;
         let replica = Node::start(Some(replication.port));
         primary.cli(&["SET", "warm", "1"]);
         replica.wait_caught_up(&primary);
-        let address = Address::start(primary.port).await;
+        let address = Address::start(primary.port()).await;
         Pair { primary, replica, address, replication }
     }
 
@@ -178,13 +134,13 @@ impl Pair {
     fn fail_over(&mut self) {
         self.primary.kill();
         assert_eq!(self.replica.cli(&["REPLICAOF", "NO", "ONE"]), "OK");
-        self.address.move_to(self.replica.port);
+        self.address.move_to(self.replica.port());
     }
 }
 
 async fn server_on(address: &Address, extra: &[&str]) -> TestServer {
     let url = address.url();
-    let mut args: Vec<&str> = FAST.to_vec();
+    let mut args: Vec<&str> = CLUSTER_FLAGS.to_vec();
     args.extend(["--redis", &url]);
     args.extend(extra);
     TestServer::start_with(&args).await
@@ -357,7 +313,7 @@ async fn waiting_for_one_replica_every_acknowledged_message_survives_the_failove
     // Until the new primary has a replica of its own, nothing is acknowledged.
     let refused = maker.request(say("unconfirmed", Some("k4"))).await;
     assert_eq!(error_code(&refused), "unavailable", "{refused}");
-    let spare = Node::start(Some(pair.replica.port));
+    let spare = Node::start(Some(pair.replica.port()));
     spare.wait_caught_up(&pair.replica);
 
     // The client retries with its keys, as it does after any `unavailable`: each is stored once.
@@ -382,7 +338,7 @@ async fn waiting_for_one_replica_every_acknowledged_message_survives_the_failove
 #[tokio::test]
 async fn while_redis_is_down_commands_are_refused_within_the_bound_and_readyz_answers_at_once() {
     let redis = Arc::new(Mutex::new(TestRedis::start()));
-    let server = TestServer::start_on_redis(&redis, FAST).await;
+    let server = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
     let teams = server.teams().await;
     let (mut maker, _) = server.participant("Maker", Some(&teams[0].0)).await;
     let board = format!("board:{}", teams[0].0);
@@ -437,7 +393,7 @@ async fn while_redis_is_down_commands_are_refused_within_the_bound_and_readyz_an
 #[tokio::test]
 async fn a_redis_that_lost_everything_is_noticed_and_the_stale_state_is_not_served() {
     let redis = Arc::new(Mutex::new(TestRedis::start()));
-    let server = TestServer::start_on_redis(&redis, FAST).await;
+    let server = TestServer::start_on_redis(&redis, CLUSTER_FLAGS).await;
     let (status, _) = server.http("GET", &format!("/api/join/{}", server.join_code), None, None).await;
     assert_eq!(status, 200);
     let token = server.organiser_token().await;

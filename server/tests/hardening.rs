@@ -60,11 +60,7 @@ async fn a_client_that_stops_reading_is_disconnected_without_holding_anyone_up_a
     // The stalled phone looks at its socket again as soon as the server has cut it off: the server
     // waits a moment for its goodbye to be read, not for as long as the publishing goes on.
     let cut_off = async {
-        loop {
-            let (_, metrics) = server.http("GET", "/metrics", None, None).await;
-            if metrics.as_str().unwrap_or_default().contains("makeroom_slow_consumers_total 1") {
-                return;
-            }
+        while server.metric("makeroom_slow_consumers_total").await < 1.0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };

@@ -27,15 +27,37 @@ pub struct TestRedis {
     child: Option<std::process::Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// The primary's port, for a replica (`--replicaof`).
+    replica_of: Option<u16>,
 }
 
-fn free_port() -> u16 {
+/// Request limits lifted for tests that publish in bursts, and a quick position check against Redis.
+pub const CLUSTER_FLAGS: &[&str] = &[
+    "--requests-per-second",
+    "500",
+    "--request-burst",
+    "500",
+    "--participant-requests-per-second",
+    "500",
+    "--participant-request-burst",
+    "500",
+    "--position-check",
+    "0.5",
+];
+
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl TestRedis {
     pub fn start() -> Self {
-        let mut redis = TestRedis { child: None, port: free_port(), dir: tempfile::tempdir().unwrap() };
+        Self::start_replica_of(None)
+    }
+
+    /// A redis-server that replicates the one on `primary` (when given) from its first start.
+    pub fn start_replica_of(primary: Option<u16>) -> Self {
+        let mut redis =
+            TestRedis { child: None, port: free_port(), dir: tempfile::tempdir().unwrap(), replica_of: primary };
         redis.restart();
         redis
     }
@@ -46,10 +68,17 @@ impl TestRedis {
 
     /// Starts it again (after `stop`) on the same port and data.
     pub fn restart(&mut self) {
-        let child = std::process::Command::new("redis-server")
+        let mut command = std::process::Command::new("redis-server");
+        command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+            // A replica's first sync at once rather than after Redis's default 5 s wait.
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(["--appendfsync", "always", "--dir"])
-            .arg(self.dir.path())
+            .arg(self.dir.path());
+        if let Some(primary) = self.replica_of {
+            command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
