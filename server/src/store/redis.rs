@@ -366,8 +366,12 @@ async fn bounded_by<T>(
 ) -> Result<T, StoreError> {
     match tokio::time::timeout(limit, operation).await {
         Ok(result) => result.map_err(unavailable),
-        Err(_) => Err(StoreError::Unavailable("Redis did not answer in time".into())),
+        Err(_) => Err(did_not_answer()),
     }
+}
+
+fn did_not_answer() -> StoreError {
+    StoreError::Unavailable("Redis did not answer in time".into())
 }
 
 fn no_script(err: &redis::RedisError) -> bool {
@@ -505,13 +509,38 @@ impl RedisStore {
     }
 
     /// One Redis operation within what is left of its request's budget (`REQUEST_BUDGET` outside a
-    /// request), so a request is answered within the budget however many operations it makes. A
-    /// failure also marks the store not ready until the next probe finds Redis answering.
+    /// request), so a request is answered within the budget however many operations it makes.
     async fn bounded<T>(
         &self,
         operation: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        let outcome = bounded_by(request_time_left(), operation).await;
+        self.noted(bounded_by(request_time_left(), operation).await)
+    }
+
+    /// Like `bounded`, for an operation that may safely run twice (a read, a subscription, a script
+    /// that changes nothing when repeated): when its connection turns out to be one Redis dropped
+    /// (Redis restarted since it was last used, which the connection learns only by failing), it runs
+    /// once more on the connection made anew, within the same budget, instead of failing a request
+    /// that would succeed now.
+    async fn bounded_repeatable<T, F, Fut>(&self, mut operation: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + request_time_left();
+        let outcome = match tokio::time::timeout_at(deadline, operation()).await {
+            Ok(Err(err)) if err.is_connection_dropped() => {
+                tracing::debug!(error = %err, "a dropped Redis connection; trying once more on a new one");
+                bounded_by(deadline.saturating_duration_since(tokio::time::Instant::now()), operation()).await
+            }
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(did_not_answer()),
+        };
+        self.noted(outcome)
+    }
+
+    /// A failure marks the store not ready until the next probe finds Redis answering.
+    fn noted<T>(&self, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
         if let Err(err) = &outcome {
             *self.health() = Err(err.to_string());
         }
@@ -697,21 +726,26 @@ impl RedisStore {
         bound: Option<u64>,
         limit: u64,
     ) -> Result<ChannelSlice, StoreError> {
-        let mut connection = self.commands.clone();
         let (seen_epoch, seen_top) = self.shared.seen_of(key);
+        // Repeatable: the script's new epoch (for a channel with none, or one found behind what
+        // this instance saw) is made once, as a second run finds the first's epoch.
+        let new_epoch = new_secret_hex()[..16].to_string();
+        let bound = bound.map(|b| b.to_string()).unwrap_or_default();
         let value: Value = self
-            .bounded(
-                self.read
+            .bounded_repeatable(|| {
+                let mut connection = self.commands.clone();
+                let mut invocation = self.read.prepare_invoke();
+                invocation
                     .key(self.meta(key))
                     .key(self.log(key))
-                    .arg(&new_secret_hex()[..16])
+                    .arg(&new_epoch)
                     .arg(direction)
-                    .arg(bound.map(|b| b.to_string()).unwrap_or_default())
+                    .arg(&bound)
                     .arg(limit)
-                    .arg(seen_epoch)
-                    .arg(seen_top)
-                    .invoke_async(&mut connection),
-            )
+                    .arg(&seen_epoch)
+                    .arg(seen_top);
+                async move { invocation.invoke_async(&mut connection).await }
+            })
             .await?;
         let Value::Array(parts) = value else {
             return Err(StoreError::Unexpected(anyhow::anyhow!("the read script answered {value:?}")));
@@ -758,8 +792,13 @@ impl RedisStore {
         for (_, key, _) in &watched {
             pipe.hget(self.meta(key), "top");
         }
-        let mut connection = self.commands.clone();
-        let tops: Vec<Option<u64>> = self.bounded(pipe.query_async(&mut connection)).await?;
+        let tops: Vec<Option<u64>> = self
+            .bounded_repeatable(|| {
+                let mut connection = self.commands.clone();
+                let pipe = pipe.clone();
+                async move { pipe.query_async(&mut connection).await }
+            })
+            .await?;
         for ((topic, key, delivered), top) in watched.into_iter().zip(tops) {
             let top = top.unwrap_or(0);
             if top < delivered {
@@ -891,11 +930,26 @@ impl Store for RedisStore {
             }
             // Subscribe first, then learn the top: anything after that top arrives by pub/sub, and the
             // caller reads anything before it from history.
-            let mut subscriber = self.subscriber.clone();
-            self.bounded(subscriber.subscribe(&topic)).await?;
-            self.bounded(subscriber.subscribe(&self.presence_keys(key)[3])).await?;
-            let mut connection = self.commands.clone();
-            let top: Option<u64> = self.bounded(connection.hget(self.meta(key), "top")).await?;
+            let presence_keys = self.presence_keys(key);
+            let (topic_ref, presence_topic) = (&topic, &presence_keys[3]);
+            let subscriber = &self.subscriber;
+            self.bounded_repeatable(|| {
+                let mut subscriber = subscriber.clone();
+                async move { subscriber.subscribe(topic_ref).await }
+            })
+            .await?;
+            self.bounded_repeatable(|| {
+                let mut subscriber = subscriber.clone();
+                async move { subscriber.subscribe(presence_topic).await }
+            })
+            .await?;
+            let top: Option<u64> = self
+                .bounded_repeatable(|| {
+                    let mut connection = self.commands.clone();
+                    let meta = self.meta(key);
+                    async move { connection.hget(meta, "top").await }
+                })
+                .await?;
             self.shared.watched().insert(topic, Watch { key: key.clone(), refs: 1, delivered: top.unwrap_or(0) });
             Ok(())
         })
