@@ -11,7 +11,7 @@ import { Status, api } from './makeroom.js';
 import { StateChannel, formatClock, nextPresenter, remainingMs, scheduleAt } from './state.js';
 import { AnnouncementFeed, announcementItem, newestThenPinned } from './announcements.js';
 import { $, clientFromLink, forgetSession, h, keepForOffline, saveSession, setChildren, showStatus, signInFromLink } from './ui.js';
-import { bothTexts, dateFormat, dayOf, langOf, onLanguageChange, setEvent, startPage, t, weekdayWhen } from './i18n.js';
+import { bothTexts, dateFormat, dayOf, eventTextLang, langOf, onLanguageChange, setEvent, startPage, t, weekdayWhen } from './i18n.js';
 
 const ROLE = 'display';
 const SHOWN = 4; // announcements on screen
@@ -178,6 +178,10 @@ function start(signedIn) {
         speech = t('display.nowSaid', { name: last.title });
       }
     }
+    // Team names and phase titles are the organisers' words, in the event's language.
+    const heroLang = mode === 'presenting' || mode === 'phase-end' ? eventTextLang() : undefined;
+    if (heroLang) $('#hero-name').setAttribute('lang', heroLang);
+    else $('#hero-name').removeAttribute('lang');
     hero.dataset.mode = mode;
     hero.hidden = mode === 'none';
     $('#screen').classList.toggle('has-hero', mode !== 'none');

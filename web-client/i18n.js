@@ -140,6 +140,11 @@ export function localText(english, welsh) {
   return { text: welsh || '', lang: 'cy' };
 }
 
+/** `lang` for organiser-written text in one language only (phases, team names): the event's, when not the page's. */
+export function eventTextLang() {
+  return langOf(eventLanguage());
+}
+
 /** `lang` for an element holding text in `lang`: undefined when it is the page's own language. */
 export function langOf(lang) {
   return lang && lang !== current ? lang : undefined;

@@ -6,7 +6,7 @@
 import { api } from './makeroom.js';
 import { neededSkills } from './skills.js';
 import { $, h, keepForOffline, loadSession, parseList, saveSession, skillsProblem } from './ui.js';
-import { errorText, langOf, list, localText, onLanguageChange, setEvent, showText, startPage, t } from './i18n.js';
+import { errorText, langOf, localText, onLanguageChange, setEvent, showText, startPage, t } from './i18n.js';
 
 const code = (new URLSearchParams(location.search).get('code') || '').trim().toUpperCase();
 const message = $('#message');
@@ -107,7 +107,7 @@ async function start() {
     for (const { team, line } of matches) {
       const useful = neededSkills(skills, team.missing);
       line.hidden = useful.length === 0;
-      line.textContent = useful.length ? `✓ ${t('join.useful', { skills: list(useful) })}` : '';
+      line.textContent = useful.length ? `✓ ${t('join.useful', { skills: useful.join(', ') })}` : '';
       line.closest('.team-choice').classList.toggle('useful', useful.length > 0);
     }
   };

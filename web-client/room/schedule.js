@@ -4,7 +4,7 @@
 
 import { formatWait, nextPresenter, scheduleAt } from '../state.js';
 import { $, formatTime, h, setChildren } from '../ui.js';
-import { list as listed, onLanguageChange, t } from '../i18n.js';
+import { eventTextLang, onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Schedule section; returns `render()`, which draws only while the section is open. */
 export function scheduleSection(room) {
@@ -19,7 +19,7 @@ export function scheduleSection(room) {
     }
     const { current, next, when } = scheduleAt(room.schedule, now);
     const parts = [];
-    if (current.length) parts.push(t('schedule.nowSummary', { phases: listed(current.map((p) => t('schedule.endsIn', { title: p.title, wait: formatWait(p.ends_at - now) }))) }));
+    if (current.length) parts.push(t('schedule.nowSummary', { phases: current.map((p) => t('schedule.endsIn', { title: p.title, wait: formatWait(p.ends_at - now) })).join(', ') }));
     if (next) parts.push(t('schedule.nextSummary', { title: next.title, wait: formatWait(next.starts_at - now) }));
     $('#phase-summary').textContent = parts.join(' ') || (room.schedule.phases.length ? t('schedule.over') : '');
     const range = (p) => `${formatTime(p.starts_at)} – ${formatTime(p.ends_at)}`;
@@ -33,7 +33,7 @@ export function scheduleSection(room) {
               'li',
               { class: `phase ${state}${p === next ? ' next' : ''}`, 'aria-current': state === 'now' ? 'time' : null },
               h('span', { class: 'phase-time', text: range(p) }),
-              h('span', { class: 'phase-title', text: p.title }),
+              h('span', { class: 'phase-title', lang: eventTextLang(), text: p.title }),
               label ? h('span', { class: 'phase-label' }, state === 'now' ? h('span', { 'aria-hidden': 'true', text: '▶ ' }) : null, label) : null,
             );
           })

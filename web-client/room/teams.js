@@ -6,7 +6,7 @@
 import { $, announce, h, parseList, setChildren, skillsProblem } from '../ui.js';
 import { neededSkills } from '../skills.js';
 import { replaceKeepingFocus } from '../views.js';
-import { errorText, langOf, list, localText, onLanguageChange, t } from '../i18n.js';
+import { errorText, langOf, localText, onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Teams section; returns `render()`. */
 export function teamsSection(room) {
@@ -71,7 +71,7 @@ export function teamsSection(room) {
               ? h('p', { class: 'missing' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), `${t('teams.missing')} `, h('strong', { text: team.missing.join(', ') }))
               : h('p', { class: 'complete' }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), `${t('join.complete')} (${team.needs.join(', ')})`)
             : null,
-          youHave.length && !ours ? h('p', { class: 'match', text: t('join.useful', { skills: list(youHave) }) }) : null,
+          youHave.length && !ours ? h('p', { class: 'match', text: t('join.useful', { skills: youHave.join(', ') }) }) : null,
           h('div', { class: 'tool-group' }, button),
         );
       });
