@@ -109,7 +109,6 @@ const LAMBETH_BRIEFS: &[DemoBrief] = &[
     },
 ];
 
-
 /// The Welsh demo: a network day's groups from Monmouthshire and Torfaen turn their co-productive
 /// work into briefs. The event is run in Welsh; names and the welcome are in both languages, the
 /// briefs' text, the teams, cards and phases in Welsh.

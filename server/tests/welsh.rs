@@ -87,7 +87,10 @@ async fn organisers_write_welsh_beside_english_every_screen_gets_both_and_a_rest
     )
     .await;
     let posted = phone.publications("announcements", 1).await.remove(0)["data"].clone();
-    assert_eq!((posted["text"].as_str(), posted["text_cy"].as_str()), (Some("Lunch is in the hall"), Some("Mae cinio yn y neuadd")));
+    assert_eq!(
+        (posted["text"].as_str(), posted["text_cy"].as_str()),
+        (Some("Lunch is in the hall"), Some("Mae cinio yn y neuadd"))
+    );
 
     // Typed refusals: the same rules as the English text, only organisers, known languages only.
     let long = "a".repeat(501);
@@ -95,10 +98,19 @@ async fn organisers_write_welsh_beside_english_every_screen_gets_both_and_a_rest
         refused(&mut host, "announcements", json!({"type": "announcement.post", "text": "Hi", "text_cy": long})).await,
         "bad_request"
     );
-    assert_eq!(refused(&mut host, "roster", json!({"type": "event.update", "name_cy": "x".repeat(61)})).await, "bad_request");
+    assert_eq!(
+        refused(&mut host, "roster", json!({"type": "event.update", "name_cy": "x".repeat(61)})).await,
+        "bad_request"
+    );
     assert_eq!(refused(&mut host, "roster", json!({"type": "event.update", "language": "fr"})).await, "bad_request");
-    assert_eq!(refused(&mut host, "roster", json!({"type": "event.update", "bilingual_order": "both"})).await, "bad_request");
-    assert_eq!(refused(&mut phone, "roster", json!({"type": "event.update", "name_cy": "Fy nigwyddiad"})).await, "forbidden");
+    assert_eq!(
+        refused(&mut host, "roster", json!({"type": "event.update", "bilingual_order": "both"})).await,
+        "bad_request"
+    );
+    assert_eq!(
+        refused(&mut phone, "roster", json!({"type": "event.update", "name_cy": "Fy nigwyddiad"})).await,
+        "forbidden"
+    );
 
     // A restart (a crash on the embedded store, a new process on the same Redis) replays them all.
     server.crash_and_restart().await;
@@ -112,16 +124,17 @@ async fn organisers_write_welsh_beside_english_every_screen_gets_both_and_a_rest
     let brief = briefs["briefs"].as_object().unwrap().values().find(|b| b["title"] == "Repair cafés").unwrap().clone();
     assert_eq!(brief["title_cy"], "Caffis trwsio");
     let announcements = state(&mut host, "announcements").await;
-    let lunch = announcements["announcements"].as_array().unwrap().iter().find(|a| a["text"] == "Lunch is in the hall").unwrap().clone();
+    let lunch = announcements["announcements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["text"] == "Lunch is in the hall")
+        .unwrap()
+        .clone();
     assert_eq!(lunch["text_cy"], "Mae cinio yn y neuadd");
 
     // Removing the Welsh title is an edit like any other; the brief's history keeps the old one.
-    ok(
-        &mut host,
-        "briefs",
-        json!({"type": "brief.edit", "brief": brief["id"], "revision": 1, "title_cy": ""}),
-    )
-    .await;
+    ok(&mut host, "briefs", json!({"type": "brief.edit", "brief": brief["id"], "revision": 1, "title_cy": ""})).await;
     let briefs = state(&mut host, "briefs").await;
     assert!(briefs["briefs"][brief["id"].as_str().unwrap()]["title_cy"].is_null(), "{briefs}");
 

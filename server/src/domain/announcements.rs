@@ -162,18 +162,20 @@ impl Domain for Announcements {
 
     fn apply(&mut self, event: &AnnouncementEvent, recorded: Recorded) {
         match event {
-            AnnouncementEvent::Posted { id, text, text_cy, priority, pinned } => self.announcements.push(Announcement {
-                id: id.clone(),
-                text: text.clone(),
-                text_cy: text_cy.clone(),
-                priority: *priority,
-                pinned: *pinned,
-                at: recorded.ts,
-                by: recorded.by.to_string(),
-                acknowledged_by: Vec::new(),
-                edited: None,
-                retracted: None,
-            }),
+            AnnouncementEvent::Posted { id, text, text_cy, priority, pinned } => {
+                self.announcements.push(Announcement {
+                    id: id.clone(),
+                    text: text.clone(),
+                    text_cy: text_cy.clone(),
+                    priority: *priority,
+                    pinned: *pinned,
+                    at: recorded.ts,
+                    by: recorded.by.to_string(),
+                    acknowledged_by: Vec::new(),
+                    edited: None,
+                    retracted: None,
+                })
+            }
             AnnouncementEvent::Pinned { id } => {
                 if let Some(a) = self.get_mut(id) {
                     a.pinned = true;
@@ -267,7 +269,13 @@ mod tests {
     }
 
     fn edit(id: &str, text: Option<&str>, priority: Option<Priority>, pinned: Option<bool>) -> AnnouncementCommand {
-        AnnouncementCommand::Edit { announcement: id.into(), text: text.map(str::to_string), text_cy: None, priority, pinned }
+        AnnouncementCommand::Edit {
+            announcement: id.into(),
+            text: text.map(str::to_string),
+            text_cy: None,
+            priority,
+            pinned,
+        }
     }
 
     #[test]
@@ -347,7 +355,10 @@ mod tests {
         let event = run(&mut state, HOST, welsh("Ymarfer tân am 4pm")).expect("new Welsh words");
         assert!(matches!(event, AnnouncementEvent::Edited { clears_acknowledgements: true, .. }));
         run(&mut state, HOST, welsh(" ")).expect("blank removes the Welsh text");
-        assert_eq!((state.announcements[0].text_cy.as_deref(), state.announcements[0].text.as_str()), (None, "Fire drill at 3pm"));
+        assert_eq!(
+            (state.announcements[0].text_cy.as_deref(), state.announcements[0].text.as_str()),
+            (None, "Fire drill at 3pm")
+        );
     }
 
     #[test]

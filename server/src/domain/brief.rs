@@ -241,7 +241,14 @@ mod tests {
     }
 
     fn edit(revision: u32, body: &str) -> BriefCommand {
-        BriefCommand::Edit { brief: "b1".into(), revision, title: None, title_cy: None, body: Some(body.into()), owner: None }
+        BriefCommand::Edit {
+            brief: "b1".into(),
+            revision,
+            title: None,
+            title_cy: None,
+            body: Some(body.into()),
+            owner: None,
+        }
     }
 
     #[test]
@@ -272,7 +279,13 @@ mod tests {
             run(
                 &mut briefs,
                 stranger,
-                BriefCommand::Create { title: "t".into(), title_cy: None, body: String::new(), partner: "p".into(), owner: None }
+                BriefCommand::Create {
+                    title: "t".into(),
+                    title_cy: None,
+                    body: String::new(),
+                    partner: "p".into(),
+                    owner: None
+                }
             ),
             Err(DomainError::Forbidden(_))
         ));

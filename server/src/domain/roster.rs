@@ -165,7 +165,8 @@ impl Domain for Roster {
                 if let Some(name) = name {
                     details.name = Name::try_from(name)?;
                 }
-                details.name_cy = welsh_text(name_cy, details.name_cy.as_ref(), |v| Ok(Name::try_from(v.to_string())?))?;
+                details.name_cy =
+                    welsh_text(name_cy, details.name_cy.as_ref(), |v| Ok(Name::try_from(v.to_string())?))?;
                 details.language = language.unwrap_or(details.language);
                 details.bilingual_order = bilingual_order.or(details.bilingual_order);
                 details.starts_at = starts_at.or(details.starts_at);
@@ -531,14 +532,18 @@ mod tests {
             run(&mut roster, host, RosterCommand::RemoveParticipant { participant: "host".into() }),
             Err(DomainError::Conflict(_))
         ));
-        assert!(matches!(
-            run(&mut roster, host, times(Some(10), Some(5))),
-            Err(DomainError::Invalid(_))
-        ));
+        assert!(matches!(run(&mut roster, host, times(Some(10), Some(5))), Err(DomainError::Invalid(_))));
     }
 
     fn times(starts_at: Option<i64>, ends_at: Option<i64>) -> RosterCommand {
-        RosterCommand::UpdateEvent { name: None, name_cy: None, language: None, bilingual_order: None, starts_at, ends_at }
+        RosterCommand::UpdateEvent {
+            name: None,
+            name_cy: None,
+            language: None,
+            bilingual_order: None,
+            starts_at,
+            ends_at,
+        }
     }
 
     #[test]
@@ -557,7 +562,10 @@ mod tests {
         run(&mut roster, host, welsh(" Diwrnod Rhwydwaith ")).expect("a Welsh name");
         assert_eq!(roster.event.name_cy.as_ref().map(Name::as_str), Some("Diwrnod Rhwydwaith"));
         assert_eq!(roster.event.language, Language::Cy);
-        assert_eq!(BilingualOrder::for_event(roster.event.bilingual_order, roster.event.language), BilingualOrder::CyFirst);
+        assert_eq!(
+            BilingualOrder::for_event(roster.event.bilingual_order, roster.event.language),
+            BilingualOrder::CyFirst
+        );
         run(&mut roster, host, times(Some(1), None)).expect("times only");
         assert_eq!(roster.event.name_cy.as_ref().map(Name::as_str), Some("Diwrnod Rhwydwaith"), "kept");
         let english_first = RosterCommand::UpdateEvent {
@@ -569,7 +577,10 @@ mod tests {
             ends_at: None,
         };
         run(&mut roster, host, english_first).expect("order set, Welsh name removed");
-        assert_eq!((roster.event.name_cy.as_ref(), roster.event.bilingual_order), (None, Some(BilingualOrder::EnFirst)));
+        assert_eq!(
+            (roster.event.name_cy.as_ref(), roster.event.bilingual_order),
+            (None, Some(BilingualOrder::EnFirst))
+        );
     }
 
     #[test]

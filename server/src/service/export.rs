@@ -84,7 +84,9 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
     for publication in read_all(store, event.announcements.key(), 0).await? {
         let (id, text, text_cy, priority, pinned) =
             match serde_json::from_str::<AnnouncementEvent>(publication.data.get()) {
-                Ok(AnnouncementEvent::Posted { id, text, text_cy, priority, pinned }) => (id, text, text_cy, priority, pinned),
+                Ok(AnnouncementEvent::Posted { id, text, text_cy, priority, pinned }) => {
+                    (id, text, text_cy, priority, pinned)
+                }
                 Ok(AnnouncementEvent::Edited { id, text, text_cy, priority, pinned, .. }) => {
                     (id, text, text_cy, priority, pinned)
                 }
