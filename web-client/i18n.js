@@ -112,9 +112,34 @@ function eventLanguage() {
   return (event && event.language) || 'en';
 }
 
+const DATE_LOCALES = { en: 'en-GB', cy: 'cy-GB' };
+
+/**
+ * The locale for dates and times: the reader's, where the browser has its data. Some browsers lack
+ * Welsh dates (Debian's Chromium does); they get British numbers (24-hour), and the weekdays from
+ * the catalogue (weekdayName).
+ */
+function dateLocale() {
+  const wanted = DATE_LOCALES[current];
+  try {
+    return Intl.DateTimeFormat.supportedLocalesOf([wanted]).length ? wanted : 'en-GB';
+  } catch {
+    return 'en-GB';
+  }
+}
+
 /** Intl.DateTimeFormat in the reader's language and the event's time zone. */
 export function dateFormat(options) {
-  return new Intl.DateTimeFormat(current === 'cy' ? 'cy-GB' : 'en-GB', { timeZone: timeZone(), ...options });
+  return new Intl.DateTimeFormat(dateLocale(), { timeZone: timeZone(), ...options });
+}
+
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+/** The weekday of `ts` in the event's time zone, `long` ("dydd Iau") or short ("Iau"). */
+export function weekdayName(ts, { long = true } = {}) {
+  if (dateLocale() === DATE_LOCALES[current]) return dateFormat({ weekday: long ? 'long' : 'short' }).format(new Date(ts));
+  const index = WEEKDAYS.indexOf(new Intl.DateTimeFormat('en-GB', { timeZone: timeZone(), weekday: 'short' }).format(new Date(ts)));
+  return t(`${long ? 'day' : 'day.short'}.${index}`);
 }
 
 /** The calendar day of `ts` in the event's time zone, to tell "today" from other days. */
@@ -124,7 +149,7 @@ export function dayOf(ts) {
 
 /** The weekday of `ts` as a time adverb: "Sunday", "ddydd Sul" (Welsh softens "dydd" after a verb). */
 export function weekdayWhen(ts) {
-  const day = dateFormat({ weekday: 'long' }).format(new Date(ts));
+  const day = weekdayName(ts);
   return current === 'cy' ? day.replace(/^dydd/i, 'ddydd') : day;
 }
 

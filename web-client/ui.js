@@ -1,7 +1,7 @@
 // ui.js: small helpers shared by Makeroom's pages (not part of the client library).
 
 import { Makeroom, Status, api, tokenSource } from './makeroom.js';
-import { dateFormat, dayOf, list, onLanguageChange, t } from './i18n.js';
+import { dateFormat, dayOf, list, onLanguageChange, t, weekdayName } from './i18n.js';
 
 /** Creates an element: h('p', {class: 'x', text: 'hi', onclick: fn, 'aria-label': '…'}, ...children). */
 export function h(tag, attrs = {}, ...children) {
@@ -58,7 +58,7 @@ export function formatTime(ts) {
   const date = new Date(ts);
   const time = dateFormat({ hour: '2-digit', minute: '2-digit' }).format(date);
   if (dayOf(Date.now()) === dayOf(ts)) return time;
-  return `${dateFormat({ weekday: 'short' }).format(date)} ${time}`;
+  return `${weekdayName(ts, { long: false })} ${time}`;
 }
 
 /** A time as the value of an <input type="datetime-local"> (local time, to the minute). */
