@@ -212,7 +212,7 @@ export function announcementItem(item, { tag = 'li', onAck = null, meId = null, 
   const shown = localText(item.text, item.text_cy).text;
   return h(
     tag,
-    { class: urgent ? 'announcement urgent' : 'announcement', 'data-offset': String(item.offset) },
+    { class: `announcement${urgent ? ' urgent' : ''}${both && item.text_cy ? ' bilingual' : ''}`, 'data-offset': String(item.offset) },
     urgent ? h('strong', { class: 'tag' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), t('announcements.urgent')) : null,
     item.pinned ? h('strong', { class: 'tag pinned' }, h('span', { 'aria-hidden': 'true', text: urgent ? ' · ' : '' }), t('announcements.pinned')) : null,
     announcementText(item, both),
