@@ -5,6 +5,7 @@
 
 import { Status } from './makeroom.js';
 import { announce, formatTime, h, HistoryReload } from './ui.js';
+import { bothTexts, langOf, localText, t } from './i18n.js';
 
 /**
  * The announcements as this page knows them, kept up to date from `client`. `onChange()` runs after
@@ -119,6 +120,7 @@ export function foldAnnouncements(publications, base = []) {
         continue;
       }
       item.text = String(data.text);
+      item.text_cy = typeof data.text_cy === 'string' ? data.text_cy : null;
       item.priority = data.priority === 'urgent' ? 'urgent' : 'normal';
       item.pinned = Boolean(data.pinned);
       if (data.clears_acknowledgements) item.acknowledged_by = [];
@@ -137,6 +139,7 @@ export function foldAnnouncements(publications, base = []) {
       id: data.id || `offset-${publication.offset}`,
       offset: publication.offset,
       text: data.text,
+      text_cy: typeof data.text_cy === 'string' ? data.text_cy : null,
       priority: data.priority === 'urgent' ? 'urgent' : 'normal',
       pinned: Boolean(data.pinned),
       from: publication.from,
@@ -158,6 +161,7 @@ function announcementsFromSnapshot(state) {
     id: a.id,
     offset: 0,
     text: a.text,
+    text_cy: a.text_cy || null,
     priority: a.priority === 'urgent' ? 'urgent' : 'normal',
     pinned: Boolean(a.pinned),
     from: null,
@@ -187,31 +191,42 @@ function subscribeAnnouncements(client) {
 }
 
 /**
+ * An announcement's words: in the reader's language on a phone (one `<p>`), or both languages one
+ * above the other in the event's order with `both` (the projector), each with its `lang`.
+ */
+function announcementText(item, both) {
+  const texts = both ? bothTexts(item.text, item.text_cy) : [localText(item.text, item.text_cy)];
+  return texts.map(({ text, lang }, index) => h('p', { class: index ? 'announcement-text second-language' : 'announcement-text', lang: langOf(lang), text }));
+}
+
+/**
  * One announcement (from foldAnnouncements) as a list item; urgency is said in words, not just colour.
  * With `onAck` and `meId` (a participant's page), an urgent announcement gets a "Got it" button until
  * this person has acknowledged it. `names(id)` names who posted it when the item only has an id.
  */
-export function announcementItem(item, { tag = 'li', onAck = null, meId = null, names = null } = {}) {
+export function announcementItem(item, { tag = 'li', onAck = null, meId = null, names = null, both = false } = {}) {
   const urgent = item.priority === 'urgent';
   const acked = urgent && meId && (item.acknowledged_by || []).includes(meId);
-  const from = item.from ? item.from.name : item.by && item.by !== 'system' && names ? names(item.by) || 'Organisers' : 'Organisers';
+  const organisers = t('announcements.organisers');
+  const from = item.from ? item.from.name : item.by && item.by !== 'system' && names ? names(item.by) || organisers : organisers;
+  const shown = localText(item.text, item.text_cy).text;
   return h(
     tag,
-    { class: urgent ? 'announcement urgent' : 'announcement', 'data-offset': String(item.offset) },
-    urgent ? h('strong', { class: 'tag' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), 'Urgent') : null,
-    item.pinned ? h('strong', { class: 'tag pinned' }, h('span', { 'aria-hidden': 'true', text: urgent ? ' · ' : '' }), 'Pinned') : null,
-    h('p', { class: 'announcement-text', text: item.text }),
+    { class: `announcement${urgent ? ' urgent' : ''}${both && item.text_cy ? ' bilingual' : ''}`, 'data-offset': String(item.offset) },
+    urgent ? h('strong', { class: 'tag' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), t('announcements.urgent')) : null,
+    item.pinned ? h('strong', { class: 'tag pinned' }, h('span', { 'aria-hidden': 'true', text: urgent ? ' · ' : '' }), t('announcements.pinned')) : null,
+    announcementText(item, both),
     h(
       'p',
       { class: 'meta' },
       `${from} · `,
       h('time', { datetime: new Date(item.ts).toISOString(), text: formatTime(item.ts) }),
-      item.edited ? h('span', { class: 'edited', text: ` · edited ${formatTime(item.edited.at)}` }) : null,
+      item.edited ? h('span', { class: 'edited', text: ` · ${t('announcements.edited', { time: formatTime(item.edited.at) })}` }) : null,
     ),
     urgent && onAck && !acked && !String(item.id).startsWith('offset-')
-      ? h('button', { type: 'button', class: 'ack', 'data-focus': `ack:${item.id}`, 'aria-label': `Got it: ${item.text.slice(0, 60)}`, onclick: (event) => onAck(item, event.currentTarget) }, '✓ Got it')
+      ? h('button', { type: 'button', class: 'ack', 'data-focus': `ack:${item.id}`, 'aria-label': `${t('announcements.gotIt')}: ${shown.slice(0, 60)}`, onclick: (event) => onAck(item, event.currentTarget) }, `✓ ${t('announcements.gotIt')}`)
       : null,
-    acked && onAck ? h('p', { class: 'acked', tabindex: '-1', 'data-focus': `ack:${item.id}`, text: '✓ You acknowledged this.' }) : null,
+    acked && onAck ? h('p', { class: 'acked', tabindex: '-1', 'data-focus': `ack:${item.id}`, text: `✓ ${t('announcements.acked')}` }) : null,
   );
 }
 
@@ -219,9 +234,10 @@ export function announcementItem(item, { tag = 'li', onAck = null, meId = null, 
 function announcementSpeech(publication) {
   const data = publication.data || {};
   if (data.type === 'edited' && typeof data.text === 'string') {
-    return { text: `Announcement changed: ${data.text}`, urgent: data.priority === 'urgent' };
+    return { text: t('announcements.changed', { text: localText(data.text, data.text_cy).text }), urgent: data.priority === 'urgent' };
   }
   const [item] = foldAnnouncements([publication]);
   if (!item) return null;
-  return { text: `${item.priority === 'urgent' ? 'Urgent announcement' : 'Announcement'}: ${item.text}`, urgent: item.priority === 'urgent' };
+  const text = localText(item.text, item.text_cy).text;
+  return { text: t(item.priority === 'urgent' ? 'announcements.saidUrgent' : 'announcements.said', { text }), urgent: item.priority === 'urgent' };
 }

@@ -10,36 +10,40 @@
 import { Status, api } from './makeroom.js';
 import { StateChannel, formatClock, nextPresenter, remainingMs, scheduleAt } from './state.js';
 import { AnnouncementFeed, announcementItem, newestThenPinned } from './announcements.js';
-import { $, clientFromLink, forgetSession, keepForOffline, saveSession, setChildren, showStatus, signInFromLink } from './ui.js';
+import { $, clientFromLink, forgetSession, h, keepForOffline, saveSession, setChildren, showStatus, signInFromLink } from './ui.js';
+import { bothTexts, dateFormat, dayOf, eventTextLang, langOf, onLanguageChange, setEvent, startPage, t, weekdayWhen } from './i18n.js';
 
 const ROLE = 'display';
 const SHOWN = 4; // announcements on screen
 const JOINING_EVERY_MS = 10000; // how often the join code and whether joining is open are asked again
 
-function say(text) {
+let said = null; // the key of what #message says, said again in a new language
+function say(key) {
+  said = key;
   const box = $('#message');
-  box.textContent = text;
-  box.hidden = !text;
+  box.textContent = key ? t(key) : '';
+  box.hidden = !key;
 }
+onLanguageChange(() => say(said));
 
-const WITHDRAWN = 'This display link has expired or was withdrawn. Ask an organiser for a new one.';
 const signIn = () =>
   signInFromLink(ROLE, {
     say,
-    texts: {
-      none: 'Open the display link that the server or an organiser gave you (it ends in #refresh=…).',
-      expired: WITHDRAWN,
-      removed: WITHDRAWN,
-      unreachable: 'Could not reach Makeroom. Check the connection, then reload the page.',
-    },
+    texts: { none: 'display.noLink', expired: 'display.withdrawn', removed: 'display.withdrawn', unreachable: 'display.unreachable' },
   });
 
 function start(signedIn) {
   const { session } = signedIn;
   const eventId = session.event.id;
   $('#screen').hidden = false;
-  $('#event-name').textContent = session.event.name;
-  document.title = `${session.event.name} · Makeroom`;
+  // The event's name in both its languages, in the event's order: the usual bilingual signage.
+  let details = { name: session.event.name };
+  const showName = () => {
+    const names = bothTexts(details.name, details.name_cy);
+    setChildren($('#event-name'), ...names.map(({ text, lang }, index) => h('span', { class: index ? 'second-language' : null, lang: langOf(lang), text })));
+    document.title = t('page.title', { name: names.map((name) => name.text).join(' / ') });
+  };
+  showName();
 
   const { client, source } = clientFromLink(signedIn);
   showStatus($('#status'), client);
@@ -58,7 +62,7 @@ function start(signedIn) {
     const src = `/api/join/${encodeURIComponent(code)}/qr.svg`;
     if (qr.getAttribute('src') !== src) {
       qr.src = src;
-      qr.alt = `QR code of the join link ${location.origin}/join?code=${code}`;
+      qr.alt = t('display.qrAlt', { link: `${location.origin}/join?code=${code}` });
     }
   };
   showJoin(session.code);
@@ -84,7 +88,12 @@ function start(signedIn) {
   setInterval(askJoining, JOINING_EVERY_MS);
 
   // ---------------------------------------------------------------- clock on the server's time
-  const format = new Intl.DateTimeFormat([], { hour: 'numeric', minute: '2-digit' });
+  let format = dateFormat({ hour: 'numeric', minute: '2-digit' });
+  let secondsFormat = dateFormat({ second: '2-digit' });
+  onLanguageChange(() => {
+    format = dateFormat({ hour: 'numeric', minute: '2-digit' });
+    secondsFormat = dateFormat({ second: '2-digit' });
+  });
   const tick = () => {
     const now = new Date(client.serverNow());
     // Hours and minutes big; seconds and any AM/PM small beside them.
@@ -96,9 +105,9 @@ function start(signedIn) {
       .trim();
     const period = parts.find((part) => part.type === 'dayPeriod');
     $('#clock-hm').textContent = hm;
-    $('#clock-s').textContent = `:${String(now.getSeconds()).padStart(2, '0')}`;
+    $('#clock-s').textContent = `:${secondsFormat.format(now).padStart(2, '0')}`;
     $('#clock-period').textContent = period ? period.value : '';
-    $('#clock').setAttribute('aria-label', `Time ${format.format(now)}`);
+    $('#clock').setAttribute('aria-label', t('display.timeIs', { time: format.format(now) }));
     // Wake up just after the next second starts on the server's clock.
     setTimeout(tick, 1000 - (client.serverNow() % 1000) + 5);
   };
@@ -117,12 +126,11 @@ function start(signedIn) {
     const node = $(id);
     if (node.textContent !== text) node.textContent = text;
   };
-  const timeFormat = new Intl.DateTimeFormat([], { hour: 'numeric', minute: '2-digit' });
-  const dayFormat = new Intl.DateTimeFormat([], { weekday: 'long' });
-  /** "at 14:00", or "Sunday at 14:00" when that is not today (on the server's calendar day here). */
+  /** "at 14:00", or "Sunday at 14:00" ("ddydd Sul am 14:00") when that is not today, in the event's time zone. */
   const startsAt = (ts, now) => {
-    const sameDay = new Date(ts).toDateString() === new Date(now).toDateString();
-    return `${sameDay ? '' : `${dayFormat.format(new Date(ts))} `}at ${timeFormat.format(new Date(ts))}`;
+    const time = dateFormat({ hour: 'numeric', minute: '2-digit' }).format(new Date(ts));
+    if (dayOf(ts) === dayOf(now)) return t('display.at', { time });
+    return t('display.dayAt', { day: weekdayWhen(ts), time });
   };
   /** Computes what the hero shows from the state and the server's clock now; cheap, so every 100 ms. */
   const renderNow = () => {
@@ -136,40 +144,44 @@ function start(signedIn) {
       remaining = remainingMs(presentations, now);
       const over = remaining < 0;
       const warn = remaining <= presentations.warning_ms;
-      set('#hero-label', 'Now presenting');
+      set('#hero-label', t('display.nowPresenting'));
       set('#hero-name', teamName(current.team));
       set('#countdown', over ? `+${formatClock(-remaining)}` : formatClock(remaining));
-      set('#hero-state', current.paused_at ? '❚❚ Paused' : over ? '⚠ Over time' : warn ? '⚠ Time to wrap up' : 'left');
+      set('#hero-state', current.paused_at ? `❚❚ ${t('display.paused')}` : over ? `⚠ ${t('display.overTime')}` : warn ? `⚠ ${t('display.wrapUp')}` : t('display.left'));
       const next = nextPresenter(presentations);
-      set('#hero-next', next ? `Next: ${teamName(next)}` : 'Last team');
+      set('#hero-next', next ? t('display.next', { name: teamName(next) }) : t('display.lastTeam'));
       hero.classList.toggle('warn', warn && !over);
       hero.classList.toggle('over', over);
       hero.classList.toggle('paused', Boolean(current.paused_at));
-      speech = `${teamName(current.team)} is presenting.`;
+      speech = t('display.presentingSaid', { name: teamName(current.team) });
     } else if (schedule) {
       const { current: phases, next } = scheduleAt(schedule, now);
       hero.classList.remove('warn', 'over', 'paused');
       if (next) {
         mode = 'phase';
         remaining = next.starts_at - now;
-        set('#hero-label', phases.length ? `Now: ${phases.map((p) => p.title).join(' · ')}` : 'Coming up');
-        set('#hero-name', `Next: ${next.title}`);
+        set('#hero-label', phases.length ? t('display.nowPhases', { phases: phases.map((p) => p.title).join(' · ') }) : t('display.comingUp'));
+        set('#hero-name', t('display.next', { name: next.title }));
         set('#countdown', formatClock(remaining));
-        set('#hero-state', `starts ${startsAt(next.starts_at, now)}`);
+        set('#hero-state', t('display.starts', { when: startsAt(next.starts_at, now) }));
         set('#hero-next', '');
-        speech = `Next: ${next.title}.`;
+        speech = t('display.nextSaid', { name: next.title });
       } else if (phases.length) {
         mode = 'phase-end';
         const last = phases[phases.length - 1];
         remaining = last.ends_at - now;
-        set('#hero-label', 'Now');
+        set('#hero-label', t('schedule.now'));
         set('#hero-name', last.title);
         set('#countdown', formatClock(remaining));
-        set('#hero-state', 'until the end');
+        set('#hero-state', t('display.untilEnd'));
         set('#hero-next', '');
-        speech = `Now: ${last.title}.`;
+        speech = t('display.nowSaid', { name: last.title });
       }
     }
+    // Team names and phase titles are the organisers' words, in the event's language.
+    const heroLang = mode === 'presenting' || mode === 'phase-end' ? eventTextLang() : undefined;
+    if (heroLang) $('#hero-name').setAttribute('lang', heroLang);
+    else $('#hero-name').removeAttribute('lang');
     hero.dataset.mode = mode;
     hero.hidden = mode === 'none';
     $('#screen').classList.toggle('has-hero', mode !== 'none');
@@ -192,7 +204,15 @@ function start(signedIn) {
   };
   setInterval(renderNow, 100);
   const follow = (channel, apply) => new StateChannel(client, channel, { onChange: (state) => (apply(state), renderNow()) }).start();
-  follow('roster', (state) => (roster = state));
+  follow('roster', (state) => {
+    roster = state;
+    if (state && state.event) {
+      setEvent(state.event);
+      details = state.event;
+      showName();
+      render();
+    }
+  });
   follow('schedule', (state) => (schedule = state));
   follow('presentations', (state) => (presentations = state));
 
@@ -200,7 +220,7 @@ function start(signedIn) {
   const render = () => {
     const newest = newestThenPinned(feed.items()).slice(0, SHOWN);
     const items = newest.map((announcement) => {
-      const item = announcementItem(announcement);
+      const item = announcementItem(announcement, { both: true });
       if (announcement.offset === feed.fresh) item.classList.add('fresh');
       return item;
     });
@@ -217,8 +237,14 @@ function start(signedIn) {
   };
   window.addEventListener('resize', () => render());
 
+  onLanguageChange(() => {
+    showName();
+    renderNow();
+    render();
+  });
   client.on('ready', (hello) => {
-    $('#event-name').textContent = hello.event.name;
+    if (!roster) details = { ...details, name: hello.event.name };
+    showName();
     keepCode(hello.event.join_code);
     showJoin(session.code);
     askJoining();
@@ -226,7 +252,7 @@ function start(signedIn) {
   client.on('status', ({ status }) => {
     if (status === Status.SIGNED_OUT || status === Status.REMOVED) {
       forgetSession(ROLE, eventId);
-      say('This display has been signed out. Ask an organiser for a new display link.');
+      say('display.signedOut');
       $('#screen').hidden = true;
     }
   });
@@ -273,9 +299,11 @@ $('#fullscreen').addEventListener('click', toggleFullscreen);
 document.addEventListener('keydown', (event) => {
   if ((event.key === 'f' || event.key === 'F') && !event.ctrlKey && !event.metaKey && !event.altKey) toggleFullscreen();
 });
-document.addEventListener('fullscreenchange', () => {
-  $('#fullscreen').textContent = document.fullscreenElement ? 'Leave full screen' : 'Full screen';
-});
+const fullscreenLabel = () => {
+  $('#fullscreen').textContent = document.fullscreenElement ? t('display.leaveFullscreen') : t('display.fullscreen');
+};
+document.addEventListener('fullscreenchange', fullscreenLabel);
+onLanguageChange(fullscreenLabel);
 let idleTimer = null;
 const wake = () => {
   document.body.classList.remove('idle');
@@ -286,6 +314,7 @@ document.addEventListener('mousemove', wake);
 document.addEventListener('keydown', wake);
 wake();
 
+startPage();
 keepForOffline();
 signIn().then((signedIn) => {
   if (signedIn) start(signedIn);

@@ -6,12 +6,24 @@
 import { api } from './makeroom.js';
 import { neededSkills } from './skills.js';
 import { $, h, keepForOffline, loadSession, parseList, saveSession, skillsProblem } from './ui.js';
+import { errorText, langOf, localText, onLanguageChange, setEvent, showText, startPage, t } from './i18n.js';
 
 const code = (new URLSearchParams(location.search).get('code') || '').trim().toUpperCase();
 const message = $('#message');
+let failed = null; // what #message says, as a function, so that it is said again in a new language
 
-function fail(text) {
-  message.textContent = text;
+function fail(say) {
+  failed = typeof say === 'function' ? say : null;
+  message.textContent = failed ? failed() : say;
+}
+onLanguageChange(() => {
+  if (failed) message.textContent = failed();
+});
+
+/** A team's brief title in the reader's language where it has one, with its `lang`. */
+function briefTitle(team) {
+  const title = localText(team.brief, team.brief_cy);
+  return h('strong', { text: title.text, lang: langOf(title.lang) });
 }
 
 function roomUrl(eventId) {
@@ -29,19 +41,25 @@ async function start() {
   } catch (err) {
     $('#code-form').hidden = false;
     $('#code').value = code;
-    if (err.code === 'not_found') fail(`No event has the join code "${code}". Check the code and try again.`);
-    else if (err.code === 'forbidden') fail('Joining this event is closed for now. Ask an organiser to open it again.');
-    else if (err.code === 'rate_limited') fail(`Too many people on this network are joining at once. Try again in ${Math.ceil((err.retryAfterMs || 1000) / 1000)} seconds.`);
-    else if (err.code === 'network') fail('Could not reach Makeroom. Check your connection, then reload the page.');
-    else fail(`Could not look the code up: ${err.message}.`);
+    const seconds = Math.ceil((err.retryAfterMs || 1000) / 1000);
+    if (err.code === 'not_found') fail(() => t('join.noSuchCode', { code }));
+    else if (err.code === 'forbidden') fail(() => t('join.closed'));
+    else if (err.code === 'rate_limited') fail(() => t('join.tooMany', { count: seconds }));
+    else if (err.code === 'network') fail(() => t('join.unreachable'));
+    else fail(() => `${t('join.lookupFailed')} ${errorText(err)}`);
     return;
   }
   const { event, teams } = info;
-  $('#event-name').textContent = event.name;
-  document.title = `Join ${event.name} · Makeroom`;
+  setEvent(event);
+  const showEvent = () => {
+    const name = localText(event.name, event.name_cy);
+    showText($('#event-name'), name);
+    document.title = t('join.title', { name: name.text });
+  };
+  showEvent();
 
   const choices = $('#team-choices');
-  const matches = []; // [{team, line}]: "You have what it misses", shown as the skills are typed
+  let matches = []; // [{team, line}]: "You have what it misses", shown as the skills are typed
   const teamChoice = (team) => {
     const id = `team-${team.id}`;
     const missing = team.missing || [];
@@ -54,23 +72,34 @@ async function start() {
       h(
         'span',
         { class: 'team-choice-text' },
-        h('span', { class: 'team-choice-head' }, h('span', { class: 'team-name', id: `${id}-name`, text: team.name }), h('span', { class: 'count', text: team.members === 1 ? '1 person' : `${team.members} people` })),
+        h('span', { class: 'team-choice-head' }, h('span', { class: 'team-name', id: `${id}-name`, text: team.name }), h('span', { class: 'count', text: t('people.count', { count: team.members }) })),
         h(
           'span',
           { class: 'team-about', id: `${id}-about` },
-          h('span', { class: 'team-brief' }, team.brief ? ['Brief: ', h('strong', { text: team.brief })] : 'No brief yet'),
+          h('span', { class: 'team-brief' }, team.brief ? [`${t('join.brief')} `, briefTitle(team)] : t('join.noBrief')),
           missing.length
-            ? h('span', { class: 'missing' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), 'Still missing: ', h('strong', { text: missing.join(', ') }))
+            ? h('span', { class: 'missing' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), `${t('join.missing')} `, h('strong', { text: missing.join(', ') }))
             : team.needs && team.needs.length
-              ? h('span', { class: 'complete' }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), 'Has every skill it asked for')
+              ? h('span', { class: 'complete' }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), t('join.complete'))
               : null,
           line,
         ),
       ),
     );
   };
-  for (const team of teams) choices.append(teamChoice(team));
-  choices.append(h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'team', value: '' }), h('span', { text: 'Not yet' })));
+  // Drawn again in a new language, keeping the team picked.
+  const drawTeams = () => {
+    const picked = (choices.querySelector('input[name="team"]:checked') || {}).value;
+    matches = [];
+    choices.textContent = '';
+    for (const team of teams) choices.append(teamChoice(team));
+    choices.append(h('label', { class: 'choice' }, h('input', { type: 'radio', name: 'team', value: '' }), h('span', { text: t('join.notYet') })));
+    if (picked !== undefined) {
+      const again = [...choices.querySelectorAll('input[name="team"]')].find((input) => input.value === picked);
+      if (again) again.checked = true;
+    }
+  };
+  drawTeams();
   if (teams.length === 0) $('#teams').hidden = true;
   // As the skills are typed, each team that misses one of them says so.
   const showMatches = () => {
@@ -78,18 +107,24 @@ async function start() {
     for (const { team, line } of matches) {
       const useful = neededSkills(skills, team.missing);
       line.hidden = useful.length === 0;
-      line.textContent = useful.length ? `✓ You have what it misses: ${useful.join(', ')}` : '';
+      line.textContent = useful.length ? `✓ ${t('join.useful', { skills: useful.join(', ') })}` : '';
       line.closest('.team-choice').classList.toggle('useful', useful.length > 0);
     }
   };
   $('#skills').addEventListener('input', showMatches);
   showMatches();
+  onLanguageChange(() => {
+    showEvent();
+    drawTeams();
+    showMatches();
+    if (known) $('#continue-link').textContent = t('join.continueAs', { name: known.participant.name });
+  });
 
   const form = $('#join-form');
   const known = loadSession('participant', event.id);
   if (known) {
     const link = $('#continue-link');
-    link.textContent = `Continue as ${known.participant.name}`;
+    link.textContent = t('join.continueAs', { name: known.participant.name });
     link.href = roomUrl(event.id);
     $('#continue').hidden = false;
     $('#someone-else').addEventListener('click', () => {
@@ -115,13 +150,13 @@ async function start() {
       if (text && !problem) input.focus();
       if (text) problem = true;
     };
-    check(nameInput, $('#name-error'), name ? '' : 'Please tell us your name.');
+    check(nameInput, $('#name-error'), name ? '' : t('join.nameMissing'));
     check(skillsInput, $('#skills-error'), skillsProblem(skills));
     if (problem) return;
     const team = (form.querySelector('input[name="team"]:checked') || {}).value || undefined;
     const button = $('#join-button');
     button.disabled = true;
-    button.textContent = 'Joining…';
+    button.textContent = t('join.joining');
     try {
       const joined = await api('/api/join', { method: 'POST', body: { code, name, skills, team } });
       saveSession('participant', {
@@ -135,12 +170,12 @@ async function start() {
       location.assign(roomUrl(joined.event.id));
     } catch (err) {
       button.disabled = false;
-      button.textContent = 'Join the event';
-      if (err.code === 'network') fail('Could not reach Makeroom. Check your connection and try again.');
-      else fail(`Could not join: ${err.message}.`);
+      button.textContent = t('join.submit');
+      fail(() => `${t('join.failed')} ${errorText(err)}`);
     }
   });
 }
 
+startPage();
 keepForOffline();
 start();

@@ -23,35 +23,43 @@ import { joiningSection } from './organiser/joining.js';
 import { displaysSection } from './organiser/displays.js';
 import { exportSection } from './organiser/export.js';
 import { eventSection } from './organiser/event.js';
+import { localText, onLanguageChange, setEvent, showText, startPage, t } from './i18n.js';
 
 const SECTIONS = ['#announce', '#show', '#help', '#connected', '#schedule', '#briefs', '#roster', '#outputs', '#joining', '#event', '#displays', '#export'];
 
-function fail(text) {
-  $('#message').textContent = text;
+let failed = null; // the text of #message as a function, said again in a new language
+function fail(say) {
+  failed = typeof say === 'function' ? say : null;
+  $('#message').textContent = failed ? failed() : say;
 }
+onLanguageChange(() => {
+  if (failed) $('#message').textContent = failed();
+});
 
 const signIn = () =>
   signInFromLink(ROLE, {
-    say: fail,
-    texts: {
-      none: 'Open the organiser link that the server printed when it started (it ends in #refresh=…).',
-      expired: 'This organiser link has expired or is not valid. Restart the server or ask for a new link.',
-      removed: 'This link belongs to someone who is no longer part of the event.',
-      unreachable: 'Could not reach Makeroom. Check the connection, then reload the page.',
-    },
-    refuse: (answer) => (answer.participant.role !== 'organiser' ? `This is a ${answer.participant.role}'s link, not an organiser's.` : null),
+    say: (key) => fail(() => t(key)),
+    texts: { none: 'org.noLink', expired: 'org.linkExpired', removed: 'org.linkRemoved', unreachable: 'display.unreachable' },
+    refuse: (answer) => (answer.participant.role !== 'organiser' ? 'org.notOrganiserLink' : null),
   });
 
 function start(signedIn) {
   const organiser = new OrganiserContext(signedIn);
   const { client, session } = organiser;
-  $('#event-name').textContent = session.event.name;
-  document.title = `${session.event.name} · Organiser · Makeroom`;
+  // The event's name in the reader's language, from the roster once it is here.
+  let details = { name: session.event.name };
+  const showName = () => {
+    const name = localText(details.name, details.name_cy);
+    showText($('#event-name'), name);
+    document.title = t('org.pageTitle', { name: name.text });
+  };
+  showName();
   for (const id of SECTIONS) $(id).hidden = false;
   $('#console-nav').hidden = false;
   showStatus($('#status'), client, { waiting: () => client.outbox.length });
   client.on('ready', (hello) => {
-    $('#event-name').textContent = hello.event.name;
+    if (!organiser.roster) details = { name: hello.event.name };
+    showName();
   });
 
   joiningSection(organiser);
@@ -71,6 +79,11 @@ function start(signedIn) {
   follow('roster', (state) => {
     if (!state) return;
     organiser.roster = state;
+    if (state.event && state.event.name) {
+      setEvent(state.event);
+      details = state.event;
+      showName();
+    }
     people.render();
     event.render();
     show.render();
@@ -105,20 +118,21 @@ function start(signedIn) {
   client.on('status', ({ status }) => {
     if (status !== Status.SIGNED_OUT && status !== Status.REMOVED) return;
     forgetSession(ROLE, organiser.eventId);
-    fail(
-      status === Status.REMOVED
-        ? 'You are no longer an organiser of this event.'
-        : 'This organiser sign-in has expired. Open a fresh organiser link (the server prints one when it starts).',
-    );
+    fail(() => (status === Status.REMOVED ? t('org.removed') : t('org.signInExpired')));
   });
 
   announcements.start();
   client.subscribe('lobby', { presence: true }).catch(() => {});
   announcements.render();
   client.connect();
+  onLanguageChange(() => {
+    showName();
+    event.render();
+  });
   window.makeroom = client;
 }
 
+startPage();
 keepForOffline();
 signIn().then((signedIn) => {
   if (signedIn) start(signedIn);

@@ -12,6 +12,9 @@
 import { StateChannel } from './state.js';
 import { $, currentSession, keepForOffline } from './ui.js';
 import { tabList } from './views.js';
+import { localText, onLanguageChange, setEvent, showText, startPage, t } from './i18n.js';
+
+const localEventName = (event) => localText(event.name, event.name_cy);
 import { RoomContext } from './room/context.js';
 import { followStatus, offerSignOut, showNotJoined } from './room/status.js';
 import { chatSection } from './room/chat.js';
@@ -33,11 +36,18 @@ const SAVED_WAIT_MS = 400;
 async function start(session) {
   const room = new RoomContext(session);
   const { client, me } = room;
-  $('#event-name').textContent = session.event.name;
-  document.title = `${session.event.name} · Makeroom`;
+  // The event's name in the reader's language (from the roster once it is here), with its `lang`.
+  let knownName = session.event.name;
+  const showName = () => {
+    const name = room.roster && room.roster.event ? localEventName(room.roster.event) : { text: knownName, lang: undefined };
+    showText($('#event-name'), name);
+    document.title = t('page.title', { name: name.text });
+  };
+  showName();
   followStatus(room);
   client.on('ready', (hello) => {
-    if (hello.event && hello.event.name) $('#event-name').textContent = hello.event.name;
+    if (hello.event && hello.event.name) knownName = hello.event.name;
+    showName();
   });
   $('#main').hidden = false;
   $('#section-tabs').hidden = false;
@@ -85,8 +95,8 @@ async function start(session) {
       if (!state) return;
       room.roster = state;
       if (state.event && state.event.name) {
-        $('#event-name').textContent = state.event.name;
-        document.title = `${state.event.name} · Makeroom`;
+        setEvent(state.event);
+        showName();
       }
       // A saved roster may be older than the session: only the live one moves this person.
       const mine = state.participants[me.id];
@@ -179,6 +189,10 @@ async function start(session) {
   tabs.addEventListener('scroll', edges, { passive: true });
   window.addEventListener('resize', edges);
   edges();
+  onLanguageChange(() => {
+    showName();
+    renderers.schedule();
+  });
   keepForOffline();
   // For tests and the curious: the page's client, and what it keeps for offline.
   window.makeroom = client;
@@ -186,6 +200,7 @@ async function start(session) {
   offerSignOut(room);
 }
 
+startPage();
 const session = currentSession('participant');
 if (session) start(session);
 else showNotJoined();

@@ -6,6 +6,8 @@
 // deterministic and depends only on the state, the event and the record's `offset`, `ts` and
 // `from.id`, so every screen that applies the same events holds the server's state.
 
+import { t } from './i18n.js';
+
 /** The channels' initial states (PROTOCOL.md "Loading and following state"). */
 export function initialState(channel) {
   const kind = channelKind(channel);
@@ -129,6 +131,7 @@ function applyBriefs(state, data, record) {
       state.briefs[b.id] = {
         id: b.id,
         title: b.title,
+        title_cy: b.title_cy || null,
         body: b.body,
         partner: b.partner,
         owner: b.owner === undefined ? null : b.owner,
@@ -144,6 +147,7 @@ function applyBriefs(state, data, record) {
       if (!brief) return;
       brief.revision = data.revision;
       brief.title = data.title;
+      brief.title_cy = data.title_cy || null;
       brief.body = data.body;
       brief.owner = data.owner === undefined ? null : data.owner;
       brief.history.push(entry(data.revision));
@@ -156,8 +160,8 @@ function applyBriefs(state, data, record) {
 /** The title and body of a `briefs` record (one revision's whole text), or null. */
 export function revisionText(publication) {
   const data = (publication && publication.data) || {};
-  if (data.type === 'created' || data.type === 'forked') return { title: data.brief.title, body: data.brief.body };
-  if (data.type === 'edited') return { title: data.title, body: data.body };
+  if (data.type === 'created' || data.type === 'forked') return { title: data.brief.title, title_cy: data.brief.title_cy || null, body: data.brief.body };
+  if (data.type === 'edited') return { title: data.title, title_cy: data.title_cy || null, body: data.body };
   return null;
 }
 
@@ -286,6 +290,7 @@ function applyAnnouncements(state, data, record) {
       state.announcements.push({
         id: data.id,
         text: data.text,
+        text_cy: data.text_cy || null,
         priority: data.priority,
         pinned: Boolean(data.pinned),
         at: record.ts,
@@ -298,7 +303,7 @@ function applyAnnouncements(state, data, record) {
     case 'edited': {
       const a = find(data.id);
       if (!a) break;
-      Object.assign(a, { text: data.text, priority: data.priority, pinned: Boolean(data.pinned) });
+      Object.assign(a, { text: data.text, text_cy: data.text_cy || null, priority: data.priority, pinned: Boolean(data.pinned) });
       if (data.clears_acknowledgements) a.acknowledged_by = [];
       a.edited = { at: record.ts, by: record.from ? record.from.id : null };
       break;
@@ -544,13 +549,13 @@ export function formatClock(ms) {
   return negative ? `-${mmss}` : mmss;
 }
 
-/** "3 h 20 min", "12 min", "less than a minute": a duration in words, for longer waits. */
+/** "3 h 20 min", "12 min", "less than a minute" ("3 awr 20 mun", ...): a duration in words, for longer waits. */
 export function formatWait(ms) {
-  if (ms < 60000) return 'less than a minute';
+  if (ms < 60000) return t('wait.underAMinute');
   const minutes = Math.round(ms / 60000);
-  if (minutes < 60) return `${minutes} min`;
+  if (minutes < 60) return t('wait.minutes', { count: minutes });
   const hours = Math.floor(minutes / 60);
   const rest = minutes % 60;
-  if (hours >= 48) return `${Math.round(hours / 24)} days`;
-  return rest ? `${hours} h ${rest} min` : `${hours} h`;
+  if (hours >= 48) return t('wait.days', { count: Math.round(hours / 24) });
+  return rest ? t('wait.hoursMinutes', { hours, minutes: rest }) : t('wait.hours', { count: hours });
 }

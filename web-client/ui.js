@@ -1,6 +1,7 @@
 // ui.js: small helpers shared by Makeroom's pages (not part of the client library).
 
 import { Makeroom, Status, api, tokenSource } from './makeroom.js';
+import { dateFormat, dayOf, list, onLanguageChange, t, weekdayName } from './i18n.js';
 
 /** Creates an element: h('p', {class: 'x', text: 'hi', onclick: fn, 'aria-label': '…'}, ...children). */
 export function h(tag, attrs = {}, ...children) {
@@ -52,12 +53,12 @@ export function announce(text, { urgent = false } = {}) {
   }, 50);
 }
 
-/** "14:05" today, "Sat 14:05" on other days, in the viewer's time zone. */
+/** "14:05" today, "Sat 14:05" / "Sad 14:05" on other days, in the reader's language and the event's time zone. */
 export function formatTime(ts) {
   const date = new Date(ts);
-  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  if (new Date().toDateString() === date.toDateString()) return time;
-  return `${date.toLocaleDateString([], { weekday: 'short' })} ${time}`;
+  const time = dateFormat({ hour: '2-digit', minute: '2-digit' }).format(date);
+  if (dayOf(Date.now()) === dayOf(ts)) return time;
+  return `${weekdayName(ts, { long: false })} ${time}`;
 }
 
 /** A time as the value of an <input type="datetime-local"> (local time, to the minute). */
@@ -86,8 +87,8 @@ export function parseList(text) {
 /** What is wrong with a person's skills (at most 12, each at most 30 characters), or '' if nothing. */
 export function skillsProblem(skills) {
   const long = skills.find((skill) => skill.length > 30);
-  if (skills.length > 12) return 'Please list at most 12 skills.';
-  return long ? `"${long.slice(0, 20)}…" is long: keep each skill under 30 characters.` : '';
+  if (skills.length > 12) return t('skills.tooMany');
+  return long ? t('skills.tooLong', { skill: long.slice(0, 20) }) : '';
 }
 
 // ------------------------------------------------------------------ sessions
@@ -249,13 +250,13 @@ export function showEventInAddress(eventId) {
 // ------------------------------------------------------------------ connection status
 
 const STATUS_TEXT = {
-  [Status.CONNECTING]: ['…', 'Connecting…'],
-  [Status.ONLINE]: ['✓', 'Live'],
-  [Status.RECONNECTING]: ['↻', 'Connection lost. Reconnecting…'],
-  [Status.OFFLINE]: ['⚠', 'You are offline.'],
-  [Status.SIGNED_OUT]: ['✕', 'Signed out.'],
-  [Status.REMOVED]: ['✕', 'You are no longer part of this event.'],
-  [Status.CLOSED]: ['✕', 'Disconnected.'],
+  [Status.CONNECTING]: ['…', 'status.connecting'],
+  [Status.ONLINE]: ['✓', 'status.online'],
+  [Status.RECONNECTING]: ['↻', 'status.reconnecting'],
+  [Status.OFFLINE]: ['⚠', 'status.offline'],
+  [Status.SIGNED_OUT]: ['✕', 'status.signedout'],
+  [Status.REMOVED]: ['✕', 'status.removed'],
+  [Status.CLOSED]: ['✕', 'status.closed'],
 };
 
 /**
@@ -273,26 +274,26 @@ export function showStatus(element, client, { waiting, note, quietWhenOnline = t
   };
   const render = (status) => {
     clearTimeout(backTimer);
-    const [symbol, text] = STATUS_TEXT[status] || ['?', status];
-    let words = text;
+    const [symbol, key] = STATUS_TEXT[status] || ['?', status];
+    let words = t(key);
     const count = waiting ? waiting() : 0;
     if ((status === Status.RECONNECTING || status === Status.OFFLINE) && count > 0) {
       // Chat messages and changes (board moves, acknowledgements, ...) wait in the same outbox.
       const changes = client.outbox.filter((entry) => entry.op === 'command').length;
       const messages = Math.max(0, count - changes);
       const parts = [];
-      if (messages) parts.push(messages === 1 ? '1 message' : `${messages} messages`);
-      if (changes) parts.push(changes === 1 ? '1 change' : `${changes} changes`);
-      words += ` ${parts.join(' and ') || `${count} waiting`} will be sent when you are back.`;
+      if (messages) parts.push(t('status.messages', { count: messages }));
+      if (changes) parts.push(t('status.changes', { count: changes }));
+      words += ` ${t('status.willBeSent', { what: list(parts) || t('status.waiting', { count }) })}`;
     } else if (status === Status.OFFLINE) {
-      words += ' Messages you write and changes you make will be sent when you are back.';
+      words += ` ${t('status.offlineHint')}`;
     }
     const more = note && status !== Status.ONLINE ? note() : '';
     if (more) words += ` ${more}`;
     element.dataset.status = status;
     if (status === Status.ONLINE) {
       if (wasDown) {
-        words = 'Back online.';
+        words = t('status.back');
         element.dataset.status = 'back';
         backTimer = setTimeout(() => {
           element.dataset.status = 'online';
@@ -312,6 +313,9 @@ export function showStatus(element, client, { waiting, note, quietWhenOnline = t
   };
   render(client.status);
   client.on('status', ({ status }) => render(status));
+  onLanguageChange(() => {
+    if (!element.classList.contains('quiet')) render(client.status);
+  });
   client.on('outbox', () => {
     if (client.status === Status.RECONNECTING || client.status === Status.OFFLINE) render(client.status);
   });

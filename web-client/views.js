@@ -3,6 +3,13 @@
 
 import { applyEvent, clone, expectedBoardEvent } from './state.js';
 import { h, setChildren } from './ui.js';
+import { errorText, localText, t } from './i18n.js';
+
+/** The default columns keep the reader's names for them until a team renames them. */
+const DEFAULT_COLUMNS = { todo: 'To do', doing: 'Doing', done: 'Done' };
+function columnTitle(column) {
+  return DEFAULT_COLUMNS[column.id] === column.title ? t(`board.column.${column.id}`) : column.title;
+}
 
 // ------------------------------------------------------------------ Markdown, safely
 
@@ -151,7 +158,7 @@ const MAX_COLUMNS = 12; // PROTOCOL.md: a board holds at most 12 columns
  * reports a refused change.
  */
 export class BoardView {
-  constructor({ root, client, channel, editable = false, names = () => null, people = () => [], meId = null, onMessage = () => {}, label = 'Task board' }) {
+  constructor({ root, client, channel, editable = false, names = () => null, people = () => [], meId = null, onMessage = () => {}, label = t('board.taskBoard') }) {
     this.root = root;
     this.client = client;
     this.channel = channel;
@@ -176,13 +183,13 @@ export class BoardView {
     this.root.setAttribute('aria-label', label);
     this.columnsNode = h('div', { class: 'board-columns' });
     if (editable) {
-      this.addInput = h('input', { id: `${root.id}-new-card`, maxlength: '140', autocomplete: 'off', enterkeyhint: 'done', placeholder: 'What needs doing?' });
+      this.addInput = h('input', { id: `${root.id}-new-card`, maxlength: '140', autocomplete: 'off', enterkeyhint: 'done', placeholder: t('board.whatNeedsDoing') });
       this.addForm = h(
         'form',
         { class: 'add-card', onsubmit: (event) => this.onAdd(event) },
-        h('label', { for: this.addInput.id, class: 'visually-hidden', text: 'New card' }),
+        h('label', { for: this.addInput.id, class: 'visually-hidden', text: t('board.newCard') }),
         this.addInput,
-        h('button', { type: 'submit' }, 'Add card'),
+        h('button', { type: 'submit' }, t('board.addCard')),
       );
       root.append(this.addForm);
       this.offs.push(
@@ -194,20 +201,20 @@ export class BoardView {
         }),
         client.on('failed', ({ entry, error }) => {
           if (entry.channel !== this.channel) return;
-          this.onMessage(`That change was not made: ${error.message}.`);
+          this.onMessage(`${t('form.notMade')} ${errorText(error)}`);
           this.render();
         }),
       );
     }
-    this.empty = h('p', { class: 'empty', text: 'Loading the board…' });
+    this.empty = h('p', { class: 'empty', text: t('board.loading') });
     root.append(this.empty, this.columnsNode);
     if (editable) {
-      this.columnInput = h('input', { id: `${root.id}-new-column`, maxlength: '40', autocomplete: 'off', enterkeyhint: 'done', placeholder: 'Blocked, Ideas, …' });
+      this.columnInput = h('input', { id: `${root.id}-new-column`, maxlength: '40', autocomplete: 'off', enterkeyhint: 'done', placeholder: t('board.columnPlaceholder') });
       this.addColumnForm = h(
         'form',
         { class: 'add-column', onsubmit: (event) => this.onAddColumn(event) },
-        h('label', { for: this.columnInput.id, text: 'Add a column' }),
-        h('div', { class: 'copy-row' }, this.columnInput, h('button', { type: 'submit', class: 'secondary' }, 'Add column')),
+        h('label', { for: this.columnInput.id, text: t('board.addAColumn') }),
+        h('div', { class: 'copy-row' }, this.columnInput, h('button', { type: 'submit', class: 'secondary' }, t('board.addColumn'))),
       );
       root.append(this.addColumnForm);
     }
@@ -295,8 +302,8 @@ export class BoardView {
       const view = this.columnView(column);
       if (view.node !== columnCursor) this.columnsNode.insertBefore(view.node, columnCursor);
       else columnCursor = columnCursor.nextSibling;
-      view.heading.textContent = column.title;
-      view.count.textContent = column.cards.length === 1 ? '1 card' : `${column.cards.length} cards`;
+      view.heading.textContent = columnTitle(column);
+      view.count.textContent = t('board.cards', { count: column.cards.length });
       if (this.editable) this.updateColumnTools(view, column, board);
       view.none.hidden = column.cards.length > 0;
       let cursor = view.list.firstChild;
@@ -351,11 +358,11 @@ export class BoardView {
       heading: h('h3', { id: headingId }),
       count: h('span', { class: 'count' }),
       list: h('ol', { class: 'cards', 'aria-labelledby': headingId, 'data-column': column.id }),
-      none: h('p', { class: 'none', text: 'No cards.' }),
+      none: h('p', { class: 'none', text: t('board.noCards') }),
     };
     if (this.editable) {
       const toolsId = `${this.root.id}-coltools-${column.id}`.replace(/[^A-Za-z0-9_-]/g, '_');
-      view.toggle = h('button', { type: 'button', class: 'secondary column-toggle', 'aria-expanded': 'false', 'aria-controls': toolsId, 'data-column-tools': column.id, 'data-action': 'column', onclick: () => this.toggleColumn(column.id) }, 'Column');
+      view.toggle = h('button', { type: 'button', class: 'secondary column-toggle', 'aria-expanded': 'false', 'aria-controls': toolsId, 'data-column-tools': column.id, 'data-action': 'column', onclick: () => this.toggleColumn(column.id) }, t('board.column'));
       view.tools = h('div', { class: 'column-tools', id: toolsId, 'data-column-tools': column.id, hidden: true });
     }
     view.node = h(
@@ -381,7 +388,7 @@ export class BoardView {
     const open = this.openColumn === column.id;
     const index = board.columns.indexOf(column);
     view.toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
-    view.toggle.setAttribute('aria-label', `Change the column ${column.title}`);
+    view.toggle.setAttribute('aria-label', t('board.changeColumn', { column: columnTitle(column) }));
     view.toggle.disabled = column.id.startsWith('pending:');
     view.tools.hidden = !open;
     if (open && this.renamingColumn === column.id) {
@@ -400,19 +407,19 @@ export class BoardView {
       setChildren(view.tools);
       return;
     }
-    const label = (text) => `${text}: ${column.title}`;
+    const label = (key) => `${t(key)}: ${columnTitle(column)}`;
     const lastOne = board.columns.length <= 1;
     setChildren(
       view.tools,
       h(
         'div',
-        { class: 'tool-group', role: 'group', 'aria-label': `Column ${column.title}` },
-        h('button', { type: 'button', class: 'secondary', 'data-action': 'rename', 'aria-label': label('Rename the column'), onclick: () => this.startColumnRename(column.id) }, 'Rename'),
-        h('button', { type: 'button', class: 'secondary', 'data-action': 'earlier', 'aria-label': label('Move the column earlier'), disabled: index === 0, onclick: () => this.send({ type: 'column.move', column: column.id, index: index - 1 }) }, '← Earlier'),
-        h('button', { type: 'button', class: 'secondary', 'data-action': 'later', 'aria-label': label('Move the column later'), disabled: index === board.columns.length - 1, onclick: () => this.send({ type: 'column.move', column: column.id, index: index + 1 }) }, 'Later →'),
-        h('button', { type: 'button', class: 'secondary danger', 'data-action': 'delete-column', 'aria-label': label('Delete the column'), disabled: column.cards.length > 0 || lastOne, onclick: () => this.removeColumn(column) }, 'Delete'),
+        { class: 'tool-group', role: 'group', 'aria-label': `${t('board.column')} ${columnTitle(column)}` },
+        h('button', { type: 'button', class: 'secondary', 'data-action': 'rename', 'aria-label': label('board.renameColumn'), onclick: () => this.startColumnRename(column.id) }, t('board.rename')),
+        h('button', { type: 'button', class: 'secondary', 'data-action': 'earlier', 'aria-label': label('board.columnEarlier'), disabled: index === 0, onclick: () => this.send({ type: 'column.move', column: column.id, index: index - 1 }) }, `← ${t('board.earlier')}`),
+        h('button', { type: 'button', class: 'secondary', 'data-action': 'later', 'aria-label': label('board.columnLater'), disabled: index === board.columns.length - 1, onclick: () => this.send({ type: 'column.move', column: column.id, index: index + 1 }) }, `${t('board.later')} →`),
+        h('button', { type: 'button', class: 'secondary danger', 'data-action': 'delete-column', 'aria-label': label('board.deleteColumn'), disabled: column.cards.length > 0 || lastOne, onclick: () => this.removeColumn(column) }, t('form.delete')),
       ),
-      column.cards.length > 0 ? h('p', { class: 'hint', text: 'To delete this column, move or delete its cards first.' }) : lastOne ? h('p', { class: 'hint', text: 'A board keeps at least one column.' }) : null,
+      column.cards.length > 0 ? h('p', { class: 'hint', text: t('board.emptyFirst') }) : lastOne ? h('p', { class: 'hint', text: t('board.lastColumn') }) : null,
     );
   }
 
@@ -448,14 +455,14 @@ export class BoardView {
         },
         onkeydown: (event) => event.key === 'Escape' && done(),
       },
-      h('label', { for: input.id, text: 'Column name' }),
+      h('label', { for: input.id, text: t('board.columnName') }),
       input,
-      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'secondary', onclick: done }, 'Cancel')),
+      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, t('form.save')), h('button', { type: 'button', class: 'secondary', onclick: done }, t('form.cancel'))),
     );
   }
 
   removeColumn(column) {
-    if (!window.confirm(`Delete the column "${column.title}"?`)) return;
+    if (!window.confirm(t('board.confirmDeleteColumn', { column: columnTitle(column) }))) return;
     this.send({ type: 'column.delete', column: column.id });
     this.openColumn = null;
     this.render();
@@ -476,7 +483,7 @@ export class BoardView {
         'data-card': card.id,
         onclick: () => this.toggleTools(card.id),
       });
-      view.grip = h('span', { class: 'grip', 'aria-hidden': 'true', title: 'Drag to move', text: '⠿' });
+      view.grip = h('span', { class: 'grip', 'aria-hidden': 'true', title: t('board.drag'), text: '⠿' });
       view.grip.addEventListener('pointerdown', (event) => this.onPointerDown(event, card.id));
       view.tools = h('div', { class: 'card-tools', id: toolsId, hidden: true });
     } else {
@@ -498,10 +505,10 @@ export class BoardView {
       view.node.classList.toggle('pending', pending);
       view.node.dataset.column = column.id;
       view.title.textContent = card.title;
-      if (this.editable) view.title.setAttribute('aria-label', `${card.title}. ${column.title}, card ${index + 1} of ${column.cards.length}.${pending ? ' Waiting to be sent.' : ''}`);
+      if (this.editable) view.title.setAttribute('aria-label', `${t('board.cardLabel', { title: card.title, column: columnTitle(column), n: index + 1, count: column.cards.length })}${pending ? ` ${t('board.cardWaiting')}` : ''}`);
       view.notes.textContent = card.notes || '';
       view.notes.hidden = !card.notes;
-      view.meta.textContent = [assignee ? (mine ? 'You are on it' : `${assignee} is on it`) : '', pending ? 'waiting to be sent…' : ''].filter(Boolean).join(' · ');
+      view.meta.textContent = [assignee ? (mine ? t('board.youOnIt') : t('board.onIt', { name: assignee })) : '', pending ? t('board.waiting') : ''].filter(Boolean).join(' · ');
       view.meta.hidden = !view.meta.textContent;
     }
     if (!this.editable) return;
@@ -529,32 +536,32 @@ export class BoardView {
       return;
     }
     if (card.id.startsWith('pending:')) {
-      setChildren(view.tools, h('p', { class: 'hint', text: 'This card is waiting to be sent. You can move it once it is on the board.' }));
+      setChildren(view.tools, h('p', { class: 'hint', text: t('board.pendingCard') }));
       return;
     }
     const label = (text) => `${text}: ${card.title}`;
     const moveButtons = board.columns
       .filter((c) => c.id !== column.id)
       .map((c) =>
-        h('button', { type: 'button', class: 'secondary', 'aria-label': label(`Move to ${c.title}`), 'data-action': `to:${c.id}`, onclick: () => this.move(card.id, c.id, c.cards.length) }, `→ ${c.title}`),
+        h('button', { type: 'button', class: 'secondary', 'aria-label': label(t('board.moveTo', { column: columnTitle(c) })), 'data-action': `to:${c.id}`, onclick: () => this.move(card.id, c.id, c.cards.length) }, `→ ${columnTitle(c)}`),
       );
     setChildren(
       view.tools,
-      h('div', { class: 'tool-group', role: 'group', 'aria-label': 'Move to column' }, moveButtons),
+      h('div', { class: 'tool-group', role: 'group', 'aria-label': t('board.moveToColumn') }, moveButtons),
       h(
         'div',
-        { class: 'tool-group', role: 'group', 'aria-label': 'Order and edit' },
-        h('button', { type: 'button', class: 'secondary', 'aria-label': label('Move up'), 'data-action': 'up', disabled: index === 0, onclick: () => this.move(card.id, column.id, index - 1) }, '↑ Up'),
-        h('button', { type: 'button', class: 'secondary', 'aria-label': label('Move down'), 'data-action': 'down', disabled: index === column.cards.length - 1, onclick: () => this.move(card.id, column.id, index + 1) }, '↓ Down'),
-        h('button', { type: 'button', class: 'secondary', 'aria-label': label('Edit'), 'data-action': 'edit', onclick: () => this.startEdit(card.id) }, 'Edit'),
+        { class: 'tool-group', role: 'group', 'aria-label': t('board.orderAndEdit') },
+        h('button', { type: 'button', class: 'secondary', 'aria-label': label(t('board.moveUp')), 'data-action': 'up', disabled: index === 0, onclick: () => this.move(card.id, column.id, index - 1) }, `↑ ${t('board.up')}`),
+        h('button', { type: 'button', class: 'secondary', 'aria-label': label(t('board.moveDown')), 'data-action': 'down', disabled: index === column.cards.length - 1, onclick: () => this.move(card.id, column.id, index + 1) }, `↓ ${t('board.down')}`),
+        h('button', { type: 'button', class: 'secondary', 'aria-label': label(t('form.edit')), 'data-action': 'edit', onclick: () => this.startEdit(card.id) }, t('form.edit')),
         this.meId
           ? h(
               'button',
               { type: 'button', class: 'secondary', 'data-action': 'assign', onclick: () => this.send({ type: 'card.edit', card: card.id, assignee: mine ? null : this.meId }) },
-              mine ? 'Drop it' : "I'll do it",
+              mine ? t('board.dropIt') : t('board.doIt'),
             )
           : null,
-        h('button', { type: 'button', class: 'secondary danger', 'aria-label': label('Delete'), 'data-action': 'delete', onclick: () => this.remove(card) }, 'Delete'),
+        h('button', { type: 'button', class: 'secondary danger', 'aria-label': label(t('form.delete')), 'data-action': 'delete', onclick: () => this.remove(card) }, t('form.delete')),
       ),
       this.assigneePicker(card, people),
     );
@@ -565,7 +572,7 @@ export class BoardView {
     const id = `${this.root.id}-who-${card.id}`.replace(/[^A-Za-z0-9_-]/g, '_');
     const choices = people.slice();
     // Someone who left the team can still hold a card: keep them in the list so the select tells the truth.
-    if (card.assignee && !choices.some((p) => p.id === card.assignee)) choices.push({ id: card.assignee, name: this.names(card.assignee) || 'someone' });
+    if (card.assignee && !choices.some((p) => p.id === card.assignee)) choices.push({ id: card.assignee, name: this.names(card.assignee) || t('board.someone') });
     const select = h(
       'select',
       {
@@ -573,11 +580,11 @@ export class BoardView {
         'data-action': 'assignee',
         onchange: (event) => this.send({ type: 'card.edit', card: card.id, assignee: event.target.value || null }),
       },
-      h('option', { value: '', text: 'Nobody yet' }),
-      choices.map((p) => h('option', { value: p.id, text: p.id === this.meId ? `${p.name} (you)` : p.name })),
+      h('option', { value: '', text: t('board.nobodyYet') }),
+      choices.map((p) => h('option', { value: p.id, text: p.id === this.meId ? t('chat.meHere', { name: p.name }) : p.name })),
     );
     select.value = card.assignee || '';
-    return h('div', { class: 'assignee' }, h('label', { for: id, text: 'Who is on it' }), select);
+    return h('div', { class: 'assignee' }, h('label', { for: id, text: t('board.whoIsOnIt') }), select);
   }
 
   toggleTools(cardId) {
@@ -628,16 +635,16 @@ export class BoardView {
           if (event.key === 'Escape') done();
         },
       },
-      h('label', { for: title.id, text: 'Title' }),
+      h('label', { for: title.id, text: t('form.title') }),
       title,
-      h('label', { for: notes.id, text: 'Notes' }),
+      h('label', { for: notes.id, text: t('board.notes') }),
       notes,
-      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'secondary', onclick: done }, 'Cancel')),
+      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, t('form.save')), h('button', { type: 'button', class: 'secondary', onclick: done }, t('form.cancel'))),
     );
   }
 
   remove(card) {
-    if (!window.confirm(`Delete the card "${card.title}"?`)) return;
+    if (!window.confirm(t('board.confirmDeleteCard', { title: card.title }))) return;
     this.send({ type: 'card.delete', card: card.id });
     this.openCard = null;
     this.render();
@@ -826,29 +833,33 @@ export class BriefEditor {
     const n = ++editorCount;
     this.title = h('input', { id: `brief-edit-title-${n}`, maxlength: '120', required: true, autocomplete: 'off' });
     this.title.value = brief.title;
+    this.titleCy = h('input', { id: `brief-edit-title-cy-${n}`, maxlength: '120', autocomplete: 'off', lang: 'cy' });
+    this.titleCy.value = brief.title_cy || '';
     this.body = h('textarea', { id: `brief-edit-body-${n}`, rows: '14', maxlength: '20000', 'aria-describedby': `brief-edit-hint-${n}` });
     this.body.value = brief.body;
     this.message = h('div', { class: 'error', role: 'alert' });
     this.newer = h('p', { class: 'notice', role: 'status' });
     this.mine = h('textarea', { id: `brief-edit-mine-${n}`, rows: '8', readonly: true });
-    this.mineBox = h('div', { class: 'mine-box', hidden: true }, h('label', { for: this.mine.id, text: 'Your text, not saved (copy your change from here)' }), this.mine);
-    this.saveButton = h('button', { type: 'submit' }, 'Save');
+    this.mineBox = h('div', { class: 'mine-box', hidden: true }, h('label', { for: this.mine.id, text: t('brief.mine') }), this.mine);
+    this.saveButton = h('button', { type: 'submit' }, t('form.save'));
+    const shown = localText(brief.title, brief.title_cy);
     this.node = h(
       'form',
-      { class: 'brief-editor card', 'aria-label': `Edit ${brief.title}`, onsubmit: (event) => this.save(event), onkeydown: (event) => event.key === 'Escape' && this.cancel() },
-      h('p', { class: 'editing-what', text: `Editing revision ${brief.revision}` }),
+      { class: 'brief-editor card', 'aria-label': t('brief.editNamed', { title: shown.text }), onsubmit: (event) => this.save(event), onkeydown: (event) => event.key === 'Escape' && this.cancel() },
+      h('p', { class: 'editing-what', text: t('brief.editing', { revision: brief.revision }) }),
       this.message,
       this.newer,
-      h('div', { class: 'field' }, h('label', { for: this.title.id, text: 'Title' }), this.title),
+      h('div', { class: 'field' }, h('label', { for: this.title.id, text: t('form.title') }), this.title),
+      h('div', { class: 'field' }, h('label', { for: this.titleCy.id }, t('brief.titleCy'), ' ', h('span', { class: 'optional', text: t('form.optional') })), this.titleCy),
       h(
         'div',
         { class: 'field' },
-        h('label', { for: this.body.id, text: 'Text' }),
-        h('span', { class: 'hint', id: `brief-edit-hint-${n}`, text: 'Markdown: ## for a heading, - for a list, **bold**. A blank line starts a new paragraph.' }),
+        h('label', { for: this.body.id, text: t('brief.text') }),
+        h('span', { class: 'hint', id: `brief-edit-hint-${n}`, text: t('brief.markdownHint') }),
         this.body,
       ),
       this.mineBox,
-      h('div', { class: 'tool-group' }, this.saveButton, h('button', { type: 'button', class: 'secondary', onclick: () => this.cancel() }, 'Cancel')),
+      h('div', { class: 'tool-group' }, this.saveButton, h('button', { type: 'button', class: 'secondary', onclick: () => this.cancel() }, t('form.cancel'))),
     );
     this.newer.hidden = true;
     this.message.hidden = true;
@@ -864,7 +875,7 @@ export class BriefEditor {
     if (!latest) return;
     if (latest.revision > this.base) {
       const last = latest.history[latest.history.length - 1];
-      this.newer.textContent = `${this.names(last.by) || 'Someone'} saved revision ${latest.revision} while you were editing revision ${this.base}. Saving will show you their text first.`;
+      this.newer.textContent = t('brief.newer', { name: this.names(last.by) || t('brief.someone'), revision: latest.revision, base: this.base });
       this.newer.hidden = false;
     } else {
       this.newer.hidden = true;
@@ -881,25 +892,29 @@ export class BriefEditor {
     const latest = this.latest();
     const title = this.title.value.trim();
     if (!title) {
-      this.say('A brief needs a title.');
+      this.say(t('brief.needsTitle'));
       return this.title.focus();
     }
     const body = this.body.value;
-    if (latest && latest.revision === this.base && title === latest.title.trim() && body.trim() === latest.body.trim()) {
+    const titleCy = this.titleCy.value.trim();
+    const welshChanged = titleCy !== ((latest && latest.title_cy) || '').trim();
+    if (latest && latest.revision === this.base && title === latest.title.trim() && !welshChanged && body.trim() === latest.body.trim()) {
       this.onClose(false);
       return;
     }
     this.say('');
     this.saveButton.disabled = true;
-    this.saveButton.textContent = this.client.status === 'online' ? 'Saving…' : 'Saving when back online…';
-    const entry = this.client.command('briefs', { type: 'brief.edit', brief: this.id, revision: this.base, title, body });
+    this.saveButton.textContent = this.client.status === 'online' ? t('form.saving') : t('form.savingOffline');
+    const edit = { type: 'brief.edit', brief: this.id, revision: this.base, title, body };
+    if (welshChanged) edit.title_cy = titleCy; // "" removes it
+    const entry = this.client.command('briefs', edit);
     entry.done.then(
       () => this.onClose(true),
       (err) => {
         this.saveButton.disabled = false;
-        this.saveButton.textContent = 'Save';
+        this.saveButton.textContent = t('form.save');
         if (err.code === 'conflict') this.conflict({ title, body });
-        else this.say(`Not saved: ${err.message}.`);
+        else this.say(`${t('brief.notSaved')} ${errorText(err)}`);
       },
     );
   }
@@ -911,18 +926,16 @@ export class BriefEditor {
     this.mineBox.hidden = false;
     this.newer.hidden = true;
     if (!latest) {
-      this.say('Not saved: someone else changed this brief. Reload the page and try again.');
+      this.say(t('brief.conflictUnknown'));
       return;
     }
     const last = latest.history[latest.history.length - 1];
-    this.say(
-      `Not saved: ${this.names(last.by) || 'someone'} saved revision ${latest.revision} while you were editing revision ${this.base}. ` +
-        'The form now shows their latest text. Your own text is kept below: add your change again and save.',
-    );
+    this.say(t('brief.conflict', { name: this.names(last.by) || t('board.someone'), revision: latest.revision, base: this.base }));
     this.base = latest.revision;
     this.title.value = latest.title;
+    this.titleCy.value = latest.title_cy || '';
     this.body.value = latest.body;
-    this.node.querySelector('.editing-what').textContent = `Editing revision ${latest.revision}`;
+    this.node.querySelector('.editing-what').textContent = t('brief.editing', { revision: latest.revision });
     this.message.tabIndex = -1;
     this.message.focus();
   }

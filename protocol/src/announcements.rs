@@ -27,7 +27,15 @@ impl Priority {
 pub enum AnnouncementEvent {
     /// `posted`: a new announcement with a fresh `a_…` id; its time and author are the record's
     /// `ts` and `from.id`.
-    Posted { id: String, text: String, priority: Priority, pinned: bool },
+    /// `text_cy` is its Welsh text, when it has one (`text` is then the English).
+    Posted {
+        id: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text_cy: Option<String>,
+        priority: Priority,
+        pinned: bool,
+    },
     /// `pinned`.
     Pinned { id: String },
     /// `unpinned`.
@@ -39,6 +47,8 @@ pub enum AnnouncementEvent {
     Edited {
         id: String,
         text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text_cy: Option<String>,
         priority: Priority,
         pinned: bool,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -56,6 +66,9 @@ pub enum AnnouncementCommand {
     #[serde(rename = "announcement.post")]
     Post {
         text: String,
+        /// The same announcement in Welsh (optional).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text_cy: Option<String>,
         #[serde(default, skip_serializing_if = "Priority::is_normal")]
         priority: Priority,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -74,6 +87,9 @@ pub enum AnnouncementCommand {
         announcement: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
+        /// The Welsh text; `""` removes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text_cy: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         priority: Option<Priority>,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,6 +12,9 @@ pub struct NewBrief {
     /// A fresh `b_…` id.
     pub id: String,
     pub title: String,
+    /// The title in Welsh, when the brief has one (`title` is then the English).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_cy: Option<String>,
     /// Markdown.
     pub body: String,
     /// Who brought it: a council service, a community group, a charity.
@@ -35,7 +38,15 @@ pub enum BriefEvent {
     /// `created`: an original brief, at revision 1.
     Created { brief: NewBrief },
     /// `edited`: a new revision of `brief` (an id), with the whole text as it now stands.
-    Edited { brief: String, revision: u32, title: String, body: String, owner: Option<String> },
+    Edited {
+        brief: String,
+        revision: u32,
+        title: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title_cy: Option<String>,
+        body: String,
+        owner: Option<String>,
+    },
     /// `forked`: `team`'s own working version of the brief and revision in `from`, at revision 1.
     Forked { brief: NewBrief, from: ForkOrigin, team: String },
 }
@@ -47,6 +58,8 @@ pub enum BriefCommand {
     #[serde(rename = "brief.create")]
     Create {
         title: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title_cy: Option<String>,
         #[serde(default, skip_serializing_if = "String::is_empty")]
         body: String,
         partner: String,
@@ -61,6 +74,9 @@ pub enum BriefCommand {
         revision: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
+        /// The Welsh title; `""` removes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title_cy: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         body: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -79,10 +79,54 @@ impl fmt::Display for Name {
     }
 }
 
+/// The language an event is run in: what its phones and displays show first, and the demo's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    #[default]
+    En,
+    Cy,
+}
+
+impl Language {
+    fn is_english(&self) -> bool {
+        *self == Language::En
+    }
+}
+
+/// Which language comes first where a screen shows both (the projector): Welsh first is the usual
+/// bilingual signage in Wales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BilingualOrder {
+    CyFirst,
+    EnFirst,
+}
+
+impl BilingualOrder {
+    /// The order a screen uses: the one set for the event, else Welsh first when the event is in Welsh.
+    pub fn for_event(set: Option<BilingualOrder>, language: Language) -> BilingualOrder {
+        set.unwrap_or(match language {
+            Language::Cy => BilingualOrder::CyFirst,
+            Language::En => BilingualOrder::EnFirst,
+        })
+    }
+}
+
 /// The event's own details, as `event_updated` records them and the roster's state holds them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventDetails {
+    /// The event's name; in English, or in the event's only language.
     pub name: Name,
+    /// Its name in Welsh, when the organisers gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_cy: Option<Name>,
+    /// The language the event is run in (`"en"` or `"cy"`, default `"en"`).
+    #[serde(default, skip_serializing_if = "Language::is_english")]
+    pub language: Language,
+    /// The projector's order for bilingual text; `null` follows `language` (`BilingualOrder::for_event`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bilingual_order: Option<BilingualOrder>,
     /// When the event starts (milliseconds since the epoch), or `null` when not set.
     #[serde(default)]
     pub starts_at: Option<i64>,
@@ -166,6 +210,13 @@ pub enum RosterCommand {
     UpdateEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// The Welsh name; `""` removes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name_cy: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        language: Option<Language>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bilingual_order: Option<BilingualOrder>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         starts_at: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]

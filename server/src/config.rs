@@ -143,6 +143,10 @@ pub struct ServeConfig {
     /// Do not create the demo event on an empty data folder.
     #[arg(long, env = "MAKEROOM_NO_DEMO")]
     pub no_demo: bool,
+    /// The demo event's language: `en` (a Lambeth weekend) or `cy` (a Co-production Wales network day,
+    /// run in Welsh, with Welsh and English text).
+    #[arg(long, env = "MAKEROOM_DEMO_LANGUAGE", default_value = "en", value_parser = ["en", "cy"])]
+    pub demo_language: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,7 +4,7 @@ use clap::Parser;
 use makeroom_server::app::{Application, Backend, EventLinks, event_links};
 use makeroom_server::config::{Cli, Command, CreateEventArgs, EventCommand, ServeConfig};
 use makeroom_server::demo::create_demo_event;
-use makeroom_server::domain::roster::Name;
+use makeroom_server::domain::roster::{Language, Name};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -40,7 +40,8 @@ fn init_tracing(json: bool) {
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let backend = Backend::open(&config.store, &config.tokens).await?;
     if backend.events.list().is_empty() && !config.no_demo {
-        create_demo_event(&backend.events).await?;
+        let language = if config.demo_language == "cy" { Language::Cy } else { Language::En };
+        create_demo_event(&backend.events, language).await?;
     }
     let app = Application::build(&config, backend)?;
     let state = app.state.clone();

@@ -8,8 +8,12 @@
 import { AnnouncementFeed } from '../announcements.js';
 import { $, announce, formatTime, h } from '../ui.js';
 import { replaceKeepingFocus } from '../views.js';
+import { errorText, langOf, localText, onLanguageChange, t } from '../i18n.js';
 
 const SHOWN = 30; // announcements listed
+
+/** An announcement's words in the reader's language, for labels. */
+const shownText = (item) => localText(item.text, item.text_cy).text;
 
 /** Sets up the Announcements section. Returns `render()` and `start()` (subscribes). */
 export function announcementsSection(organiser) {
@@ -30,6 +34,8 @@ export function announcementsSection(organiser) {
     const name = `edit-priority-${item.id}`;
     const text = h('textarea', { id: `edit-text-${item.id}`, rows: '3', maxlength: '500', required: '' });
     text.value = item.text;
+    const textCy = h('textarea', { id: `edit-text-cy-${item.id}`, rows: '3', maxlength: '500', lang: 'cy' });
+    textCy.value = item.text_cy || '';
     const choice = (value, words) => {
       const input = h('input', { type: 'radio', name, value });
       input.checked = item.priority === value;
@@ -40,13 +46,14 @@ export function announcementsSection(organiser) {
     const message = h('p', { class: 'error', role: 'alert' });
     const form = h(
       'form',
-      { class: 'announcement-edit', 'aria-label': 'Edit the announcement' },
-      h('div', { class: 'field' }, h('label', { for: text.id, text: 'New text' }), text),
-      h('fieldset', {}, h('legend', { text: 'Priority' }), h('div', { class: 'inline' }, choice('normal', 'Normal'), choice('urgent', 'Urgent'))),
-      h('label', { class: 'choice' }, pin, ' Pinned'),
-      h('p', { class: 'hint', text: 'People who confirmed an urgent one confirm again if its words change.' }),
+      { class: 'announcement-edit', 'aria-label': t('org.editAnnouncement') },
+      h('div', { class: 'field' }, h('label', { for: text.id, text: t('org.newText') }), text),
+      h('div', { class: 'field' }, h('label', { for: textCy.id }, t('org.announcementCy'), ' ', h('span', { class: 'optional', text: t('form.optional') })), textCy),
+      h('fieldset', {}, h('legend', { text: t('org.priority') }), h('div', { class: 'inline' }, choice('normal', t('org.normal')), choice('urgent', t('announcements.urgent')))),
+      h('label', { class: 'choice' }, pin, ` ${t('announcements.pinned')}`),
+      h('p', { class: 'hint', text: t('org.confirmAgain') }),
       message,
-      h('div', { class: 'tool-group' }, h('button', { type: 'submit', text: 'Save the change' }), h('button', { type: 'button', class: 'secondary', text: 'Cancel', onclick: closeEditor })),
+      h('div', { class: 'tool-group' }, h('button', { type: 'submit', text: t('org.saveChange') }), h('button', { type: 'button', class: 'secondary', text: t('form.cancel'), onclick: closeEditor })),
     );
     form.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -54,6 +61,7 @@ export function announcementsSection(organiser) {
       const priority = (form.querySelector(`input[name="${CSS.escape(name)}"]:checked`) || {}).value || now.priority;
       const change = { type: 'announcement.edit', announcement: item.id };
       if (text.value.trim() !== now.text) change.text = text.value.trim();
+      if (textCy.value.trim() !== (now.text_cy || '')) change.text_cy = textCy.value.trim(); // "" removes it
       if (priority !== now.priority) change.priority = priority;
       if (pin.checked !== now.pinned) change.pinned = pin.checked;
       if (Object.keys(change).length === 2) {
@@ -61,24 +69,24 @@ export function announcementsSection(organiser) {
         return;
       }
       if (change.text === '') {
-        message.textContent = 'An announcement cannot be empty.';
+        message.textContent = t('org.announcementEmpty');
         text.focus();
         return;
       }
-      organiser.send('announcements', change, message, 'change it');
+      organiser.send('announcements', change, message, t('org.do.change'));
       closeEditor();
-      announce('Announcement changed.');
+      announce(t('org.announcementChanged'));
     });
     editor = { id: item.id, form };
     render();
     text.focus();
   };
   const retract = (item) => {
-    const sure = confirm(`Retract "${item.text.slice(0, 80)}"? It disappears from every phone and display at once. The export keeps it, marked as retracted.`);
+    const sure = confirm(t('org.confirmRetract', { text: shownText(item).slice(0, 80) }));
     if (!sure) return;
     if (editor && editor.id === item.id) editor = null;
-    organiser.send('announcements', { type: 'announcement.retract', announcement: item.id }, $('#message'), 'retract it');
-    announce('Announcement retracted.');
+    organiser.send('announcements', { type: 'announcement.retract', announcement: item.id }, $('#message'), t('org.do.retract'));
+    announce(t('org.retracted'));
   };
   const render = () => {
     const items = feed.items({ retracted: true }).slice(0, SHOWN);
@@ -92,15 +100,15 @@ export function announcementsSection(organiser) {
           type: 'button',
           class: 'link',
           'data-focus': `pin:${item.id}`,
-          'aria-label': `${pinned ? 'Unpin' : 'Pin'}: ${item.text.slice(0, 50)}`,
-          onclick: () => waiting || organiser.send('announcements', { type: pinned ? 'announcement.unpin' : 'announcement.pin', announcement: item.id }, $('#message'), pinned ? 'unpin it' : 'pin it'),
+          'aria-label': `${pinned ? t('org.unpin') : t('org.pin')}: ${shownText(item).slice(0, 50)}`,
+          onclick: () => waiting || organiser.send('announcements', { type: pinned ? 'announcement.unpin' : 'announcement.pin', announcement: item.id }, $('#message'), pinned ? t('org.do.unpin') : t('org.do.pin')),
         },
-        pinned ? 'Unpin' : 'Pin',
+        pinned ? t('org.unpin') : t('org.pin'),
       );
     };
     const rows = [
       ...pending.map((entry) =>
-        h('li', {}, body(entry).priority === 'urgent' ? h('strong', { text: 'Urgent: ' }) : null, body(entry).text, h('span', { class: 'skills', text: 'Sending…' })),
+        h('li', {}, body(entry).priority === 'urgent' ? h('strong', { text: `${t('announcements.urgent')}: ` }) : null, body(entry).text, h('span', { class: 'skills', text: t('chat.sending') })),
       ),
       ...items.map((item) => {
         const acks = item.acknowledged_by.length;
@@ -109,34 +117,35 @@ export function announcementsSection(organiser) {
           return h(
             'li',
             { class: 'retracted-row', 'data-announcement': item.id },
-            h('strong', { text: 'Retracted: ' }),
+            h('strong', { text: `${t('org.retractedTag')}: ` }),
             h('s', { text: item.text }),
-            h('span', { class: 'skills', text: ` · taken back ${formatTime(item.retracted.at)} by ${organiser.nameOf(item.retracted.by) || 'an organiser'}` }),
+            h('span', { class: 'skills', text: ` · ${t('org.takenBack', { time: formatTime(item.retracted.at), name: organiser.nameOf(item.retracted.by) || t('help.anOrganiser') })}` }),
           );
         }
         if (editor && editor.id === item.id) return h('li', { class: 'editing-row', 'data-announcement': item.id }, editor.form);
-        const tool = (words, focus, label, onclick) => h('button', { type: 'button', class: 'link', 'data-focus': `${focus}:${item.id}`, 'aria-label': `${label}: ${item.text.slice(0, 50)}`, onclick }, words);
+        const tool = (words, focus, label, onclick) => h('button', { type: 'button', class: 'link', 'data-focus': `${focus}:${item.id}`, 'aria-label': `${label}: ${shownText(item).slice(0, 50)}`, onclick }, words);
         return h(
           'li',
           { class: item.priority === 'urgent' ? 'urgent-row' : null, 'data-announcement': item.id },
-          item.priority === 'urgent' ? h('strong', { text: 'Urgent: ' }) : null,
-          item.pinned ? h('strong', { text: 'Pinned: ' }) : null,
+          item.priority === 'urgent' ? h('strong', { text: `${t('announcements.urgent')}: ` }) : null,
+          item.pinned ? h('strong', { text: `${t('announcements.pinned')}: ` }) : null,
           item.text,
+          item.text_cy ? h('span', { class: 'second-language', lang: langOf('cy'), text: ` / ${item.text_cy}` }) : null,
           h(
             'span',
             { class: 'skills' },
-            `${item.from ? item.from.name : organiser.nameOf(item.by) || 'Organisers'} · `,
+            `${item.from ? item.from.name : organiser.nameOf(item.by) || t('announcements.organisers')} · `,
             h('time', { datetime: new Date(item.ts).toISOString(), text: formatTime(item.ts) }),
-            item.edited ? ` · edited ${formatTime(item.edited.at)}` : null,
-            item.priority === 'urgent' ? h('strong', { class: 'ack-count', text: ` · ✓ ${acks} of ${participantsCount()} acknowledged` }) : null,
+            item.edited ? ` · ${t('announcements.edited', { time: formatTime(item.edited.at) })}` : null,
+            item.priority === 'urgent' ? h('strong', { class: 'ack-count', text: ` · ✓ ${t('org.acks', { count: acks, of: participantsCount() })}` }) : null,
           ),
           known
             ? h(
                 'span',
                 { class: 'announcement-tools' },
                 pinAction(item),
-                tool('Edit', 'edit', 'Edit', () => openEditor(item)),
-                h('button', { type: 'button', class: 'link danger', 'data-focus': `retract:${item.id}`, 'aria-label': `Retract: ${item.text.slice(0, 50)}`, onclick: () => retract(item) }, 'Retract'),
+                tool(t('form.edit'), 'edit', t('form.edit'), () => openEditor(item)),
+                h('button', { type: 'button', class: 'link danger', 'data-focus': `retract:${item.id}`, 'aria-label': `${t('org.retract')}: ${shownText(item).slice(0, 50)}`, onclick: () => retract(item) }, t('org.retract')),
               )
             : null,
         );
@@ -152,13 +161,15 @@ export function announcementsSection(organiser) {
       $('#announcement-text').focus();
       return;
     }
+    const textCy = $('#announcement-text-cy').value.trim() || undefined;
     const priority = (document.querySelector('input[name="priority"]:checked') || {}).value || 'normal';
-    postAnnouncement(text, priority, undefined, $('#announcement-pin').checked);
+    postAnnouncement(text, priority, undefined, $('#announcement-pin').checked, textCy);
     $('#announcement-text').value = '';
+    $('#announcement-text-cy').value = '';
     $('#announcement-pin').checked = false;
     // Back to normal, so that the next one is not urgent by accident.
     document.querySelector('input[name="priority"][value="normal"]').checked = true;
-    announce('Announcement posted.');
+    announce(t('org.announcementPosted'));
   });
 
   // Announcements are the command `announcement.post` on the `announcements` state channel
@@ -173,8 +184,8 @@ export function announcementsSection(organiser) {
     }
   })();
   const switched = new Set();
-  const postAnnouncement = (text, priority, key, pinned = false) => {
-    if (via === 'command') client.command('announcements', { type: 'announcement.post', text, priority, pinned }, { key });
+  const postAnnouncement = (text, priority, key, pinned = false, textCy = undefined) => {
+    if (via === 'command') client.command('announcements', { type: 'announcement.post', text, text_cy: textCy, priority, pinned }, { key });
     else client.publish('announcements', { text, priority }, { key });
   };
   const switchVia = (entry, error) => {
@@ -188,7 +199,7 @@ export function announcementsSection(organiser) {
     } catch {
       // remembered for this page only
     }
-    postAnnouncement(body(entry).text, body(entry).priority, entry.key, body(entry).pinned);
+    postAnnouncement(body(entry).text, body(entry).priority, entry.key, body(entry).pinned, body(entry).text_cy);
     return true;
   };
   const feed = new AnnouncementFeed(client, { limit: SHOWN, onChange: render });
@@ -197,7 +208,8 @@ export function announcementsSection(organiser) {
   client.on('failed', ({ entry, error }) => {
     if (entry.channel !== 'announcements' || switchVia(entry, error)) return;
     const text = body(entry).text;
-    organiser.fail(text ? `The announcement "${String(text).slice(0, 40)}" was not posted: ${error.message}.` : `That change was not made: ${error.message}.`);
+    organiser.fail(`${text ? t('org.notPosted', { text: String(text).slice(0, 40) }) : t('form.notMade')} ${errorText(error)}`);
   });
+  onLanguageChange(render);
   return { render, start: () => feed.start() };
 }

@@ -5,6 +5,7 @@
 import { briefList } from '../state.js';
 import { $, announce, formatTime, h, setChildren } from '../ui.js';
 import { BriefEditor, renderMarkdown, replaceKeepingFocus } from '../views.js';
+import { onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Briefs section. Returns `render()` and `briefsChanged()`, for each change of `briefs`. */
 export function briefsSection(organiser) {
@@ -20,13 +21,13 @@ export function briefsSection(organiser) {
       const node = h(
         'li',
         { class: brief.team ? 'brief-row fork' : 'brief-row', 'data-brief': brief.id },
-        h('h3', { text: brief.title }),
+        h('h3', {}, brief.title, brief.title_cy ? h('span', { class: 'second-language', lang: 'cy', text: ` / ${brief.title_cy}` }) : null),
         h(
           'p',
           { class: 'hint' },
-          brief.team ? `${organiser.teamName(brief.team)}'s working version of “${fork ? fork.title : 'a brief'}” (from revision ${brief.forked_from.revision}) · ` : `${brief.partner} · `,
-          `revision ${brief.revision}, ${formatTime(last.ts)} by ${organiser.nameOf(last.by) || 'someone'}`,
-          usedBy.length ? ` · teams: ${usedBy.map((t) => t.name).join(', ')}` : '',
+          brief.team ? `${t('org.forkOf', { team: organiser.teamName(brief.team), title: fork ? fork.title : t('org.aBrief'), revision: brief.forked_from.revision })} · ` : `${brief.partner} · `,
+          t('org.revisionBy', { revision: brief.revision, time: formatTime(last.ts), name: organiser.nameOf(last.by) || t('board.someone') }),
+          usedBy.length ? ` · ${t('org.teamsUsing', { teams: usedBy.map((team) => team.name).join(', ') })}` : '',
         ),
       );
       if (editing && editing.id === brief.id) {
@@ -36,19 +37,19 @@ export function briefsSection(organiser) {
           h(
             'details',
             { class: 'brief-text' },
-            h('summary', {}, 'Read'),
+            h('summary', {}, t('org.read')),
             h('div', { class: 'md' }, renderMarkdown(brief.body)),
           ),
-          h('div', { class: 'tool-group' }, h('button', { type: 'button', class: 'secondary', 'data-focus': `edit:${brief.id}`, 'aria-label': `Edit ${brief.title}${brief.team ? ` (${organiser.teamName(brief.team)}'s version)` : ''}`, onclick: () => openEditor(brief) }, 'Edit')),
+          h('div', { class: 'tool-group' }, h('button', { type: 'button', class: 'secondary', 'data-focus': `edit:${brief.id}`, 'aria-label': brief.team ? t('org.editFork', { title: brief.title, team: organiser.teamName(brief.team) }) : t('brief.editNamed', { title: brief.title }), onclick: () => openEditor(brief) }, t('form.edit'))),
         );
       }
       return node;
     });
     // An editor keeps its node (and so what is typed in it) across redraws.
-    replaceKeepingFocus($('#brief-admin'), rows.length ? rows : [h('li', { class: 'hint', text: 'No briefs yet.' })], $('#briefs-title'));
+    replaceKeepingFocus($('#brief-admin'), rows.length ? rows : [h('li', { class: 'hint', text: t('brief.none') })], $('#briefs-title'));
     const teamBrief = $('#team-brief');
     const chosen = teamBrief.value;
-    setChildren(teamBrief, h('option', { value: '', text: 'No brief' }), ...briefList(organiser.briefs).filter((b) => !b.team).map((b) => h('option', { value: b.id, text: b.title })));
+    setChildren(teamBrief, h('option', { value: '', text: t('teams.noBrief') }), ...briefList(organiser.briefs).filter((b) => !b.team).map((b) => h('option', { value: b.id, text: b.title })));
     teamBrief.value = chosen;
   };
   $('#briefs-title').tabIndex = -1;
@@ -63,7 +64,7 @@ export function briefsSection(organiser) {
         render();
         const edit = $(`#brief-admin [data-focus="edit:${brief.id}"]`);
         if (edit) edit.focus();
-        if (saved) announce('Brief saved.');
+        if (saved) announce(t('org.briefSaved'));
       },
     });
     editing = { id: brief.id, editor };
@@ -73,9 +74,11 @@ export function briefsSection(organiser) {
   $('#brief-add').addEventListener('submit', (event) => {
     event.preventDefault();
     const command = { type: 'brief.create', title: $('#brief-title').value.trim(), partner: $('#brief-partner').value.trim(), body: $('#brief-body').value };
-    organiser.send('briefs', command, briefsMessage, 'add the brief').done.then(() => {
-      for (const id of ['#brief-title', '#brief-partner', '#brief-body']) $(id).value = '';
-      announce('Brief added.');
+    const titleCy = $('#brief-title-cy').value.trim();
+    if (titleCy) command.title_cy = titleCy;
+    organiser.send('briefs', command, briefsMessage, t('org.do.addBrief')).done.then(() => {
+      for (const id of ['#brief-title', '#brief-title-cy', '#brief-partner', '#brief-body']) $(id).value = '';
+      announce(t('org.briefAdded'));
     }, () => {});
   });
 
@@ -83,5 +86,8 @@ export function briefsSection(organiser) {
   const briefsChanged = () => {
     if (editing) editing.editor.update();
   };
+  onLanguageChange(() => {
+    if (!editing) render();
+  });
   return { render, briefsChanged };
 }

@@ -3,6 +3,7 @@
 // the names behind ids; and `send`, for a command whose refusal is shown where it was made.
 
 import { $, clientFromLink } from '../ui.js';
+import { errorText, t } from '../i18n.js';
 
 export const ROLE = 'organiser';
 
@@ -27,11 +28,11 @@ export class OrganiserContext {
     // Arrow functions, so that they can be handed on as they are (`names: organiser.nameOf`).
     this.nameOf = (id) => {
       if (id === 'system') return 'Makeroom';
-      if (id === this.me.id) return `${this.me.name} (you)`;
+      if (id === this.me.id) return t('chat.meHere', { name: this.me.name });
       const person = this.roster && this.roster.participants[id];
       return person ? person.name : null;
     };
-    this.teamName = (id) => (this.roster && this.roster.teams[id] ? this.roster.teams[id].name : 'a team');
+    this.teamName = (id) => (this.roster && this.roster.teams[id] ? this.roster.teams[id].name : t('org.aTeam'));
     this.openTeams = () => (this.roster ? Object.values(this.roster.teams).filter((t) => !t.archived).sort((a, b) => a.name.localeCompare(b.name)) : []);
   }
 
@@ -40,12 +41,15 @@ export class OrganiserContext {
     $('#message').textContent = text;
   }
 
-  /** Sends a command; a refusal is shown in `where` (an element with role="alert"). */
+  /**
+   * Sends a command; a refusal is shown in `where` (an element with role="alert"): "Could not
+   * {what}." in the reader's language (`what` from the catalogue), and what the refusal's code means.
+   */
   send(channel, command, where, what) {
     if (where) where.textContent = '';
     const entry = this.client.command(channel, command);
     entry.done.catch((err) => {
-      if (where) where.textContent = `Could not ${what}: ${err.message}.`;
+      if (where) where.textContent = `${t('org.couldNot', { what })} ${errorText(err)}`;
     });
     return entry;
   }

@@ -3,6 +3,7 @@
 
 import { api } from '../makeroom.js';
 import { $, copyText } from '../ui.js';
+import { errorText, t } from '../i18n.js';
 
 /** Sets up the Displays section. */
 export function displaysSection(organiser) {
@@ -22,13 +23,13 @@ export function displaysSection(organiser) {
       $('#display-link').focus();
       $('#display-link').select();
     } catch (err) {
-      organiser.fail(`Could not create a display: ${err.message}.`);
+      organiser.fail(`${t('org.displayFailed')} ${errorText(err)}`);
     } finally {
       button.disabled = false;
     }
   });
   $('#copy-display').addEventListener('click', async (event) => {
     const ok = await copyText($('#display-link').value, $('#display-link'));
-    event.target.textContent = ok ? 'Copied' : 'Copy';
+    event.target.textContent = ok ? t('org.copied') : t('org.copy');
   });
 }

@@ -3,11 +3,15 @@
 // not cleared (PROTOCOL.md), so the form says so instead of sending a change the server would ignore.
 
 import { $, announce, fromLocalInput, toLocalInput } from '../ui.js';
+import { bilingualOrder, t } from '../i18n.js';
 
 /** Sets up the Event section; returns `render()`, to call when the roster changes. */
 export function eventSection(organiser) {
   const form = $('#event-form');
   const name = $('#event-name-input');
+  const nameCy = $('#event-name-cy-input');
+  const language = $('#event-language');
+  const order = $('#event-order');
   const starts = $('#event-starts');
   const ends = $('#event-ends');
   const message = $('#event-message');
@@ -17,6 +21,9 @@ export function eventSection(organiser) {
     const event = organiser.roster && organiser.roster.event;
     if (!event || dirty) return;
     name.value = event.name || '';
+    nameCy.value = event.name_cy || '';
+    language.value = event.language === 'cy' ? 'cy' : 'en';
+    order.value = bilingualOrder(event);
     starts.value = event.starts_at ? toLocalInput(event.starts_at) : '';
     ends.value = event.ends_at ? toLocalInput(event.ends_at) : '';
   };
@@ -27,17 +34,21 @@ export function eventSection(organiser) {
     const command = { type: 'event.update' };
     const newName = name.value.trim();
     if (!newName) {
-      message.textContent = 'The event needs a name.';
+      message.textContent = t('org.needsName');
       return name.focus();
     }
     if (newName !== event.name) command.name = newName;
-    for (const [input, field, words] of [
-      [starts, 'starts_at', 'start'],
-      [ends, 'ends_at', 'end'],
+    // The Welsh name, the language and the projector's order: "" removes the Welsh name.
+    if (nameCy.value.trim() !== (event.name_cy || '')) command.name_cy = nameCy.value.trim();
+    if (language.value !== (event.language === 'cy' ? 'cy' : 'en')) command.language = language.value;
+    if (order.value !== bilingualOrder(event)) command.bilingual_order = order.value; // else it follows the language
+    for (const [input, field, key] of [
+      [starts, 'starts_at', 'org.startNotCleared'],
+      [ends, 'ends_at', 'org.endNotCleared'],
     ]) {
       const at = fromLocalInput(input.value);
       if (at === null && event[field]) {
-        message.textContent = `The ${words} can be moved, not cleared: pick a time.`;
+        message.textContent = t(key);
         return input.focus();
       }
       if (at !== null && input.value !== (event[field] ? toLocalInput(event[field]) : '')) command[field] = at;
@@ -45,7 +56,7 @@ export function eventSection(organiser) {
     const startsAt = command.starts_at || event.starts_at;
     const endsAt = command.ends_at || event.ends_at;
     if (startsAt && endsAt && endsAt <= startsAt) {
-      message.textContent = 'The event must end after it starts.';
+      message.textContent = t('org.endAfterStart');
       return ends.focus();
     }
     dirty = false;
@@ -53,7 +64,7 @@ export function eventSection(organiser) {
       render();
       return;
     }
-    organiser.send('roster', command, message, 'change the event').done.then(() => announce('Event saved.'), () => {});
+    organiser.send('roster', command, message, t('org.do.changeEvent')).done.then(() => announce(t('org.eventSaved')), () => {});
   });
   return { render };
 }

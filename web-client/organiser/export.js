@@ -2,6 +2,7 @@
 // `GET /api/events/{id}/export` with the organiser's bearer token, downloaded as a file.
 
 import { $, h } from '../ui.js';
+import { errorText, t } from '../i18n.js';
 
 /** Sets up the Export section. */
 export function exportSection(organiser) {
@@ -9,7 +10,7 @@ export function exportSection(organiser) {
     button.addEventListener('click', async () => {
       const format = button.dataset.export;
       const said = $('#export-message');
-      said.textContent = 'Preparing the download…';
+      said.textContent = t('org.preparing');
       button.disabled = true;
       try {
         const { token } = await organiser.source();
@@ -19,13 +20,13 @@ export function exportSection(organiser) {
           credentials: 'omit',
         });
         if (!response.ok) {
-          let text = response.statusText;
+          let code = response.status === 401 ? 'unauthorized' : response.status === 403 ? 'forbidden' : 'unknown';
           try {
-            text = (await response.json()).error.message;
+            code = (await response.json()).error.code;
           } catch {
             // keep the status text
           }
-          throw new Error(text);
+          throw Object.assign(new Error(response.statusText), { code });
         }
         const blob = await response.blob();
         const disposition = response.headers.get('content-disposition') || '';
@@ -37,9 +38,9 @@ export function exportSection(organiser) {
         a.click();
         a.remove();
         setTimeout(() => URL.revokeObjectURL(url), 10000);
-        said.textContent = `Downloaded ${name}.`;
+        said.textContent = t('org.downloaded', { name });
       } catch (err) {
-        said.textContent = `Could not export: ${err.message}.`;
+        said.textContent = `${t('org.exportFailed')} ${errorText(err)}`;
       } finally {
         button.disabled = false;
       }

@@ -4,6 +4,7 @@
 import { isOpenRequest } from '../state.js';
 import { $, announce, formatTime, h, setChildren } from '../ui.js';
 import { replaceKeepingFocus } from '../views.js';
+import { onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Help queue. Returns `render()` and `changed(detail)`, for each change of `help`. */
 export function helpQueue(organiser) {
@@ -17,28 +18,28 @@ export function helpQueue(organiser) {
         'li',
         { class: `request ${r.status}`, 'data-request': r.id },
         h('p', { class: 'topic' }, h('strong', { text: organiser.teamName(r.team) }), `: ${r.topic}`),
-        h('p', { class: 'hint' }, r.location ? `${r.location} · ` : '', `asked ${formatTime(r.asked_at)} by ${organiser.nameOf(r.asked_by) || 'someone'}`),
+        h('p', { class: 'hint' }, r.location ? `${r.location} · ` : '', t('org.askedBy', { time: formatTime(r.asked_at), name: organiser.nameOf(r.asked_by) || t('board.someone') })),
         h(
           'p',
           { class: 'request-status' },
-          r.status === 'open' ? '○ Waiting' : r.status === 'claimed' ? `● ${organiser.nameOf(r.claimed_by) || 'Someone'} is on it` : r.status === 'resolved' ? `✓ Resolved ${formatTime(r.closed_at)}` : `Cancelled ${formatTime(r.closed_at)}`,
+          r.status === 'open' ? `○ ${t('org.waiting')}` : r.status === 'claimed' ? `● ${t('board.onIt', { name: organiser.nameOf(r.claimed_by) || t('brief.someone') })}` : r.status === 'resolved' ? `✓ ${t('org.resolvedAt', { time: formatTime(r.closed_at) })}` : t('org.cancelledAt', { time: formatTime(r.closed_at) }),
         ),
         isOpenRequest(r)
           ? h(
               'div',
               { class: 'tool-group' },
-              r.status === 'open' ? h('button', { type: 'button', 'data-focus': `claim:${r.id}`, 'aria-label': `Claim: ${r.topic}`, onclick: () => organiser.send('help', { type: 'help.claim', request: r.id }, $('#message'), 'claim it') }, 'Claim') : null,
+              r.status === 'open' ? h('button', { type: 'button', 'data-focus': `claim:${r.id}`, 'aria-label': `${t('org.claim')}: ${r.topic}`, onclick: () => organiser.send('help', { type: 'help.claim', request: r.id }, $('#message'), t('org.do.claim')) }, t('org.claim')) : null,
               r.status === 'claimed' && r.claimed_by === organiser.me.id
-                ? h('button', { type: 'button', class: 'secondary', 'data-focus': `release:${r.id}`, 'aria-label': `Release: ${r.topic}`, onclick: () => organiser.send('help', { type: 'help.release', request: r.id }, $('#message'), 'release it') }, 'Release')
+                ? h('button', { type: 'button', class: 'secondary', 'data-focus': `release:${r.id}`, 'aria-label': `${t('org.release')}: ${r.topic}`, onclick: () => organiser.send('help', { type: 'help.release', request: r.id }, $('#message'), t('org.do.release')) }, t('org.release'))
                 : null,
-              h('button', { type: 'button', class: 'secondary', 'data-focus': `resolve:${r.id}`, 'aria-label': `Resolve: ${r.topic}`, onclick: () => organiser.send('help', { type: 'help.resolve', request: r.id }, $('#message'), 'resolve it') }, 'Resolve'),
+              h('button', { type: 'button', class: 'secondary', 'data-focus': `resolve:${r.id}`, 'aria-label': `${t('org.resolve')}: ${r.topic}`, onclick: () => organiser.send('help', { type: 'help.resolve', request: r.id }, $('#message'), t('org.do.resolve')) }, t('org.resolve')),
             )
           : null,
       );
     replaceKeepingFocus($('#help-list'), open.map(row), $('#help-title'));
     $('#help-empty').hidden = open.length > 0;
     $('#help-closed').hidden = closed.length === 0;
-    $('#help-closed summary').textContent = `Closed requests (${closed.length})`;
+    $('#help-closed summary').textContent = t('org.closedCount', { count: closed.length });
     setChildren($('#help-closed-list'), ...closed.slice(0, 30).map(row));
   };
   $('#help-title').tabIndex = -1;
@@ -47,7 +48,8 @@ export function helpQueue(organiser) {
   const changed = (detail) => {
     render();
     const data = detail && detail.publication && detail.publication.data;
-    if (data && data.type === 'asked') announce(`${organiser.teamName(data.team)} asks for help: ${data.topic}`);
+    if (data && data.type === 'asked') announce(t('org.asksForHelp', { team: organiser.teamName(data.team), topic: data.topic }));
   };
+  onLanguageChange(render);
   return { render, changed };
 }

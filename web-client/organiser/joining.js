@@ -6,6 +6,7 @@
 import { api } from '../makeroom.js';
 import { $, copyText, saveSession } from '../ui.js';
 import { ROLE } from './context.js';
+import { errorText, onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Joining section. */
 export function joiningSection(organiser) {
@@ -21,7 +22,7 @@ export function joiningSection(organiser) {
     for (const image of [$('#join-qr'), $('#poster-qr')]) {
       if (image.getAttribute('src') === src) continue;
       image.src = src;
-      image.alt = `QR code for the join link ${link}`;
+      image.alt = t('org.qrAlt', { link });
     }
     $('#poster-link').textContent = `${location.host}/join`;
     $('#poster-code').textContent = code;
@@ -36,7 +37,7 @@ export function joiningSection(organiser) {
   });
   $('#copy-join').addEventListener('click', async (event) => {
     const ok = await copyText($('#join-link').value, $('#join-link'));
-    event.target.textContent = ok ? 'Copied' : 'Copy';
+    event.target.textContent = ok ? t('org.copied') : t('org.copy');
   });
   $('#code-form').addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -45,14 +46,14 @@ export function joiningSection(organiser) {
     try {
       const info = await api(`/api/join/${encodeURIComponent(code)}`);
       if (info.event.id !== organiser.eventId) {
-        organiser.fail(`The code ${code} is for another event ("${info.event.name}").`);
+        organiser.fail(t('org.otherEvent', { code, name: info.event.name }));
         return;
       }
       organiser.session.code = code;
       saveSession(ROLE, organiser.session);
       showCode(code);
     } catch (err) {
-      organiser.fail(err.code === 'not_found' ? `No event has the join code ${code}.` : `Could not check the code: ${err.message}.`);
+      organiser.fail(err.code === 'not_found' ? t('org.noSuchCode', { code }) : `${t('org.codeCheckFailed')} ${errorText(err)}`);
     }
   });
   const keepCode = (code) => {
@@ -73,10 +74,11 @@ export function joiningSection(organiser) {
   const showJoining = (joining) => {
     open = joining.open;
     keepCode(joining.join_code);
-    $('#joining-state').textContent = open
-      ? 'Joining is open: anyone with the code can join.'
-      : 'Joining is closed: nobody can join with the code until you open it again.';
-    $('#toggle-joining').textContent = open ? 'Close joining' : 'Open joining';
+    drawJoining();
+  };
+  const drawJoining = () => {
+    $('#joining-state').textContent = open ? t('org.joiningOpen') : t('org.joiningClosed');
+    $('#toggle-joining').textContent = open ? t('org.closeJoining') : t('org.openJoining');
     $('#toggle-joining').hidden = false;
     $('#rotate-code').hidden = false;
   };
@@ -86,21 +88,24 @@ export function joiningSection(organiser) {
       const { token } = await organiser.source();
       showJoining(await api(joiningPath(what), { ...options, token }));
     } catch (err) {
-      organiser.fail(`${failure}: ${err.message}.`);
+      organiser.fail(`${t(failure)} ${errorText(err)}`);
     }
   };
-  const refreshJoining = () => call('joining', {}, 'Could not read how people join');
+  const refreshJoining = () => call('joining', {}, 'org.joiningReadFailed');
+  onLanguageChange(() => {
+    if (!$('#toggle-joining').hidden) drawJoining();
+  });
   $('#toggle-joining').addEventListener('click', (event) => {
     event.target.disabled = true;
-    call('joining', { method: 'POST', body: { open: !open } }, open ? 'Could not close joining' : 'Could not open joining').finally(() => {
+    call('joining', { method: 'POST', body: { open: !open } }, open ? 'org.closeFailed' : 'org.openFailed').finally(() => {
       event.target.disabled = false;
     });
   });
   $('#rotate-code').addEventListener('click', (event) => {
-    const sure = confirm('Give the event a new join code? The old code stops working at once. Displays show the new one within a few seconds.');
+    const sure = confirm(t('org.confirmNewCode'));
     if (!sure) return;
     event.target.disabled = true;
-    call('join-code', { method: 'POST' }, 'Could not change the join code').finally(() => {
+    call('join-code', { method: 'POST' }, 'org.newCodeFailed').finally(() => {
       event.target.disabled = false;
     });
   });

@@ -4,6 +4,7 @@
 
 import { $, announce, h, parseList, setChildren } from '../ui.js';
 import { replaceKeepingFocus } from '../views.js';
+import { onLanguageChange, t } from '../i18n.js';
 
 /** Sets up Teams and people and Connected now; returns `render()` (the teams and people). */
 export function peopleSection(organiser) {
@@ -11,22 +12,22 @@ export function peopleSection(organiser) {
   const rosterMessage = $('#roster-message');
   let renamingTeam = null;
   const renderConnected = () => {
-    $('#connected-title').textContent = `Connected now (${organiser.present.length})`;
+    $('#connected-title').textContent = t('org.connectedCount', { count: organiser.present.length });
     setChildren(
       $('#connected-list'),
       ...organiser.present.map((member) =>
         h(
           'li',
           {},
-          member.id === organiser.me.id ? `${member.name} (you)` : member.name,
-          member.role !== 'participant' ? h('span', { class: 'skills', text: member.role === 'display' ? 'Display' : 'Organiser' }) : null,
+          member.id === organiser.me.id ? t('chat.meHere', { name: member.name }) : member.name,
+          member.role !== 'participant' ? h('span', { class: 'skills', text: member.role === 'display' ? t('org.display') : t('org.organiser') }) : null,
         ),
       ),
     );
   };
   const removePerson = (person) => {
-    if (!window.confirm(`Remove ${person.name} from the event? They are signed out at once and cannot come back with their link.`)) return;
-    organiser.send('roster', { type: 'participant.remove', participant: person.id }, rosterMessage, `remove ${person.name}`);
+    if (!window.confirm(t('org.confirmRemove', { name: person.name }))) return;
+    organiser.send('roster', { type: 'participant.remove', participant: person.id }, rosterMessage, t('org.do.remove', { name: person.name }));
   };
   const teamForm = (team) => {
     const name = h('input', { id: `team-${team.id}-name`, maxlength: '60', required: true, value: team.name });
@@ -45,20 +46,19 @@ export function peopleSection(organiser) {
           event.preventDefault();
           const newName = name.value.trim();
           const newNeeds = parseList(needs.value);
-          if (newName && newName !== team.name) organiser.send('roster', { type: 'team.rename', team: team.id, name: newName }, rosterMessage, 'rename the team');
-          if (newNeeds.join('\n') !== team.needs.join('\n')) organiser.send('roster', { type: 'team.needs', team: team.id, needs: newNeeds }, rosterMessage, 'change what it needs');
+          if (newName && newName !== team.name) organiser.send('roster', { type: 'team.rename', team: team.id, name: newName }, rosterMessage, t('org.do.rename'));
+          if (newNeeds.join('\n') !== team.needs.join('\n')) organiser.send('roster', { type: 'team.needs', team: team.id, needs: newNeeds }, rosterMessage, t('org.do.needs'));
           done();
         },
         onkeydown: (event) => event.key === 'Escape' && done(),
       },
-      h('div', { class: 'field' }, h('label', { for: name.id, text: 'Team name' }), name),
-      h('div', { class: 'field' }, h('label', { for: needs.id, text: 'Skills it needs (commas between)' }), needs),
-      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'secondary', onclick: done }, 'Cancel')),
+      h('div', { class: 'field' }, h('label', { for: name.id, text: t('org.teamName') }), name),
+      h('div', { class: 'field' }, h('label', { for: needs.id, text: t('org.needsCommas') }), needs),
+      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, t('form.save')), h('button', { type: 'button', class: 'secondary', onclick: done }, t('form.cancel'))),
     );
   };
   const render = () => {
     if (!organiser.roster) return;
-    if (organiser.roster.event && organiser.roster.event.name) $('#event-name').textContent = organiser.roster.event.name;
     if (renamingTeam && $('#roster-body .team-form') && document.activeElement && document.activeElement.closest('.team-form')) return; // typing wins
     const here = new Set(organiser.present.map((member) => member.id));
     const active = Object.values(organiser.roster.participants).filter((person) => !person.removed);
@@ -66,11 +66,11 @@ export function peopleSection(organiser) {
       h(
         'li',
         {},
-        person.id === organiser.me.id ? `${person.name} (you)` : person.name,
-        here.has(person.id) ? h('span', { class: 'here-mark' }, ' ● connected') : null,
-        person.skills && person.skills.length ? h('span', { class: 'skills', text: `Skills: ${person.skills.join(', ')}` }) : null,
+        person.id === organiser.me.id ? t('chat.meHere', { name: person.name }) : person.name,
+        here.has(person.id) ? h('span', { class: 'here-mark' }, ` ● ${t('org.isConnected')}`) : null,
+        person.skills && person.skills.length ? h('span', { class: 'skills', text: t('teams.skillsOf', { skills: person.skills.join(', ') }) }) : null,
         person.id !== organiser.me.id
-          ? h('button', { type: 'button', class: 'link danger', 'data-focus': `remove:${person.id}`, 'aria-label': `Remove ${person.name} from the event`, onclick: () => removePerson(person) }, 'Remove')
+          ? h('button', { type: 'button', class: 'link danger', 'data-focus': `remove:${person.id}`, 'aria-label': t('org.removeFromEvent', { name: person.name }), onclick: () => removePerson(person) }, t('org.remove'))
           : null,
       );
     const group = (title, members, team) =>
@@ -84,35 +84,35 @@ export function peopleSection(organiser) {
               h(
                 'p',
                 { class: 'hint' },
-                team.brief && organiser.briefs && organiser.briefs.briefs[team.brief] ? `Brief: ${organiser.briefs.briefs[team.brief].title}. ` : '',
-                team.needs.length ? `Needs: ${team.needs.join(', ')}. ` : '',
-                team.missing.length ? h('strong', { class: 'missing', text: `Missing: ${team.missing.join(', ')}.` }) : team.needs.length ? 'Has every skill it asked for.' : '',
+                team.brief && organiser.briefs && organiser.briefs.briefs[team.brief] ? `${t('join.brief')} ${organiser.briefs.briefs[team.brief].title}. ` : '',
+                team.needs.length ? `${t('org.needsList', { needs: team.needs.join(', ') })} ` : '',
+                team.missing.length ? h('strong', { class: 'missing', text: `${t('teams.missing')} ${team.missing.join(', ')}.` }) : team.needs.length ? `${t('join.complete')}.` : '',
               ),
               h(
                 'div',
                 { class: 'tool-group' },
-                h('button', { type: 'button', class: 'secondary', 'data-focus': `edit:${team.id}`, 'aria-label': `Rename or change ${team.name}`, onclick: () => ((renamingTeam = team.id), render(), $('#roster-body .team-form input').focus()) }, 'Rename'),
+                h('button', { type: 'button', class: 'secondary', 'data-focus': `edit:${team.id}`, 'aria-label': t('org.renameOrChange', { team: team.name }), onclick: () => ((renamingTeam = team.id), render(), $('#roster-body .team-form input').focus()) }, t('board.rename')),
                 h(
                   'button',
                   {
                     type: 'button',
                     class: 'secondary danger',
                     'data-focus': `archive:${team.id}`,
-                    'aria-label': `Archive ${team.name}`,
-                    onclick: () => window.confirm(`Archive ${team.name}? Its members become teamless; its board, room and output stay.`) && organiser.send('roster', { type: 'team.archive', team: team.id }, rosterMessage, 'archive the team'),
+                    'aria-label': t('org.archiveNamed', { team: team.name }),
+                    onclick: () => window.confirm(t('org.confirmArchive', { team: team.name })) && organiser.send('roster', { type: 'team.archive', team: team.id }, rosterMessage, t('org.do.archive')),
                   },
-                  'Archive',
+                  t('org.archive'),
                 ),
               ),
             ]
           : null,
-        members.length ? h('ul', { class: 'people' }, members.map(personItem)) : h('p', { class: 'hint', text: 'Nobody yet.' }),
+        members.length ? h('ul', { class: 'people' }, members.map(personItem)) : h('p', { class: 'hint', text: t('org.nobodyYet') }),
       );
     const groups = organiser.openTeams().map((team) => group(team.name, active.filter((p) => p.team === team.id), team));
-    groups.push(group('Not in a team yet', active.filter((p) => p.role === 'participant' && !p.team)));
-    groups.push(group('Organisers and displays', active.filter((p) => p.role !== 'participant')));
-    const archived = Object.values(organiser.roster.teams).filter((t) => t.archived);
-    if (archived.length) groups.push(h('p', { class: 'hint', text: `Archived teams: ${archived.map((t) => t.name).join(', ')}` }));
+    groups.push(group(t('teams.teamless'), active.filter((p) => p.role === 'participant' && !p.team)));
+    groups.push(group(t('org.organisersAndDisplays'), active.filter((p) => p.role !== 'participant')));
+    const archived = Object.values(organiser.roster.teams).filter((team) => team.archived);
+    if (archived.length) groups.push(h('p', { class: 'hint', text: t('org.archivedTeams', { teams: archived.map((team) => team.name).join(', ') }) }));
     replaceKeepingFocus($('#roster-body'), groups, $('#roster-title'));
   };
   $('#roster-title').tabIndex = -1;
@@ -120,10 +120,10 @@ export function peopleSection(organiser) {
     event.preventDefault();
     const command = { type: 'team.create', name: $('#team-name').value.trim(), needs: parseList($('#team-needs').value) };
     if ($('#team-brief').value) command.brief = $('#team-brief').value;
-    organiser.send('roster', command, rosterMessage, 'add the team').done.then(() => {
+    organiser.send('roster', command, rosterMessage, t('org.do.addTeam')).done.then(() => {
       $('#team-name').value = '';
       $('#team-needs').value = '';
-      announce('Team added.');
+      announce(t('org.teamAdded'));
     }, () => {});
   });
 
@@ -131,6 +131,10 @@ export function peopleSection(organiser) {
   client.on('presence', ({ channel, members }) => {
     if (channel !== 'lobby') return;
     organiser.present = members;
+    renderConnected();
+    render();
+  });
+  onLanguageChange(() => {
     renderConnected();
     render();
   });

@@ -4,6 +4,7 @@
 import { scheduleAt } from '../state.js';
 import { $, formatTime, fromLocalInput, h, toLocalInput } from '../ui.js';
 import { replaceKeepingFocus } from '../views.js';
+import { onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Schedule section; returns `render()`. "Now" moves on by itself every 30 s. */
 export function scheduleSection(organiser) {
@@ -31,22 +32,22 @@ export function scheduleSection(organiser) {
           const startsAt = fromLocalInput(starts.value);
           const endsAt = fromLocalInput(ends.value);
           if (startsAt === null || endsAt === null || endsAt <= startsAt) {
-            scheduleMessage.textContent = 'A phase must end after it starts.';
+            scheduleMessage.textContent = t('org.phaseEndAfter');
             return;
           }
           const command = { type: 'phase.edit', phase: phase.id, title: title.value.trim() };
           // Unchanged times keep their seconds.
           if (starts.value !== toLocalInput(phase.starts_at)) command.starts_at = startsAt;
           if (ends.value !== toLocalInput(phase.ends_at)) command.ends_at = endsAt;
-          organiser.send('schedule', command, scheduleMessage, 'change the phase');
+          organiser.send('schedule', command, scheduleMessage, t('org.do.changePhase'));
           done();
         },
         onkeydown: (event) => event.key === 'Escape' && done(),
       },
-      h('div', { class: 'field' }, h('label', { for: title.id, text: 'Title' }), title),
-      h('div', { class: 'field' }, h('label', { for: starts.id, text: 'Starts' }), starts),
-      h('div', { class: 'field' }, h('label', { for: ends.id, text: 'Ends' }), ends),
-      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'secondary', onclick: done }, 'Cancel')),
+      h('div', { class: 'field' }, h('label', { for: title.id, text: t('form.title') }), title),
+      h('div', { class: 'field' }, h('label', { for: starts.id, text: t('org.starts') }), starts),
+      h('div', { class: 'field' }, h('label', { for: ends.id, text: t('org.ends') }), ends),
+      h('div', { class: 'tool-group' }, h('button', { type: 'submit' }, t('form.save')), h('button', { type: 'button', class: 'secondary', onclick: done }, t('form.cancel'))),
     );
   };
   const render = () => {
@@ -62,27 +63,27 @@ export function scheduleSection(organiser) {
           ? phaseForm(p)
           : [
               h('span', { class: 'phase-time', text: `${formatTime(p.starts_at)} – ${formatTime(p.ends_at)}` }),
-              h('span', { class: 'phase-title' }, p.title, when(p) === 'now' ? h('strong', { text: ' · now' }) : null),
+              h('span', { class: 'phase-title' }, p.title, when(p) === 'now' ? h('strong', { text: ` · ${t('org.now')}` }) : null),
               h(
                 'span',
                 { class: 'tool-group' },
-                h('button', { type: 'button', class: 'secondary', 'data-focus': `edit:${p.id}`, 'aria-label': `Edit ${p.title}`, onclick: () => ((editingPhase = p.id), render(), $('#phase-admin .phase-form input').focus()) }, 'Edit'),
+                h('button', { type: 'button', class: 'secondary', 'data-focus': `edit:${p.id}`, 'aria-label': t('brief.editNamed', { title: p.title }), onclick: () => ((editingPhase = p.id), render(), $('#phase-admin .phase-form input').focus()) }, t('form.edit')),
                 h(
                   'button',
                   {
                     type: 'button',
                     class: 'secondary danger',
                     'data-focus': `delete:${p.id}`,
-                    'aria-label': `Delete ${p.title}`,
-                    onclick: () => window.confirm(`Delete the phase "${p.title}"?`) && organiser.send('schedule', { type: 'phase.delete', phase: p.id }, scheduleMessage, 'delete the phase'),
+                    'aria-label': t('org.deleteNamed', { title: p.title }),
+                    onclick: () => window.confirm(t('org.confirmDeletePhase', { title: p.title })) && organiser.send('schedule', { type: 'phase.delete', phase: p.id }, scheduleMessage, t('org.do.deletePhase')),
                   },
-                  'Delete',
+                  t('form.delete'),
                 ),
               ),
             ],
       ),
     );
-    replaceKeepingFocus($('#phase-admin'), rows.length ? rows : [h('li', { class: 'hint', text: 'No phases yet.' })], $('#schedule-title'));
+    replaceKeepingFocus($('#phase-admin'), rows.length ? rows : [h('li', { class: 'hint', text: t('org.noPhases') })], $('#schedule-title'));
   };
   $('#schedule-title').tabIndex = -1;
   $('#phase-add').addEventListener('submit', (event) => {
@@ -90,14 +91,15 @@ export function scheduleSection(organiser) {
     const startsAt = fromLocalInput($('#phase-start').value);
     const endsAt = fromLocalInput($('#phase-end').value);
     if (startsAt === null || endsAt === null || endsAt <= startsAt) {
-      scheduleMessage.textContent = 'A phase must end after it starts.';
+      scheduleMessage.textContent = t('org.phaseEndAfter');
       return;
     }
-    organiser.send('schedule', { type: 'phase.add', title: $('#phase-title').value.trim(), starts_at: startsAt, ends_at: endsAt }, scheduleMessage, 'add the phase');
+    organiser.send('schedule', { type: 'phase.add', title: $('#phase-title').value.trim(), starts_at: startsAt, ends_at: endsAt }, scheduleMessage, t('org.do.addPhase'));
     $('#phase-title').value = '';
     $('#phase-title').focus();
   });
   // The schedule's "now" moves on by itself.
   setInterval(render, 30000);
+  onLanguageChange(render);
   return { render };
 }

@@ -5,6 +5,7 @@
 import { formatClock, nextPresenter, remainingMs } from '../state.js';
 import { $, h, setChildren } from '../ui.js';
 import { replaceKeepingFocus } from '../views.js';
+import { onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Show and tell section; returns `render()`. The time left is redrawn four times a second. */
 export function showSection(organiser) {
@@ -22,15 +23,15 @@ export function showSection(organiser) {
   show.start.addEventListener('click', () => {
     // During a live show this starts over: it must not be the easy button, and it asks first.
     const live = organiser.presentations && organiser.presentations.current;
-    if (live && !window.confirm(`Restart the show from the first team? ${organiser.teamName(live.team)} stops presenting and ${organiser.teamName(organiser.presentations.order[0])} starts again with a full slot.`)) return;
-    presentationsCommand({ type: 'presentations.start', index: 0 }, live ? 'restart the show' : 'start the show');
+    if (live && !window.confirm(t('org.confirmRestart', { team: organiser.teamName(live.team), first: organiser.teamName(organiser.presentations.order[0]) }))) return;
+    presentationsCommand({ type: 'presentations.start', index: 0 }, live ? t('org.do.restart') : t('org.do.start'));
   });
-  show.pause.addEventListener('click', () => presentationsCommand({ type: 'presentations.pause' }, 'pause'));
-  show.resume.addEventListener('click', () => presentationsCommand({ type: 'presentations.resume' }, 'resume'));
-  show.extend.addEventListener('click', () => presentationsCommand({ type: 'presentations.extend', ms: 60000 }, 'extend the slot'));
-  show.next.addEventListener('click', () => presentationsCommand({ type: 'presentations.next' }, 'move on'));
+  show.pause.addEventListener('click', () => presentationsCommand({ type: 'presentations.pause' }, t('org.do.pause')));
+  show.resume.addEventListener('click', () => presentationsCommand({ type: 'presentations.resume' }, t('org.do.resume')));
+  show.extend.addEventListener('click', () => presentationsCommand({ type: 'presentations.extend', ms: 60000 }, t('org.do.extend')));
+  show.next.addEventListener('click', () => presentationsCommand({ type: 'presentations.next' }, t('org.do.next')));
   show.stop.addEventListener('click', () => {
-    if (window.confirm('End the show and tell now?')) presentationsCommand({ type: 'presentations.stop' }, 'end the show');
+    if (window.confirm(t('org.confirmEnd'))) presentationsCommand({ type: 'presentations.stop' }, t('org.do.end'));
   });
   let lastSaid = '';
   const tickShow = () => {
@@ -39,19 +40,19 @@ export function showSection(organiser) {
     const left = current ? remainingMs(p, client.serverNow()) : null;
     const box = $('#show-now');
     box.className = `show-box${current ? ' live' : ''}${current && left <= p.warning_ms ? ' warn' : ''}${current && left < 0 ? ' over' : ''}${current && current.paused_at ? ' paused' : ''}`;
-    $('#show-who').textContent = current ? `Presenting: ${organiser.teamName(current.team)}` : p && p.finished ? 'The show is over.' : 'Nobody is presenting.';
+    $('#show-who').textContent = current ? t('org.presentingNow', { team: organiser.teamName(current.team) }) : p && p.finished ? t('org.showOver') : t('org.nobodyPresenting');
     const time = $('#show-time');
     if (current) {
-      time.textContent = left < 0 ? `${formatClock(-left)} over time` : `${formatClock(left)} left${current.paused_at ? ' · paused' : ''}`;
+      time.textContent = left < 0 ? t('org.overTime', { clock: formatClock(-left) }) : `${t('show.left', { clock: formatClock(left) })}${current.paused_at ? ` · ${t('show.paused')}` : ''}`;
       time.dataset.remainingMs = String(Math.round(left));
     } else {
       time.textContent = '';
       delete time.dataset.remainingMs;
     }
     const next = p ? nextPresenter(p) : null;
-    $('#show-next').textContent = next ? `${current ? 'Next' : 'First'}: ${organiser.teamName(next)}` : current ? 'Last team' : '';
+    $('#show-next').textContent = next ? t(current ? 'display.next' : 'org.first', { name: organiser.teamName(next) }) : current ? t('display.lastTeam') : '';
     // Said once per change, not every tick.
-    const said = current ? `${organiser.teamName(current.team)} is presenting${current.paused_at ? ', paused' : ''}.` : $('#show-who').textContent;
+    const said = current ? t(current.paused_at ? 'org.presentingPaused' : 'display.presentingSaid', { name: organiser.teamName(current.team) }) : $('#show-who').textContent;
     if (said !== lastSaid) {
       lastSaid = said;
       $('#show-said').textContent = said;
@@ -62,7 +63,7 @@ export function showSection(organiser) {
     const p = organiser.presentations;
     if (!p) return;
     const current = p.current;
-    show.start.textContent = current ? 'Restart from the first team' : 'Start the first team';
+    show.start.textContent = current ? t('org.restartFirst') : t('org.startFirst');
     show.start.disabled = p.order.length === 0;
     // While a team presents, "Next team" is the primary button and the restart a quiet one at the end.
     show.start.className = current ? 'secondary danger' : '';
@@ -76,10 +77,10 @@ export function showSection(organiser) {
     show.resume.hidden = !current || !current.paused_at;
     show.extend.disabled = !current;
     show.next.disabled = p.order.length === 0;
-    show.next.textContent = current ? (current.index + 1 < p.order.length ? 'Next team' : 'Finish the show') : 'Start';
+    show.next.textContent = current ? (current.index + 1 < p.order.length ? t('org.nextTeam') : t('org.finishShow')) : t('org.start');
     show.stop.disabled = !current;
     tickShow();
-    const setOrder = (teams) => presentationsCommand({ type: 'presentations.order', teams }, 'change the running order');
+    const setOrder = (teams) => presentationsCommand({ type: 'presentations.order', teams }, t('org.do.order'));
     const rows = p.order.map((team, index) => {
       const swap = (to) => {
         const teams = p.order.slice();
@@ -90,18 +91,18 @@ export function showSection(organiser) {
       return h(
         'li',
         { class: presenting ? 'presenting' : null, 'data-team': team },
-        h('span', { class: 'order-name' }, organiser.teamName(team), presenting ? h('strong', { text: ' · presenting now' }) : null),
+        h('span', { class: 'order-name' }, organiser.teamName(team), presenting ? h('strong', { text: ` · ${t('show.presentingNow')}` }) : null),
         h(
           'span',
           { class: 'tool-group' },
-          h('button', { type: 'button', class: 'secondary', 'data-focus': `up:${team}`, 'aria-label': `Move ${organiser.teamName(team)} earlier`, disabled: index === 0, onclick: () => swap(index - 1) }, '↑'),
-          h('button', { type: 'button', class: 'secondary', 'data-focus': `down:${team}`, 'aria-label': `Move ${organiser.teamName(team)} later`, disabled: index === p.order.length - 1, onclick: () => swap(index + 1) }, '↓'),
-          h('button', { type: 'button', class: 'secondary', 'data-focus': `start:${team}`, 'aria-label': `Start ${organiser.teamName(team)} now`, onclick: () => presentationsCommand({ type: 'presentations.start', index }, 'start that team') }, 'Start'),
-          h('button', { type: 'button', class: 'secondary', 'data-focus': `remove:${team}`, 'aria-label': `Remove ${organiser.teamName(team)} from the running order`, disabled: presenting, onclick: () => setOrder(p.order.filter((t) => t !== team)) }, 'Remove'),
+          h('button', { type: 'button', class: 'secondary', 'data-focus': `up:${team}`, 'aria-label': t('org.moveEarlier', { team: organiser.teamName(team) }), disabled: index === 0, onclick: () => swap(index - 1) }, '↑'),
+          h('button', { type: 'button', class: 'secondary', 'data-focus': `down:${team}`, 'aria-label': t('org.moveLater', { team: organiser.teamName(team) }), disabled: index === p.order.length - 1, onclick: () => swap(index + 1) }, '↓'),
+          h('button', { type: 'button', class: 'secondary', 'data-focus': `start:${team}`, 'aria-label': t('org.startNow', { team: organiser.teamName(team) }), onclick: () => presentationsCommand({ type: 'presentations.start', index }, t('org.do.startTeam')) }, t('org.start')),
+          h('button', { type: 'button', class: 'secondary', 'data-focus': `remove:${team}`, 'aria-label': t('org.removeFromOrder', { team: organiser.teamName(team) }), disabled: presenting, onclick: () => setOrder(p.order.filter((other) => other !== team)) }, t('org.remove')),
         ),
       );
     });
-    replaceKeepingFocus($('#order-list'), rows.length ? rows : [h('li', { class: 'hint', text: 'No teams in the running order yet.' })]);
+    replaceKeepingFocus($('#order-list'), rows.length ? rows : [h('li', { class: 'hint', text: t('org.noOrder') })]);
     const missing = organiser.openTeams().filter((t) => !p.order.includes(t.id));
     setChildren($('#order-add-team'), ...missing.map((t) => h('option', { value: t.id, text: t.name })));
     $('#order-add').hidden = missing.length === 0;
@@ -115,17 +116,18 @@ export function showSection(organiser) {
   $('#order-add').addEventListener('submit', (event) => {
     event.preventDefault();
     const team = $('#order-add-team').value;
-    if (team && organiser.presentations) presentationsCommand({ type: 'presentations.order', teams: organiser.presentations.order.concat([team]) }, 'add the team');
+    if (team && organiser.presentations) presentationsCommand({ type: 'presentations.order', teams: organiser.presentations.order.concat([team]) }, t('org.do.addTeam'));
   });
   $('#slot-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const slot = Math.round(Number($('#slot-minutes').value) * 60000);
     const warning = Math.round(Number($('#warning-minutes').value) * 60000);
     if (!(warning < slot)) {
-      showMessage.textContent = 'The warning has to come before the end of the slot.';
+      showMessage.textContent = t('org.warningFirst');
       return;
     }
-    presentationsCommand({ type: 'presentations.slot', slot_ms: slot, warning_ms: warning }, 'change the timing');
+    presentationsCommand({ type: 'presentations.slot', slot_ms: slot, warning_ms: warning }, t('org.do.timing'));
   });
+  onLanguageChange(render);
   return { render };
 }

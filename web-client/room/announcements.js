@@ -9,6 +9,7 @@
 import { AnnouncementFeed, announcementItem, newestThenPinned } from '../announcements.js';
 import { $, h, setChildren } from '../ui.js';
 import { replaceKeepingFocus } from '../views.js';
+import { onLanguageChange, t } from '../i18n.js';
 
 const READ_AFTER_MS = 12000; // in view this long, with the page touched around then
 const TOUCHED_BEFORE_MS = 30000; // a touch this long before it came counts: the phone was in hand
@@ -53,7 +54,7 @@ export function roomAnnouncements(room) {
 
   const ack = (item, button) => {
     button.disabled = true;
-    button.textContent = 'Sending…';
+    button.textContent = t('chat.sending');
     read.add(item.id);
     client.command('announcements', { type: 'announcement.ack', announcement: item.id });
   };
@@ -89,7 +90,7 @@ export function roomAnnouncements(room) {
         acked.remove();
         const tags = node.querySelectorAll('.tag');
         tags[tags.length - 1].after(
-          h('span', { class: 'acked-mark', tabindex: '-1', 'data-focus': `ack:${item.id}` }, h('span', { 'aria-hidden': 'true', text: '✓' }), h('span', { class: 'visually-hidden', text: 'You acknowledged this.' })),
+          h('span', { class: 'acked-mark', tabindex: '-1', 'data-focus': `ack:${item.id}` }, h('span', { 'aria-hidden': 'true', text: '✓' }), h('span', { class: 'visually-hidden', text: t('announcements.acked') })),
         );
       }
       node.append(
@@ -107,7 +108,7 @@ export function roomAnnouncements(room) {
               render();
             },
           },
-          open ? 'Show less' : 'Show all',
+          open ? t('announcements.less') : t('announcements.all'),
         ),
       );
       return node;
@@ -123,7 +124,7 @@ export function roomAnnouncements(room) {
       const button = (words, focus, onclick) => h('button', { type: 'button', class: 'link more', 'data-focus': `${focus}:${item.id}`, onclick }, words);
       if (!open && text.scrollHeight > text.clientHeight + 1) {
         text.after(
-          button('Show the rest', 'rest', () => {
+          button(t('announcements.rest'), 'rest', () => {
             expanded.add(item.id);
             render();
           }),
@@ -135,12 +136,12 @@ export function roomAnnouncements(room) {
         render();
         $('#announcements').scrollTop = 0; // what is left starts at the top
       };
-      if (!needsAck(item)) node.append(button('Show less', 'less', less));
-      else if (open) text.after(button('Show less', 'less', less));
+      if (!needsAck(item)) node.append(button(t('announcements.less'), 'less', less));
+      else if (open) text.after(button(t('announcements.less'), 'less', less));
     }
     const earlier = ordered.filter((item) => !inView.includes(item));
     $('#announcement-more').hidden = earlier.length === 0;
-    $('#announcement-more summary').textContent = `Earlier announcements (${earlier.length})`;
+    $('#announcement-more summary').textContent = t('announcements.earlierCount', { count: earlier.length });
     setChildren($('#announcement-earlier'), ...earlier.map((item) => announcementItem(item, options)));
     // The unread one becomes read after a while in view, if the page was touched around then.
     clearTimeout(readTimer);
@@ -161,6 +162,7 @@ export function roomAnnouncements(room) {
     }
   };
   const feed = new AnnouncementFeed(client, { speak: true, onChange: render });
+  onLanguageChange(render);
 
   // An acknowledgement shows as made at once, and a refused one shows its button again.
   client.on('outbox', (entries) => {

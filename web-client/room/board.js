@@ -5,6 +5,7 @@
 import { StateChannel } from '../state.js';
 import { $, h, setChildren } from '../ui.js';
 import { BoardView } from '../views.js';
+import { errorText, onLanguageChange, t } from '../i18n.js';
 
 /**
  * Sets up the Board section. Returns `render()` (the head and the board), `renderHead()` (the picker
@@ -40,15 +41,15 @@ export function boardSection(room) {
       // A card can be given to anyone in the team as it is now.
       people: () => {
         const holder = room.teamOf(team);
-        return holder ? holder.members.map((id) => ({ id, name: room.nameOf(id) || 'someone' })).sort((a, b) => a.name.localeCompare(b.name)) : [];
+        return holder ? holder.members.map((id) => ({ id, name: room.nameOf(id) || t('board.someone') })).sort((a, b) => a.name.localeCompare(b.name)) : [];
       },
       meId: me.id,
-      label: `${room.teamName(team)}'s task board`,
+      label: t('board.label', { team: room.teamName(team) }),
       onMessage: (text) => ($('#board-message').textContent = text),
     });
     const follow = new StateChannel(client, channel, {
       onChange: (state, detail) => {
-        if (detail && detail.error) $('#board-message').textContent = `Could not load this board: ${detail.error.message}.`;
+        if (detail && detail.error) $('#board-message').textContent = `${t('board.loadFailed')} ${errorText(detail.error)}`;
         else if (state) view.setState(state, follow.offset);
       },
     });
@@ -62,8 +63,8 @@ export function boardSection(room) {
     const team = boardTeam();
     const pick = $('#board-pick');
     const options = [];
-    if (teamId) options.push(h('option', { value: teamId, text: `${room.teamName(teamId)} (your team)` }));
-    for (const t of room.openTeams()) if (t.id !== teamId) options.push(h('option', { value: t.id, text: `${t.name} (read only)` }));
+    if (teamId) options.push(h('option', { value: teamId, text: `${room.teamName(teamId)} (${t('teams.yours')})` }));
+    for (const other of room.openTeams()) if (other.id !== teamId) options.push(h('option', { value: other.id, text: `${other.name} (${t('board.readOnly')})` }));
     const key = options.map((o) => `${o.value}:${o.textContent}`).join('|');
     if (pick.dataset.key !== key) {
       setChildren(pick, ...options);
@@ -71,12 +72,8 @@ export function boardSection(room) {
     }
     if (team) pick.value = team;
     pick.parentElement.hidden = options.length < 2;
-    $('#board-title').textContent = team ? (team === teamId ? 'Your team\'s board' : `${room.teamName(team)}'s board`) : 'Boards';
-    $('#board-note').textContent = !teamId
-      ? 'You are not in a team yet, so boards are read only. Pick a team under Teams to work on its board.'
-      : team !== teamId
-        ? 'Another team\'s board: you can look, only its members change it.'
-        : 'Tap a card for its actions, or drag it by its handle ⠿. "Column" changes a column.';
+    $('#board-title').textContent = team ? (team === teamId ? t('board.ours') : t('board.theirs', { team: room.teamName(team) })) : t('board.boards');
+    $('#board-note').textContent = !teamId ? t('board.noTeam') : team !== teamId ? t('board.another') : t('board.howTo');
   };
   $('#board-pick').addEventListener('change', (event) => {
     boardPick = event.target.value === room.teamId ? null : event.target.value;
@@ -98,5 +95,16 @@ export function boardSection(room) {
   };
   /** The team's own board as loaded live, to keep on the phone; else null. */
   const live = () => (board && board.editable && board.follow.state ? { [board.team]: { state: board.follow.state, offset: board.follow.offset } } : null);
+  // A new language: the board is drawn again from the state it has, and followed on.
+  onLanguageChange(() => {
+    if (board && board.follow.state) savedBoards = { ...savedBoards, [board.team]: { state: board.follow.state, offset: board.follow.offset } };
+    if (board) {
+      board.follow.stop();
+      board.view.destroy();
+      board.root.remove();
+      board = null;
+    }
+    render();
+  });
   return { render, renderHead, show, reset, restore, live };
 }

@@ -6,6 +6,7 @@
 import { briefList, revisionText, workingVersion } from '../state.js';
 import { $, announce, formatTime, h, setChildren } from '../ui.js';
 import { BriefEditor, renderMarkdown, replaceKeepingFocus } from '../views.js';
+import { errorText, langOf, localText, onLanguageChange, t } from '../i18n.js';
 
 /**
  * Sets up the Brief section. Returns `render()`, `briefsChanged(detail)` (after each change of the
@@ -26,7 +27,9 @@ export function briefSection(room) {
     return own || briefList(room.briefs).find((b) => !b.team) || null;
   };
   const shownBrief = () => (room.briefs && briefPick && room.briefs.briefs[briefPick]) || defaultBrief();
-  const briefLabel = (brief) => (brief.team ? `${brief.title} (${brief.team === room.teamId ? 'your team' : room.teamName(brief.team)}'s version)` : brief.title);
+  const titleOf = (brief) => localText(brief.title, brief.title_cy);
+  const briefLabel = (brief) =>
+    brief.team ? t(brief.team === room.teamId ? 'brief.ourVersionOf' : 'brief.theirVersionOf', { title: titleOf(brief).text, team: room.teamName(brief.team) }) : titleOf(brief).text;
   $('#brief-pick').addEventListener('change', (event) => {
     briefPick = event.target.value;
     reading = null;
@@ -40,10 +43,10 @@ export function briefSection(room) {
         const result = await client.history('briefs', { before: entry.offset + 1, limit: 1 });
         const record = result.publications.find((p) => p.offset === entry.offset);
         text = revisionText(record);
-        if (!text) throw new Error('that revision was not found');
+        if (!text) throw Object.assign(new Error('that revision was not found'), { code: 'not_found' });
         revisions.set(entry.offset, text);
       } catch (err) {
-        $('#brief-message').textContent = `Could not load revision ${entry.revision}: ${err.message}. Try again when you are online.`;
+        $('#brief-message').textContent = `${t('brief.revisionFailed', { revision: entry.revision })} ${errorText(err)}`;
         return;
       }
     }
@@ -55,7 +58,7 @@ export function briefSection(room) {
   const render = () => {
     const article = $('#brief');
     if (!room.briefs) {
-      setChildren(article, h('p', { class: 'empty', text: 'Loading the briefs…' }));
+      setChildren(article, h('p', { class: 'empty', text: t('brief.loading') }));
       return;
     }
     const all = briefList(room.briefs);
@@ -65,7 +68,7 @@ export function briefSection(room) {
     setChildren(pick, ...options);
     if (brief) pick.value = brief.id;
     if (!brief) {
-      setChildren(article, h('p', { class: 'empty', text: 'No briefs yet.' }));
+      setChildren(article, h('p', { class: 'empty', text: t('brief.none') }));
       return;
     }
     if (reading && reading.brief !== brief.id) reading = null;
@@ -90,29 +93,29 @@ export function briefSection(room) {
               const entry = client.command('briefs', { type: 'brief.fork', brief: brief.id });
               entry.done.catch((err) => {
                 forking = null;
-                $('#brief-message').textContent = `Could not make a working version: ${err.message}.`;
+                $('#brief-message').textContent = `${t('brief.forkFailed')} ${errorText(err)}`;
                 render();
               });
               render();
             },
           },
-          waiting ? 'Making your working version…' : 'Make our working version',
+          waiting ? t('brief.forking') : t('brief.fork'),
         ),
       );
     }
     if (fork) {
-      actions.push(h('button', { type: 'button', class: 'secondary', 'data-focus': 'open-fork', onclick: () => ((briefPick = fork.id), render()) }, 'Open our working version'));
+      actions.push(h('button', { type: 'button', class: 'secondary', 'data-focus': 'open-fork', onclick: () => ((briefPick = fork.id), render()) }, t('brief.openFork')));
     }
     if (original) {
-      actions.push(h('button', { type: 'button', class: 'secondary', 'data-focus': 'open-original', onclick: () => ((briefPick = original.id), render()) }, 'Read the original'));
+      actions.push(h('button', { type: 'button', class: 'secondary', 'data-focus': 'open-original', onclick: () => ((briefPick = original.id), render()) }, t('brief.readOriginal')));
     }
     if (canEdit && !editor) {
-      actions.push(h('button', { type: 'button', class: 'secondary', 'data-focus': 'edit', onclick: () => openEditor(brief) }, ours ? 'Edit our working version' : 'Edit this brief'));
+      actions.push(h('button', { type: 'button', class: 'secondary', 'data-focus': 'edit', onclick: () => openEditor(brief) }, ours ? t('brief.editFork') : t('brief.edit')));
     }
     const history = h(
       'details',
       { class: 'history' },
-      h('summary', {}, `Revision history (${brief.history.length} ${brief.history.length === 1 ? 'revision' : 'revisions'})`),
+      h('summary', {}, t('brief.history', { count: brief.history.length })),
       h(
         'ul',
         {},
@@ -120,10 +123,10 @@ export function briefSection(room) {
           h(
             'li',
             {},
-            h('span', {}, `Revision ${entry.revision} · `, h('time', { datetime: new Date(entry.ts).toISOString(), text: formatTime(entry.ts) }), ` · ${room.nameOf(entry.by) || 'someone'}`),
+            h('span', {}, `${t('brief.revision', { revision: entry.revision })} · `, h('time', { datetime: new Date(entry.ts).toISOString(), text: formatTime(entry.ts) }), ` · ${room.nameOf(entry.by) || t('board.someone')}`),
             entry.revision === brief.revision
-              ? h('span', { class: 'current-mark', text: ' (current)' })
-              : h('button', { type: 'button', class: 'link', 'data-focus': `rev:${entry.revision}`, onclick: () => readRevision(brief, entry) }, `Read revision ${entry.revision}`),
+              ? h('span', { class: 'current-mark', text: ` (${t('brief.current')})` })
+              : h('button', { type: 'button', class: 'link', 'data-focus': `rev:${entry.revision}`, onclick: () => readRevision(brief, entry) }, t('brief.readRevision', { revision: entry.revision })),
           ),
         ),
       ),
@@ -134,21 +137,21 @@ export function briefSection(room) {
           h(
             'div',
             { class: 'reading notice', tabindex: '-1' },
-            h('p', {}, h('strong', { text: `You are reading revision ${reading.revision} of ${brief.revision}` }), ', not the current text.'),
-            h('button', { type: 'button', class: 'secondary', 'data-focus': 'back', onclick: () => ((reading = null), render()) }, 'Back to the current text'),
+            h('p', {}, h('strong', { text: t('brief.reading', { revision: reading.revision, of: brief.revision }) }), t('brief.notCurrent')),
+            h('button', { type: 'button', class: 'secondary', 'data-focus': 'back', onclick: () => ((reading = null), render()) }, t('brief.back')),
           ),
-          h('h3', { class: 'old-title', text: reading.title }),
+          h('h3', { class: 'old-title', text: localText(reading.title, reading.title_cy).text, lang: langOf(localText(reading.title, reading.title_cy).lang) }),
           h('div', { class: 'md old' }, renderMarkdown(reading.body)),
         ]
-      : [h('div', { class: 'md' }, brief.body ? renderMarkdown(brief.body) : h('p', { class: 'hint', text: 'This brief has no text yet.' }))];
+      : [h('div', { class: 'md' }, brief.body ? renderMarkdown(brief.body) : h('p', { class: 'hint', text: t('brief.noText') }))];
     replaceKeepingFocus(
       article,
       [
-        h('h2', { class: 'brief-title', text: brief.title }),
-        h('p', { class: 'partner' }, 'Brief from ', h('strong', { text: brief.partner })),
-        ours ? h('p', { class: 'fork-note', text: `Your team's working version, copied from revision ${brief.forked_from.revision} of the original. The original stays as the partner wrote it.` }) : null,
-        brief.team && !ours ? h('p', { class: 'fork-note', text: `${room.teamName(brief.team)}'s working version of the original.` }) : null,
-        h('p', { class: 'meta' }, `Revision ${brief.revision} · updated `, h('time', { datetime: new Date(last.ts).toISOString(), text: formatTime(last.ts) }), ` by ${room.nameOf(last.by) || 'someone'}`),
+        h('h2', { class: 'brief-title', text: titleOf(brief).text, lang: langOf(titleOf(brief).lang) }),
+        h('p', { class: 'partner' }, `${t('brief.from')} `, h('strong', { text: brief.partner })),
+        ours ? h('p', { class: 'fork-note', text: t('brief.ourFork', { revision: brief.forked_from.revision }) }) : null,
+        brief.team && !ours ? h('p', { class: 'fork-note', text: t('brief.theirFork', { team: room.teamName(brief.team) }) }) : null,
+        h('p', { class: 'meta' }, `${t('brief.revision', { revision: brief.revision })} · ${t('brief.updated')} `, h('time', { datetime: new Date(last.ts).toISOString(), text: formatTime(last.ts) }), ` ${t('brief.by', { name: room.nameOf(last.by) || t('board.someone') })}`),
         actions.length ? h('div', { class: 'tool-group' }, actions) : null,
         editor ? editor.node : null,
         ...(editor ? [] : showing),
@@ -179,7 +182,7 @@ export function briefSection(room) {
     if (data && data.type === 'forked' && data.team === room.teamId && forking && data.from.brief === forking) {
       forking = null;
       briefPick = data.brief.id;
-      announce('Your team\'s working version is ready.');
+      announce(t('brief.forkReady'));
     }
     if (editor) editor.update();
   };
@@ -188,5 +191,8 @@ export function briefSection(room) {
     reading = null;
     if (editor) editor = null;
   };
+  onLanguageChange(() => {
+    if (!editor) render(); // an open editor keeps what is typed; the rest follows once it closes
+  });
   return { render, briefsChanged, reset };
 }

@@ -5,6 +5,7 @@
 
 import { Status, api, tokenSource } from '../makeroom.js';
 import { $, formatTime, h, HistoryReload, saveSession } from '../ui.js';
+import { errorText, onLanguageChange, t } from '../i18n.js';
 
 const PAGE = 50; // messages per history request
 const KEEP = 500; // messages kept per chat before the oldest are let go
@@ -28,15 +29,27 @@ class ChatView {
     this.unread = 0;
     this.active = false;
     this.panel = panel;
-    this.earlier = h('button', { type: 'button', class: 'secondary earlier', hidden: true, onclick: () => this.loadEarlier() }, 'Show earlier messages');
-    this.empty = h('p', { class: 'empty', text: 'No messages yet. Say hello!' });
+    this.earlier = h('button', { type: 'button', class: 'secondary earlier', hidden: true, onclick: () => this.loadEarlier() }, t('chat.earlier'));
+    this.empty = h('p', { class: 'empty', text: t('chat.empty') });
     // The list becomes a live log once its backlog is loaded, so that the backlog is not read out.
-    this.list = h('ol', { class: 'messages', 'aria-label': `${title} messages` });
+    this.list = h('ol', { class: 'messages', 'aria-label': t('chat.messagesOf', { title }) });
+    this.title = title;
     panel.append(this.earlier, this.empty, this.list);
   }
 
   setTitle(title) {
-    this.list.setAttribute('aria-label', `${title} messages`);
+    this.title = title;
+    this.list.setAttribute('aria-label', t('chat.messagesOf', { title }));
+  }
+
+  /** Says everything again in the page's new language: the messages' labels and times too. */
+  relabel() {
+    this.earlier.textContent = t('chat.earlier');
+    this.empty.textContent = t('chat.empty');
+    this.setTitle(this.title);
+    this.nodes.clear();
+    for (const item of this.pending.values()) item.node = null;
+    this.render();
   }
 
   /** The channel must be reloaded from history up to `offset` (null: the newest). */
@@ -197,8 +210,8 @@ class ChatView {
       h(
         'p',
         { class: 'meta' },
-        h('span', { class: 'who', text: mine ? 'You' : publication.from.name }),
-        publication.from.role !== 'participant' ? h('span', { class: 'role', text: publication.from.role }) : null,
+        h('span', { class: 'who', text: mine ? t('chat.you') : publication.from.name }),
+        publication.from.role !== 'participant' ? h('span', { class: 'role', text: t(`role.${publication.from.role}`) }) : null,
         h('time', { datetime: new Date(publication.ts).toISOString(), text: formatTime(publication.ts) }),
       ),
       h('p', { class: 'text', text: (publication.data && publication.data.text) || '' }),
@@ -214,14 +227,14 @@ class ChatView {
       ? h(
           'p',
           { class: 'state' },
-          `Not sent: ${item.error && item.error.message ? item.error.message : 'refused'}. `,
-          h('button', { type: 'button', class: 'link', onclick: () => this.dismiss(key) }, 'Dismiss'),
+          `${t('chat.notSent')} ${errorText(item.error)} `,
+          h('button', { type: 'button', class: 'link', onclick: () => this.dismiss(key) }, t('chat.dismiss')),
         )
-      : h('p', { class: 'state', text: item.state === 'stored' ? 'Sent' : 'Sending…' });
+      : h('p', { class: 'state', text: item.state === 'stored' ? t('chat.sent') : t('chat.sending') });
     item.node = h(
       'li',
       { class: failed ? 'msg mine failed' : 'msg mine pending', 'data-key': key },
-      h('p', { class: 'meta' }, h('span', { class: 'who', text: 'You' })),
+      h('p', { class: 'meta' }, h('span', { class: 'who', text: t('chat.you') })),
       h('p', { class: 'text', text: (item.entry.data && item.entry.data.text) || '' }),
       state,
     );
@@ -274,32 +287,38 @@ export function chatSection(room, { onTeamChanged }) {
     chatView.insertBefore(panels[name], $('#composer'));
   }
   const teamHere = h('p', { class: 'here', 'aria-live': 'polite' });
-  const noTeam = h('p', { class: 'empty' }, 'You are not in a team yet. Chat in the lobby, or pick a team under Teams.');
+  const noTeam = h('p', { class: 'empty' }, t('chat.noTeam'));
   panels.team.append(teamHere, noTeam);
   let active = 'team'; // the chat shown: team or lobby
+  let here = null; // who is in the team room now, from presence
+  const showHere = () => {
+    if (!here) return;
+    const names = here.map((member) => (member.id === me.id ? t('chat.meHere', { name: member.name }) : member.name));
+    teamHere.textContent = t('chat.here', { count: here.length, names: names.join(', ') });
+  };
   const showChatBadge = () => {
     const total = room.section === 'chat' ? 0 : unreadCounts.team + unreadCounts.lobby;
-    $('#badge-chat').textContent = total > 0 ? `${total} new` : '';
+    $('#badge-chat').textContent = total > 0 ? t('chat.new', { count: total }) : '';
   };
   const loadedListeners = [];
   const loaded = () => loadedListeners.forEach((listener) => listener());
   const unread = (name) => (count) => {
     unreadCounts[name] = count;
-    badges[name].textContent = count > 0 ? `${count} new` : '';
+    badges[name].textContent = count > 0 ? t('chat.new', { count }) : '';
     showChatBadge();
   };
   const views = {
-    lobby: new ChatView({ client, channel: 'lobby', panel: panels.lobby, title: 'Lobby', meId: me.id, onUnread: unread('lobby'), onLoaded: () => loaded() }),
+    lobby: new ChatView({ client, channel: 'lobby', panel: panels.lobby, title: t('chat.lobby'), meId: me.id, onUnread: unread('lobby'), onLoaded: () => loaded() }),
     team: null,
   };
   const refreshLabels = () => {
     const teamName = room.teamName();
-    $('#who').textContent = `${me.name} · ${teamName || 'no team yet'}`;
-    $('#tab-team-name').textContent = teamName || 'Team';
+    $('#who').textContent = `${me.name} · ${teamName || t('chat.noTeamYet')}`;
+    $('#tab-team-name').textContent = teamName || t('chat.team');
     if (views.team) views.team.setTitle(teamName);
-    const label = active === 'lobby' ? 'Message to the lobby' : `Message to ${teamName}`;
+    const label = active === 'lobby' ? t('chat.toLobby') : t('chat.toTeam', { team: teamName });
     $('#message-label').textContent = label;
-    $('#message-input').placeholder = active === 'lobby' ? 'Message everyone in the lobby' : `Message ${teamName}`;
+    $('#message-input').placeholder = active === 'lobby' ? t('chat.placeholderLobby') : t('chat.placeholderTeam', { team: teamName });
     noTeam.hidden = Boolean(room.teamId);
     teamHere.hidden = !room.teamId;
   };
@@ -411,8 +430,8 @@ export function chatSection(room, { onTeamChanged }) {
   });
   client.on('presence', ({ channel, members }) => {
     if (!views.team || channel !== views.team.channel) return;
-    const names = members.map((member) => (member.id === me.id ? `${member.name} (you)` : member.name));
-    teamHere.textContent = `Here now (${members.length}): ${names.join(', ')}`;
+    here = members;
+    showHere();
   });
   client.on('outbox', (entries) => {
     views.lobby.syncOutbox(entries);
@@ -467,5 +486,13 @@ export function chatSection(room, { onTeamChanged }) {
     return Object.keys(chats).length ? chats : null;
   };
   const onLoaded = (listener) => loadedListeners.push(listener);
+  onLanguageChange(() => {
+    noTeam.textContent = t('chat.noTeam');
+    views.lobby.title = t('chat.lobby');
+    for (const view of [views.lobby, views.team]) if (view) view.relabel();
+    for (const name of ['team', 'lobby']) unread(name)(unreadCounts[name]);
+    showHere();
+    refreshLabels();
+  });
   return { teamMoved, refreshLabels, sectionShown, loadTeamNames, start, restore, live, onLoaded };
 }

@@ -5,6 +5,7 @@
 import { isOpenRequest } from '../state.js';
 import { $, announce, formatTime, h } from '../ui.js';
 import { replaceKeepingFocus } from '../views.js';
+import { errorText, onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the help sheet; returns `render()`, to call when the help queue or the team changes. */
 export function helpSheet(room) {
@@ -39,35 +40,35 @@ export function helpSheet(room) {
     const location = $('#help-location').value.trim();
     client.command('help', { type: 'help.ask', topic, location });
     $('#help-topic').value = '';
-    announce('Help requested. An organiser will see it.');
+    announce(t('help.requested'));
   });
   const helpStatus = (request) => {
-    if (request.status === 'claimed') return `${room.nameOf(request.claimed_by) || 'An organiser'} is on the way`;
-    return 'Waiting for a helper';
+    if (request.status === 'claimed') return t('help.onTheWay', { name: room.nameOf(request.claimed_by) || t('help.anOrganiser') });
+    return t('help.waiting');
   };
   const render = () => {
     const teamId = room.teamId;
     const mine = room.help && teamId ? room.help.requests.filter((r) => r.team === teamId && isOpenRequest(r)) : [];
     const waiting = client.outbox.filter((e) => e.channel === 'help' && e.command && e.command.type === 'help.ask');
-    $('#help-count').textContent = mine.length + waiting.length > 0 ? ` (${mine.length + waiting.length} open)` : '';
+    $('#help-count').textContent = mine.length + waiting.length > 0 ? ` ${t('help.count', { count: mine.length + waiting.length })}` : '';
     $('#help-form').hidden = !teamId;
     $('#help-teamless').hidden = Boolean(teamId);
     if (helpSheet.hidden) return;
     const rows = [
-      ...waiting.map((e) => h('li', { class: 'request pending' }, h('p', { class: 'topic', text: e.command.topic }), h('p', { class: 'hint', text: 'Waiting to be sent…' }))),
+      ...waiting.map((e) => h('li', { class: 'request pending' }, h('p', { class: 'topic', text: e.command.topic }), h('p', { class: 'hint', text: t('form.waitingToSend') }))),
       ...mine.map((request) =>
         h(
           'li',
           { class: `request ${request.status}`, 'data-request': request.id },
           h('p', { class: 'topic', text: request.topic }),
-          h('p', { class: 'hint' }, request.location ? `${request.location} · ` : '', `Asked ${formatTime(request.asked_at)} by ${room.nameOf(request.asked_by) || 'your team'}`),
+          h('p', { class: 'hint' }, request.location ? `${request.location} · ` : '', t('help.asked', { time: formatTime(request.asked_at), name: room.nameOf(request.asked_by) || t('help.yourTeam') })),
           h('p', { class: 'request-status' }, h('span', { 'aria-hidden': 'true', text: request.status === 'claimed' ? '● ' : '○ ' }), helpStatus(request)),
           h(
             'div',
             { class: 'tool-group' },
-            h('button', { type: 'button', class: 'secondary', 'data-focus': `resolve:${request.id}`, 'aria-label': `It's sorted: ${request.topic}`, onclick: () => client.command('help', { type: 'help.resolve', request: request.id }) }, "✓ It's sorted"),
+            h('button', { type: 'button', class: 'secondary', 'data-focus': `resolve:${request.id}`, 'aria-label': `${t('help.sorted')}: ${request.topic}`, onclick: () => client.command('help', { type: 'help.resolve', request: request.id }) }, `✓ ${t('help.sorted')}`),
             request.status === 'open'
-              ? h('button', { type: 'button', class: 'secondary', 'data-focus': `cancel:${request.id}`, 'aria-label': `Cancel: ${request.topic}`, onclick: () => client.command('help', { type: 'help.cancel', request: request.id }) }, 'Cancel')
+              ? h('button', { type: 'button', class: 'secondary', 'data-focus': `cancel:${request.id}`, 'aria-label': `${t('form.cancel')}: ${request.topic}`, onclick: () => client.command('help', { type: 'help.cancel', request: request.id }) }, t('form.cancel'))
               : null,
           ),
         ),
@@ -79,7 +80,8 @@ export function helpSheet(room) {
 
   client.on('outbox', render);
   client.on('failed', ({ entry, error }) => {
-    if (entry.channel === 'help') $('#help-message').textContent = `Your request was not sent: ${error.message}.`;
+    if (entry.channel === 'help') $('#help-message').textContent = `${t('help.notSent')} ${errorText(error)}`;
   });
+  onLanguageChange(render);
   return { render };
 }

@@ -7,6 +7,7 @@
 
 import { formatClock, remainingMs } from '../state.js';
 import { $, announce } from '../ui.js';
+import { onLanguageChange, t } from '../i18n.js';
 
 const REDRAW_MS = 100;
 
@@ -39,8 +40,8 @@ export function presentingBar(room) {
     const name = room.teamName(current.team);
     bar.hidden = false;
     bar.className = `presenting${ours ? ' ours' : ''}${wrapUp ? ' warn' : ''}${left < 0 ? ' over' : ''}`;
-    set(what, wrapUp ? (left < 0 ? '⚠ Time is up: please finish now' : '⚠ Your team: time to wrap up') : ours ? '▶ Your team is presenting' : `▶ ${name} is presenting`);
-    set(time, `${left < 0 ? `+${formatClock(-left)} over` : `${formatClock(left)} left`}${paused ? ' · paused' : ''}`);
+    set(what, wrapUp ? `⚠ ${left < 0 ? t('show.timeUp') : t('show.wrapUp')}` : `▶ ${ours ? t('show.oursPresenting') : t('show.presenting', { name })}`);
+    set(time, `${left < 0 ? t('show.over', { clock: `+${formatClock(-left)}` }) : t('show.left', { clock: formatClock(left) })}${paused ? ` · ${t('show.paused')}` : ''}`);
     // For tests and other tools, as on the display: the exact value behind the text, and this phone's clock then.
     time.dataset.remainingMs = String(Math.round(left));
     time.dataset.localAt = String(Date.now());
@@ -48,11 +49,11 @@ export function presentingBar(room) {
     const slot = `${turn}:${current.extended_ms}`; // an extension past the mark warns again at the new one
     if (told !== turn) {
       told = turn;
-      announce(ours ? 'Your team is presenting now.' : `${name} is presenting now.`);
+      announce(ours ? t('show.oursNow') : t('show.now', { name }));
     }
     if (wrapUp && !paused && warned !== slot) {
       warned = slot;
-      announce(left < 0 ? 'Your team is over time: please finish now.' : `Your team has ${formatClock(left)} left: time to wrap up.`, { urgent: true });
+      announce(left < 0 ? t('show.oursOver') : t('show.oursWrapUp', { clock: formatClock(left) }), { urgent: true });
       try {
         if (navigator.vibrate) navigator.vibrate([200, 100, 200]);
       } catch {
@@ -65,5 +66,6 @@ export function presentingBar(room) {
     const live = room.presentations && room.presentations.current;
     if (live && !timer) timer = setInterval(draw, REDRAW_MS);
   };
+  onLanguageChange(draw);
   return { render };
 }

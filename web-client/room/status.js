@@ -5,13 +5,23 @@
 
 import { Status } from '../makeroom.js';
 import { $, forgetSession, formatTime, h, setChildren, showStatus } from '../ui.js';
+import { eventName, onLanguageChange, t } from '../i18n.js';
 
-function showTerminal(html) {
+let terminal = null; // what ended the room, drawn again in a new language
+
+function showTerminal(draw) {
+  terminal = draw;
   const box = $('#terminal');
-  setChildren(box, ...html);
+  setChildren(box, ...draw());
   box.hidden = false;
   $('#composer').hidden = true;
 }
+onLanguageChange(() => {
+  if (terminal) setChildren($('#terminal'), ...terminal());
+});
+
+/** The event's name as the room knows it now, in the reader's language. */
+const nameOf = (session) => eventName(undefined, session.event.name) || session.event.name;
 
 /** Keeps the status line, and ends the room when the sign-in expires or the person is removed. */
 export function followStatus(room) {
@@ -19,7 +29,7 @@ export function followStatus(room) {
   // Opened with no network, the room shows what this phone saw last (room/saved.js), and says so.
   const line = showStatus($('#status'), client, {
     waiting: () => client.outbox.length,
-    note: () => (room.savedAt ? `Showing what this phone last saw, at ${formatTime(room.savedAt)}.` : ''),
+    note: () => (room.savedAt ? t('status.saved', { time: formatTime(room.savedAt) }) : ''),
   });
   room.statusChanged = line.refresh;
   client.on('status', ({ status }) => {
@@ -31,16 +41,16 @@ export function followStatus(room) {
     if (status === Status.SIGNED_OUT) {
       forgetSession('participant', room.eventId);
       const again = session.code ? `/join?code=${encodeURIComponent(session.code)}` : '/';
-      showTerminal([
-        h('h2', { text: 'Please join again' }),
-        h('p', { text: 'Your sign-in for this event has expired or is no longer valid.' }),
-        h('a', { class: 'button', href: again }, 'Join again'),
+      showTerminal(() => [
+        h('h2', { text: t('end.joinAgainTitle') }),
+        h('p', { text: t('end.expired') }),
+        h('a', { class: 'button', href: again }, t('end.joinAgain')),
       ]);
     } else if (status === Status.REMOVED) {
       forgetSession('participant', room.eventId);
-      showTerminal([
-        h('h2', { text: 'You have left this event' }),
-        h('p', { text: `You are no longer part of ${session.event.name}. If this is a mistake, talk to an organiser.` }),
+      showTerminal(() => [
+        h('h2', { text: t('end.removedTitle') }),
+        h('p', { text: t('end.removed', { name: nameOf(session) }) }),
       ]);
     }
   });
@@ -54,23 +64,23 @@ export function followStatus(room) {
  */
 export function offerSignOut(room) {
   const { client, session } = room;
-  $('#signed-in-as').textContent = `Signed in as ${room.me.name}. Signing out takes you out of ${session.event.name} on this phone; to come back, join again with the code.`;
+  const signedInAs = () => ($('#signed-in-as').textContent = t('phone.signedInAs', { name: room.me.name, event: nameOf(session) }));
+  signedInAs();
+  onLanguageChange(signedInAs);
   $('#sign-out').addEventListener('click', async () => {
     await client.outboxLoaded;
     const waiting = client.outbox.length;
-    const question = waiting
-      ? `${waiting === 1 ? '1 message or change has' : `${waiting} messages or changes have`} not been sent yet, and will be lost. Sign out of this phone anyway?`
-      : `Sign out of ${session.event.name} on this phone?`;
+    const question = waiting ? t('phone.unsent', { count: waiting }) : t('phone.confirmSignOut', { event: nameOf(session) });
     if (!window.confirm(question)) return;
     client.close();
     await client.clearOutbox();
     if (room.saved) await room.saved.forget();
     forgetSession('participant', room.eventId);
     const again = session.code ? `/join?code=${encodeURIComponent(session.code)}` : '/';
-    showTerminal([
-      h('h2', { text: 'You have signed out' }),
-      h('p', { text: `This phone is no longer signed in to ${session.event.name}.` }),
-      h('a', { class: 'button', href: again }, 'Join again'),
+    showTerminal(() => [
+      h('h2', { text: t('end.signedOutTitle') }),
+      h('p', { text: t('end.signedOut', { name: nameOf(session) }) }),
+      h('a', { class: 'button', href: again }, t('end.joinAgain')),
     ]);
     for (const part of ['#main', '#section-tabs', '#announcements', '#presenting', '#help-toggle', '#help-sheet', '#status']) $(part).hidden = true;
     $('#who').textContent = '';
@@ -80,9 +90,9 @@ export function offerSignOut(room) {
 
 /** This device has not joined the event. */
 export function showNotJoined() {
-  showTerminal([
-    h('h2', { text: 'Join an event first' }),
-    h('p', { text: 'This device has not joined an event yet. Ask the organisers for the join code.' }),
-    h('a', { class: 'button', href: '/' }, 'Enter a join code'),
+  showTerminal(() => [
+    h('h2', { text: t('end.notJoinedTitle') }),
+    h('p', { text: t('end.notJoined') }),
+    h('a', { class: 'button', href: '/' }, t('end.enterCode')),
   ]);
 }

@@ -6,6 +6,7 @@
 import { $, announce, h, parseList, setChildren, skillsProblem } from '../ui.js';
 import { neededSkills } from '../skills.js';
 import { replaceKeepingFocus } from '../views.js';
+import { errorText, langOf, localText, onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Teams section; returns `render()`. */
 export function teamsSection(room) {
@@ -13,7 +14,7 @@ export function teamsSection(room) {
   const renderSkills = () => {
     const mine = room.roster && room.roster.participants[me.id];
     const skills = mine ? mine.skills || [] : [];
-    $('#my-skills-text').textContent = skills.length ? skills.join(', ') : 'None listed yet. Add some so teams can find you.';
+    $('#my-skills-text').textContent = skills.length ? skills.join(', ') : t('teams.noSkills');
     const input = $('#skills-input');
     if (document.activeElement !== input && !input.dataset.dirty) input.value = skills.join(', ');
   };
@@ -30,12 +31,12 @@ export function teamsSection(room) {
     $('#teams-message').textContent = '';
     delete input.dataset.dirty;
     client.command('roster', { type: 'skills.set', skills });
-    announce('Skills saved.');
+    announce(t('teams.skillsSaved'));
   });
-  const rosterCommand = (command, what) => {
+  const rosterCommand = (command, failed) => {
     $('#teams-message').textContent = '';
     client.command('roster', command).done.catch((err) => {
-      $('#teams-message').textContent = `Could not ${what}: ${err.message}.`;
+      $('#teams-message').textContent = `${failed()} ${errorText(err)}`;
     });
   };
   const render = () => {
@@ -48,28 +49,29 @@ export function teamsSection(room) {
       .map((team) => {
         const ours = team.id === room.teamId;
         const brief = team.brief && room.briefs ? room.briefs.briefs[team.brief] : null;
-        const members = team.members.map((id) => (id === me.id ? `${room.nameOf(id)} (you)` : room.nameOf(id)));
+        const members = team.members.map((id) => (id === me.id ? t('chat.meHere', { name: room.nameOf(id) }) : room.nameOf(id)));
+        const briefTitle = brief ? localText(brief.title, brief.title_cy) : null;
         const youHave = neededSkills(mySkills, team.missing); // matched loosely: "design" covers "Service design"
         // Not disabled while a move waits, so the focus can stay on it; a second tap does nothing.
         const button = ours
-          ? h('button', { type: 'button', class: 'secondary', 'data-focus': `team:${team.id}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.leave' }, 'leave the team') }, 'Leave this team')
+          ? h('button', { type: 'button', class: 'secondary', 'data-focus': `team:${team.id}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.leave' }, () => t('teams.leaveFailed')) }, t('teams.leave'))
           : h(
               'button',
-              { type: 'button', 'data-focus': `team:${team.id}`, 'aria-label': `${room.teamId ? 'Switch to' : 'Join'} ${team.name}`, onclick: () => waitingMove() || rosterCommand({ type: 'team.join', team: team.id }, `join ${team.name}`) },
-              room.teamId ? 'Switch to this team' : 'Join this team',
+              { type: 'button', 'data-focus': `team:${team.id}`, 'aria-label': t(room.teamId ? 'teams.switchTo' : 'teams.joinNamed', { team: team.name }), onclick: () => waitingMove() || rosterCommand({ type: 'team.join', team: team.id }, () => t('teams.joinFailed', { team: team.name })) },
+              room.teamId ? t('teams.switch') : t('teams.join'),
             );
         return h(
           'li',
           { class: ours ? 'team-card ours' : 'team-card', 'data-team': team.id },
-          h('h3', {}, team.name, ours ? h('span', { class: 'you-tag', text: ' · your team' }) : null),
-          brief ? h('p', { class: 'team-brief' }, 'Brief: ', h('strong', { text: brief.title }), ` · ${brief.partner}`) : h('p', { class: 'team-brief hint', text: 'No brief' }),
-          h('p', { class: 'members' }, h('strong', { text: `${members.length} ${members.length === 1 ? 'person' : 'people'}` }), members.length ? `: ${members.join(', ')}` : ''),
+          h('h3', {}, team.name, ours ? h('span', { class: 'you-tag', text: ` · ${t('teams.yours')}` }) : null),
+          brief ? h('p', { class: 'team-brief' }, `${t('join.brief')} `, h('strong', { text: briefTitle.text, lang: langOf(briefTitle.lang) }), ` · ${brief.partner}`) : h('p', { class: 'team-brief hint', text: t('teams.noBrief') }),
+          h('p', { class: 'members' }, h('strong', { text: t('people.count', { count: members.length }) }), members.length ? `: ${members.join(', ')}` : ''),
           team.needs.length
             ? team.missing.length
-              ? h('p', { class: 'missing' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), 'Missing: ', h('strong', { text: team.missing.join(', ') }))
-              : h('p', { class: 'complete' }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), `Has every skill it asked for (${team.needs.join(', ')})`)
+              ? h('p', { class: 'missing' }, h('span', { 'aria-hidden': 'true', text: '⚠ ' }), `${t('teams.missing')} `, h('strong', { text: team.missing.join(', ') }))
+              : h('p', { class: 'complete' }, h('span', { 'aria-hidden': 'true', text: '✓ ' }), `${t('join.complete')} (${team.needs.join(', ')})`)
             : null,
-          youHave.length && !ours ? h('p', { class: 'match', text: `You have what it misses: ${youHave.join(', ')}` }) : null,
+          youHave.length && !ours ? h('p', { class: 'match', text: t('join.useful', { skills: youHave.join(', ') }) }) : null,
           h('div', { class: 'tool-group' }, button),
         );
       });
@@ -78,7 +80,7 @@ export function teamsSection(room) {
     $('#teamless').hidden = teamless.length === 0;
     setChildren(
       $('#teamless-list'),
-      ...teamless.map((p) => h('li', {}, p.id === me.id ? `${p.name} (you)` : p.name, p.skills && p.skills.length ? h('span', { class: 'skills', text: `Skills: ${p.skills.join(', ')}` }) : null)),
+      ...teamless.map((p) => h('li', {}, p.id === me.id ? t('chat.meHere', { name: p.name }) : p.name, p.skills && p.skills.length ? h('span', { class: 'skills', text: t('teams.skillsOf', { skills: p.skills.join(', ') }) }) : null)),
     );
   };
 
@@ -87,7 +89,8 @@ export function teamsSection(room) {
     if (room.section === 'teams') render();
   });
   client.on('failed', ({ entry, error }) => {
-    if (entry.channel === 'roster') $('#teams-message').textContent = `That change was not made: ${error.message}.`;
+    if (entry.channel === 'roster') $('#teams-message').textContent = `${t('form.notMade')} ${errorText(error)}`;
   });
+  onLanguageChange(render);
   return { render };
 }

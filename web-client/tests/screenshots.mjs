@@ -20,9 +20,9 @@ const shot = async (page, name, options = {}) => {
 const server = await startServer();
 const browser = await launchBrowser();
 const watchdog = setTimeout(() => {
-  console.error('screenshots: gave up after 180 s');
+  console.error('screenshots: gave up after 300 s');
   process.exit(1);
-}, 180000);
+}, 300000);
 try {
   const team = 'Healthwatch Lambeth';
 
@@ -207,6 +207,68 @@ try {
   await display.mouse.move(5, 5);
   await display.waitForTimeout(3300);
   await shot(display, 'display-presenting');
+
+  // In Welsh: the demo started in Welsh (`--demo-language cy`, a Co-production Wales network day), on
+  // phones and a projector whose browsers speak Welsh; the organisers post in both languages.
+  const welsh = await startServer({ extraArgs: ['--demo-language', 'cy'] });
+  try {
+    const WELSH = { locale: 'cy-GB', extraHTTPHeaders: { 'Accept-Language': 'cy-GB,cy;q=0.9' } };
+    const welshTeam = 'Caffis Trwsio';
+    const joinInWelsh = async (page, name) => {
+      await page.goto(`${welsh.url}/join?code=${welsh.joinCode}`);
+      await page.locator('#name').fill(name);
+      await page.getByLabel(welshTeam).check();
+      await page.locator('#join-button').click();
+      await page.waitForURL(/\/room\?event=/);
+      await waitOnline(page);
+    };
+    const sendInWelsh = async (page, text) => {
+      await page.locator('#message-input').fill(text);
+      await page.locator('#composer button[type="submit"]').click();
+      await page.locator('.msg:not(.pending)', { hasText: text }).first().waitFor();
+    };
+    const cerysJoins = await (await newContext(browser, { ...PHONE, ...WELSH })).newPage();
+    await cerysJoins.goto(`${welsh.url}/join?code=${welsh.joinCode}`);
+    await cerysJoins.locator('#name').fill('Cerys');
+    await cerysJoins.locator('#skills').fill('trwsio, Cymraeg');
+    await cerysJoins.locator('.team-choice .match:not([hidden])').first().waitFor();
+    await shot(cerysJoins, 'join-cy', { fullPage: true });
+    const cerys = cerysJoins;
+    await joinInWelsh(cerys, 'Cerys');
+    const dafydd = await (await newContext(browser, { ...PHONE, ...WELSH })).newPage();
+    await joinInWelsh(dafydd, 'Dafydd');
+    await sendInWelsh(dafydd, "Bore da! Mae'r neuadd yng Nghas-gwent ar gael ddydd Sadwrn.");
+    await sendInWelsh(cerys, "Gwych. Fe wna i'r poster dwyieithog.");
+    await sendInWelsh(dafydd, 'Oes rhywun wedi gweld y tâp mesur?');
+    const trefnydd = await (await newContext(browser, { viewport: { width: 1366, height: 900 }, ...WELSH })).newPage();
+    await trefnydd.goto(withCode(welsh.organiser, welsh.joinCode));
+    await waitOnline(trefnydd);
+    await trefnydd.locator('#announcement-text-cy').fill("Mae cinio yn y neuadd am 1pm. Dewch â'ch cwpan eich hun!");
+    await trefnydd.locator('#announcement-text').fill('Lunch is in the hall at 1pm. Bring your own cup!');
+    await trefnydd.locator('#announce-form button[type="submit"]').click();
+    await trefnydd.locator('#announcement-list li', { hasText: 'Lunch is in the hall' }).waitFor();
+    await cerys.locator('.announcement', { hasText: 'Mae cinio yn y neuadd' }).waitFor();
+    await shot(cerys, 'room-cy');
+    const elin = await (await newContext(browser, { ...small, ...WELSH })).newPage();
+    await joinInWelsh(elin, 'Elin');
+    await sendInWelsh(elin, "Helo! Dw i'n gallu helpu gyda'r poster.");
+    await elin.locator('.msg', { hasText: 'tâp mesur' }).waitFor();
+    const lessInWelsh = elin.locator('#announcements .announcement.unread .more', { hasText: 'Dangos llai' });
+    for (let i = 0; i < 10 && (await lessInWelsh.count()); i++) await lessInWelsh.first().click();
+    await elin.evaluate(() => document.activeElement && document.activeElement.blur());
+    await shot(elin, 'room-cy-small');
+    const taflunydd = await (await newContext(browser, { ...PROJECTOR, ...WELSH })).newPage();
+    await taflunydd.goto(withCode(welsh.display, welsh.joinCode));
+    await waitOnline(taflunydd);
+    await taflunydd.locator('#event-name .second-language').waitFor();
+    await taflunydd.locator('.announcement', { hasText: 'Mae cinio yn y neuadd' }).waitFor();
+    await taflunydd.locator('#hero[data-mode="phase"]').waitFor();
+    await taflunydd.mouse.move(5, 5);
+    await taflunydd.waitForTimeout(3300);
+    await shot(taflunydd, 'display-cy');
+  } finally {
+    await welsh.stop();
+  }
 } finally {
   clearTimeout(watchdog);
   await browser.close();

@@ -151,7 +151,7 @@ test('schedule, announcements, help and outputs', () => {
     rec({ type: 'acknowledged', id: 'a_1', participant: 'p_1' }),
   ]);
   assert.deepEqual(ann.announcements[0], {
-    id: 'a_1', text: 'Fire drill', priority: 'urgent', pinned: true, at: 5, by: 'o_1', acknowledged_by: ['p_1'], edited: null, retracted: null,
+    id: 'a_1', text: 'Fire drill', text_cy: null, priority: 'urgent', pinned: true, at: 5, by: 'o_1', acknowledged_by: ['p_1'], edited: null, retracted: null,
   });
   fold('announcements', [
     rec({ type: 'edited', id: 'a_1', text: 'Fire drill at 4pm', priority: 'urgent', pinned: true, clears_acknowledgements: true }, { ts: 6, from: 'o_2' }),
@@ -159,7 +159,7 @@ test('schedule, announcements, help and outputs', () => {
     rec({ type: 'retracted', id: 'a_2' }, { ts: 8 }),
   ], ann);
   assert.deepEqual(ann.announcements[0], {
-    id: 'a_1', text: 'Fire drill at 4pm', priority: 'urgent', pinned: true, at: 5, by: 'o_1', acknowledged_by: [], edited: { at: 6, by: 'o_2' }, retracted: null,
+    id: 'a_1', text: 'Fire drill at 4pm', text_cy: null, priority: 'urgent', pinned: true, at: 5, by: 'o_1', acknowledged_by: [], edited: { at: 6, by: 'o_2' }, retracted: null,
   });
   assert.deepEqual(ann.announcements[1].retracted, { at: 8, by: 'o_1' });
 

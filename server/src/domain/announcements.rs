@@ -3,7 +3,7 @@
 //! acknowledged by participants, and organisers see how many have. A wrong one is edited or
 //! retracted: every screen follows, and the log (so the export) keeps what it said before.
 
-use super::{Context, Domain, DomainError, Recorded, text};
+use super::{Context, Domain, DomainError, Recorded, text, welsh_text};
 use makeroom_protocol::Role;
 pub use makeroom_protocol::announcements::{AnnouncementCommand, AnnouncementEvent, Priority};
 use serde::Serialize;
@@ -15,6 +15,8 @@ pub const MAX_ANNOUNCEMENTS: usize = 1000;
 pub struct Announcement {
     pub id: String,
     pub text: String,
+    /// The same announcement in Welsh, if it has one.
+    pub text_cy: Option<String>,
     pub priority: Priority,
     pub pinned: bool,
     /// Server time it was posted.
@@ -43,6 +45,11 @@ impl Announcement {
             None => Ok(self),
         }
     }
+}
+
+/// An announcement's words, in either language: 1 to 500 characters, lines allowed.
+fn announcement_text(value: &str) -> Result<String, DomainError> {
+    text(value, "an announcement", 1, MAX_TEXT_CHARS, true)
 }
 
 /// Every announcement of an event, oldest first.
@@ -74,7 +81,7 @@ impl Domain for Announcements {
             if actor.is_organiser() { Ok(()) } else { Err(DomainError::Forbidden("only organisers announce".into())) }
         };
         match command {
-            AnnouncementCommand::Post { text: t, priority, pinned } => {
+            AnnouncementCommand::Post { text: t, text_cy, priority, pinned } => {
                 organisers_only()?;
                 if self.announcements.len() >= MAX_ANNOUNCEMENTS {
                     return Err(DomainError::Conflict(format!(
@@ -83,7 +90,8 @@ impl Domain for Announcements {
                 }
                 Ok(AnnouncementEvent::Posted {
                     id: (context.fresh_id)("a"),
-                    text: text(&t, "an announcement", 1, MAX_TEXT_CHARS, true)?,
+                    text: announcement_text(&t)?,
+                    text_cy: welsh_text(text_cy, None, announcement_text)?,
                     priority,
                     pinned,
                 })
@@ -115,25 +123,28 @@ impl Domain for Announcements {
                 }
                 Ok(AnnouncementEvent::Acknowledged { id: announcement, participant: actor.id.to_string() })
             }
-            AnnouncementCommand::Edit { announcement, text: new_text, priority, pinned } => {
+            AnnouncementCommand::Edit { announcement, text: new_text, text_cy, priority, pinned } => {
                 organisers_only()?;
                 let found = self.get(&announcement)?.still_shown()?;
                 let new_text = match new_text {
-                    Some(t) => text(&t, "an announcement", 1, MAX_TEXT_CHARS, true)?,
+                    Some(t) => announcement_text(&t)?,
                     None => found.text.clone(),
                 };
+                let text_cy = welsh_text(text_cy, found.text_cy.as_ref(), announcement_text)?;
+                let words_changed = new_text != found.text || text_cy != found.text_cy;
                 let priority = priority.unwrap_or(found.priority);
                 let pinned = pinned.unwrap_or(found.pinned);
-                if new_text == found.text && priority == found.priority && pinned == found.pinned {
+                if !words_changed && priority == found.priority && pinned == found.pinned {
                     return Err(DomainError::Invalid("the edit changes nothing".into()));
                 }
                 // An acknowledgement says "I have seen these words": new words, or a normal one
                 // made urgent, must be seen again; a pin changed alone keeps them.
                 let clears_acknowledgements =
-                    !found.acknowledged_by.is_empty() && (new_text != found.text || priority != Priority::Urgent);
+                    !found.acknowledged_by.is_empty() && (words_changed || priority != Priority::Urgent);
                 Ok(AnnouncementEvent::Edited {
                     id: announcement,
                     text: new_text,
+                    text_cy,
                     priority,
                     pinned,
                     clears_acknowledgements,
@@ -151,17 +162,20 @@ impl Domain for Announcements {
 
     fn apply(&mut self, event: &AnnouncementEvent, recorded: Recorded) {
         match event {
-            AnnouncementEvent::Posted { id, text, priority, pinned } => self.announcements.push(Announcement {
-                id: id.clone(),
-                text: text.clone(),
-                priority: *priority,
-                pinned: *pinned,
-                at: recorded.ts,
-                by: recorded.by.to_string(),
-                acknowledged_by: Vec::new(),
-                edited: None,
-                retracted: None,
-            }),
+            AnnouncementEvent::Posted { id, text, text_cy, priority, pinned } => {
+                self.announcements.push(Announcement {
+                    id: id.clone(),
+                    text: text.clone(),
+                    text_cy: text_cy.clone(),
+                    priority: *priority,
+                    pinned: *pinned,
+                    at: recorded.ts,
+                    by: recorded.by.to_string(),
+                    acknowledged_by: Vec::new(),
+                    edited: None,
+                    retracted: None,
+                })
+            }
             AnnouncementEvent::Pinned { id } => {
                 if let Some(a) = self.get_mut(id) {
                     a.pinned = true;
@@ -177,9 +191,10 @@ impl Domain for Announcements {
                     a.acknowledged_by.push(participant.clone());
                 }
             }
-            AnnouncementEvent::Edited { id, text, priority, pinned, clears_acknowledgements } => {
+            AnnouncementEvent::Edited { id, text, text_cy, priority, pinned, clears_acknowledgements } => {
                 if let Some(a) = self.get_mut(id) {
                     a.text = text.clone();
+                    a.text_cy = text_cy.clone();
                     a.priority = *priority;
                     a.pinned = *pinned;
                     if *clears_acknowledgements {
@@ -207,7 +222,7 @@ mod tests {
     const ADA: Actor = Actor { id: "ada", role: Role::Participant, team: Some("t1") };
 
     fn post(text: &str, priority: Priority) -> AnnouncementCommand {
-        AnnouncementCommand::Post { text: text.into(), priority, pinned: false }
+        AnnouncementCommand::Post { text: text.into(), text_cy: None, priority, pinned: false }
     }
 
     #[test]
@@ -254,7 +269,13 @@ mod tests {
     }
 
     fn edit(id: &str, text: Option<&str>, priority: Option<Priority>, pinned: Option<bool>) -> AnnouncementCommand {
-        AnnouncementCommand::Edit { announcement: id.into(), text: text.map(str::to_string), priority, pinned }
+        AnnouncementCommand::Edit {
+            announcement: id.into(),
+            text: text.map(str::to_string),
+            text_cy: None,
+            priority,
+            pinned,
+        }
     }
 
     #[test]
@@ -306,6 +327,38 @@ mod tests {
         run(&mut state, ADA, AnnouncementCommand::Acknowledge { announcement: id.clone() }).expect("ack again");
         run(&mut state, HOST, edit(&id, None, Some(Priority::Normal), None)).expect("calm down");
         assert!(state.announcements[0].acknowledged_by.is_empty(), "normal ones hold no acknowledgements");
+    }
+
+    #[test]
+    fn a_welsh_text_is_checked_like_the_english_and_new_welsh_words_are_acknowledged_again() {
+        let mut state = Announcements::default();
+        let bilingual = |text_cy: &str| AnnouncementCommand::Post {
+            text: "Fire drill at 3pm".into(),
+            text_cy: Some(text_cy.into()),
+            priority: Priority::Urgent,
+            pinned: false,
+        };
+        let long = "a".repeat(MAX_TEXT_CHARS + 1);
+        assert!(matches!(run(&mut state, HOST, bilingual(&long)), Err(DomainError::Invalid(_))));
+        run(&mut state, HOST, bilingual("Ymarfer tân am 3pm")).expect("post");
+        let id = state.announcements[0].id.clone();
+        assert_eq!(state.announcements[0].text_cy.as_deref(), Some("Ymarfer tân am 3pm"));
+        run(&mut state, ADA, AnnouncementCommand::Acknowledge { announcement: id.clone() }).expect("ack");
+        let welsh = |text_cy: &str| AnnouncementCommand::Edit {
+            announcement: id.clone(),
+            text: None,
+            text_cy: Some(text_cy.into()),
+            priority: None,
+            pinned: None,
+        };
+        assert!(matches!(run(&mut state, HOST, welsh("Ymarfer tân am 3pm")), Err(DomainError::Invalid(_))));
+        let event = run(&mut state, HOST, welsh("Ymarfer tân am 4pm")).expect("new Welsh words");
+        assert!(matches!(event, AnnouncementEvent::Edited { clears_acknowledgements: true, .. }));
+        run(&mut state, HOST, welsh(" ")).expect("blank removes the Welsh text");
+        assert_eq!(
+            (state.announcements[0].text_cy.as_deref(), state.announcements[0].text.as_str()),
+            (None, "Fire drill at 3pm")
+        );
     }
 
     #[test]

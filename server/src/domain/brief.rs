@@ -5,7 +5,7 @@
 //! Each revision is one event in the `briefs` log, with the whole text: the log is the revision
 //! history. A team can fork its own working version ("tear the brief up"), linked to the original.
 
-use super::{Context, Domain, DomainError, Recorded, text};
+use super::{Context, Domain, DomainError, Recorded, text, welsh_text};
 pub use makeroom_protocol::brief::{BriefCommand, BriefEvent, ForkOrigin, NewBrief};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -27,6 +27,8 @@ pub struct RevisionRef {
 pub struct Brief {
     pub id: String,
     pub title: String,
+    /// The title in Welsh, if it has one.
+    pub title_cy: Option<String>,
     pub body: String,
     pub partner: String,
     pub owner: Option<String>,
@@ -64,7 +66,7 @@ impl Domain for Briefs {
     fn decide(&self, command: BriefCommand, context: &mut Context) -> Result<BriefEvent, DomainError> {
         let actor = context.actor;
         match command {
-            BriefCommand::Create { title: t, body: b, partner, owner } => {
+            BriefCommand::Create { title: t, title_cy, body: b, partner, owner } => {
                 if !actor.is_organiser() {
                     return Err(DomainError::Forbidden("only organisers add briefs".into()));
                 }
@@ -77,13 +79,14 @@ impl Domain for Briefs {
                     brief: NewBrief {
                         id: (context.fresh_id)("b"),
                         title: title(&t)?,
+                        title_cy: welsh_text(title_cy, None, title)?,
                         body: body(&b)?,
                         partner: text(&partner, "a partner", 1, MAX_PARTNER_CHARS, false)?,
                         owner,
                     },
                 })
             }
-            BriefCommand::Edit { brief, revision, title: t, body: b, owner } => {
+            BriefCommand::Edit { brief, revision, title: t, title_cy, body: b, owner } => {
                 let current = self.get(&brief)?;
                 let may_edit = actor.is_organiser()
                     || current.owner.as_deref() == Some(actor.id)
@@ -109,14 +112,16 @@ impl Domain for Briefs {
                     return Err(DomainError::NotFound(format!("participant `{owner}`")));
                 }
                 let title = t.as_deref().map(title).transpose()?.unwrap_or_else(|| current.title.clone());
+                let title_cy = welsh_text(title_cy, current.title_cy.as_ref(), self::title)?;
                 let body = b.as_deref().map(body).transpose()?.unwrap_or_else(|| current.body.clone());
-                if title == current.title && body == current.body && owner.is_none() {
+                if title == current.title && title_cy == current.title_cy && body == current.body && owner.is_none() {
                     return Err(DomainError::Invalid("this edit changes nothing".into()));
                 }
                 Ok(BriefEvent::Edited {
                     brief,
                     revision: current.revision + 1,
                     title,
+                    title_cy,
                     body,
                     owner: owner.or_else(|| current.owner.clone()),
                 })
@@ -139,6 +144,7 @@ impl Domain for Briefs {
                     brief: NewBrief {
                         id: (context.fresh_id)("b"),
                         title: original.title.clone(),
+                        title_cy: original.title_cy.clone(),
                         body: original.body.clone(),
                         partner: original.partner.clone(),
                         owner: None,
@@ -164,6 +170,7 @@ impl Domain for Briefs {
                     Brief {
                         id: brief.id.clone(),
                         title: brief.title.clone(),
+                        title_cy: brief.title_cy.clone(),
                         body: brief.body.clone(),
                         partner: brief.partner.clone(),
                         owner: brief.owner.clone(),
@@ -174,10 +181,11 @@ impl Domain for Briefs {
                     },
                 );
             }
-            BriefEvent::Edited { brief, revision, title, body, owner } => {
+            BriefEvent::Edited { brief, revision, title, title_cy, body, owner } => {
                 if let Some(current) = self.briefs.get_mut(brief) {
                     current.revision = *revision;
                     current.title = title.clone();
+                    current.title_cy = title_cy.clone();
                     current.body = body.clone();
                     current.owner = owner.clone();
                     current.history.push(first(*revision));
@@ -222,6 +230,7 @@ mod tests {
             HOST,
             BriefCommand::Create {
                 title: "A co-operative council website".into(),
+                title_cy: None,
                 body: "# Why\nResidents cannot find services.".into(),
                 partner: "Lambeth Council".into(),
                 owner: Some("officer".into()),
@@ -232,7 +241,14 @@ mod tests {
     }
 
     fn edit(revision: u32, body: &str) -> BriefCommand {
-        BriefCommand::Edit { brief: "b1".into(), revision, title: None, body: Some(body.into()), owner: None }
+        BriefCommand::Edit {
+            brief: "b1".into(),
+            revision,
+            title: None,
+            title_cy: None,
+            body: Some(body.into()),
+            owner: None,
+        }
     }
 
     #[test]
@@ -263,7 +279,13 @@ mod tests {
             run(
                 &mut briefs,
                 stranger,
-                BriefCommand::Create { title: "t".into(), body: String::new(), partner: "p".into(), owner: None }
+                BriefCommand::Create {
+                    title: "t".into(),
+                    title_cy: None,
+                    body: String::new(),
+                    partner: "p".into(),
+                    owner: None
+                }
             ),
             Err(DomainError::Forbidden(_))
         ));
@@ -280,6 +302,7 @@ mod tests {
                     brief: "b1".into(),
                     revision: 2,
                     title: Some(" ".into()),
+                    title_cy: None,
                     body: None,
                     owner: None
                 }
@@ -292,6 +315,7 @@ mod tests {
                 HOST,
                 BriefCommand::Create {
                     title: "x".into(),
+                    title_cy: None,
                     body: String::new(),
                     partner: "p".into(),
                     owner: Some("ghost".into())
@@ -313,6 +337,7 @@ mod tests {
             brief: fork.id.clone(),
             revision: 1,
             title: None,
+            title_cy: None,
             body: Some("Start from residents' stories".into()),
             owner: None,
         };
@@ -323,6 +348,7 @@ mod tests {
             brief: fork.id.clone(),
             revision: 2,
             title: None,
+            title_cy: None,
             body: Some("x".into()),
             owner: None,
         };
@@ -336,5 +362,34 @@ mod tests {
             run(&mut briefs, teamless, BriefCommand::Fork { brief: "b1".into() }),
             Err(DomainError::Forbidden(_))
         ));
+    }
+
+    #[test]
+    fn a_welsh_title_is_kept_changed_and_removed_like_the_english_one() {
+        let mut briefs = Briefs::default();
+        let create = BriefCommand::Create {
+            title: "Repair cafés".into(),
+            title_cy: Some(" Caffis trwsio ".into()),
+            body: String::new(),
+            partner: "Monmouthshire".into(),
+            owner: None,
+        };
+        run(&mut briefs, HOST, create).expect("created");
+        assert_eq!(briefs.briefs["b1"].title_cy.as_deref(), Some("Caffis trwsio"));
+        let edit = |title_cy: Option<&str>, revision| BriefCommand::Edit {
+            brief: "b1".into(),
+            revision,
+            title: None,
+            title_cy: title_cy.map(str::to_string),
+            body: None,
+            owner: None,
+        };
+        assert!(matches!(run(&mut briefs, HOST, edit(None, 1)), Err(DomainError::Invalid(_))), "nothing changes");
+        run(&mut briefs, HOST, edit(Some("Caffi Trwsio"), 1)).expect("a new Welsh title is an edit");
+        assert_eq!(briefs.briefs["b1"].title_cy.as_deref(), Some("Caffi Trwsio"));
+        let long = "a".repeat(MAX_TITLE_CHARS + 1);
+        assert!(matches!(run(&mut briefs, HOST, edit(Some(&long), 2)), Err(DomainError::Invalid(_))));
+        run(&mut briefs, HOST, edit(Some(""), 2)).expect("blank removes it");
+        assert_eq!(briefs.briefs["b1"].title_cy, None);
     }
 }

@@ -108,6 +108,21 @@ pub fn text(value: &str, what: &str, min: usize, max: usize, multiline: bool) ->
     Ok(trimmed.to_string())
 }
 
+/// The Welsh text beside an English one (an event's name, a brief's title, an announcement), as a
+/// command gives it: absent keeps `current`, blank removes it, anything else must pass `check` as the
+/// English text does. Every bilingual field goes through here, so they all behave alike.
+pub fn welsh_text<T: Clone>(
+    given: Option<String>,
+    current: Option<&T>,
+    check: impl FnOnce(&str) -> Result<T, DomainError>,
+) -> Result<Option<T>, DomainError> {
+    match given {
+        None => Ok(current.cloned()),
+        Some(value) if value.trim().is_empty() => Ok(None),
+        Some(value) => check(&value).map(Some),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -5,10 +5,11 @@
 //! `members` and `missing`, recomputed on every change: the room-wide "who is where, who is missing
 //! what" view that tells a newcomer at a glance where they would be useful.
 
-use super::{Context, Domain, DomainError, Recorded, text};
+use super::{Context, Domain, DomainError, Recorded, text, welsh_text};
 use makeroom_protocol::Role;
 pub use makeroom_protocol::roster::{
-    EventDetails, MAX_NAME_CHARS, Name, NameError, NewTeam, Participant, RosterCommand, RosterEvent,
+    BilingualOrder, EventDetails, Language, MAX_NAME_CHARS, Name, NameError, NewTeam, Participant, RosterCommand,
+    RosterEvent,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -75,7 +76,14 @@ pub struct Roster {
 impl Roster {
     pub fn new(name: Name) -> Self {
         Roster {
-            event: EventDetails { name, starts_at: None, ends_at: None },
+            event: EventDetails {
+                name,
+                name_cy: None,
+                language: Default::default(),
+                bilingual_order: None,
+                starts_at: None,
+                ends_at: None,
+            },
             participants: HashMap::new(),
             teams: BTreeMap::new(),
         }
@@ -151,12 +159,16 @@ impl Domain for Roster {
     fn decide(&self, command: RosterCommand, context: &mut Context) -> Result<RosterEvent, DomainError> {
         let actor = context.actor;
         match command {
-            RosterCommand::UpdateEvent { name, starts_at, ends_at } => {
+            RosterCommand::UpdateEvent { name, name_cy, language, bilingual_order, starts_at, ends_at } => {
                 organisers_only(context, "change the event")?;
                 let mut details = self.event.clone();
                 if let Some(name) = name {
                     details.name = Name::try_from(name)?;
                 }
+                details.name_cy =
+                    welsh_text(name_cy, details.name_cy.as_ref(), |v| Ok(Name::try_from(v.to_string())?))?;
+                details.language = language.unwrap_or(details.language);
+                details.bilingual_order = bilingual_order.or(details.bilingual_order);
                 details.starts_at = starts_at.or(details.starts_at);
                 details.ends_at = ends_at.or(details.ends_at);
                 if let (Some(start), Some(end)) = (details.starts_at, details.ends_at)
@@ -500,7 +512,14 @@ mod tests {
             RosterCommand::RenameTeam { team: team.clone(), name: "Mine".into() },
             RosterCommand::ArchiveTeam { team: team.clone() },
             RosterCommand::RemoveParticipant { participant: "bo".into() },
-            RosterCommand::UpdateEvent { name: Some("Mine".into()), starts_at: None, ends_at: None },
+            RosterCommand::UpdateEvent {
+                name: Some("Mine".into()),
+                name_cy: None,
+                language: None,
+                bilingual_order: None,
+                starts_at: None,
+                ends_at: None,
+            },
             RosterCommand::SetNeeds { team: team.clone(), needs: vec![] },
         ] {
             assert!(matches!(run(&mut roster, ada, command), Err(DomainError::Forbidden(_))));
@@ -513,10 +532,55 @@ mod tests {
             run(&mut roster, host, RosterCommand::RemoveParticipant { participant: "host".into() }),
             Err(DomainError::Conflict(_))
         ));
-        assert!(matches!(
-            run(&mut roster, host, RosterCommand::UpdateEvent { name: None, starts_at: Some(10), ends_at: Some(5) }),
-            Err(DomainError::Invalid(_))
-        ));
+        assert!(matches!(run(&mut roster, host, times(Some(10), Some(5))), Err(DomainError::Invalid(_))));
+    }
+
+    fn times(starts_at: Option<i64>, ends_at: Option<i64>) -> RosterCommand {
+        RosterCommand::UpdateEvent {
+            name: None,
+            name_cy: None,
+            language: None,
+            bilingual_order: None,
+            starts_at,
+            ends_at,
+        }
+    }
+
+    #[test]
+    fn an_event_gets_a_welsh_name_a_language_and_a_bilingual_order_and_keeps_what_is_left_out() {
+        let mut roster = weekend();
+        let host = Actor { id: "host", role: Role::Organiser, team: None };
+        let welsh = |name_cy: &str| RosterCommand::UpdateEvent {
+            name: None,
+            name_cy: Some(name_cy.into()),
+            language: Some(Language::Cy),
+            bilingual_order: None,
+            starts_at: None,
+            ends_at: None,
+        };
+        assert!(matches!(run(&mut roster, host, welsh(&"y".repeat(MAX_NAME_CHARS + 1))), Err(DomainError::Invalid(_))));
+        run(&mut roster, host, welsh(" Diwrnod Rhwydwaith ")).expect("a Welsh name");
+        assert_eq!(roster.event.name_cy.as_ref().map(Name::as_str), Some("Diwrnod Rhwydwaith"));
+        assert_eq!(roster.event.language, Language::Cy);
+        assert_eq!(
+            BilingualOrder::for_event(roster.event.bilingual_order, roster.event.language),
+            BilingualOrder::CyFirst
+        );
+        run(&mut roster, host, times(Some(1), None)).expect("times only");
+        assert_eq!(roster.event.name_cy.as_ref().map(Name::as_str), Some("Diwrnod Rhwydwaith"), "kept");
+        let english_first = RosterCommand::UpdateEvent {
+            name: None,
+            name_cy: Some(String::new()),
+            language: None,
+            bilingual_order: Some(BilingualOrder::EnFirst),
+            starts_at: None,
+            ends_at: None,
+        };
+        run(&mut roster, host, english_first).expect("order set, Welsh name removed");
+        assert_eq!(
+            (roster.event.name_cy.as_ref(), roster.event.bilingual_order),
+            (None, Some(BilingualOrder::EnFirst))
+        );
     }
 
     #[test]

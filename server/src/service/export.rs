@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 struct Revision {
     revision: u32,
     title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title_cy: Option<String>,
     body: String,
     at: i64,
     by: String,
@@ -28,6 +30,8 @@ struct Revision {
 #[derive(Serialize)]
 struct AnnouncementVersion {
     text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text_cy: Option<String>,
     priority: Priority,
     pinned: bool,
     at: i64,
@@ -53,11 +57,19 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
     for publication in read_all(store, event.briefs.key(), 0).await? {
         let Ok(change) = serde_json::from_str::<BriefEvent>(publication.data.get()) else { continue };
         let (id, revision) = match change {
-            BriefEvent::Created { brief } | BriefEvent::Forked { brief, .. } => {
-                (brief.id, Revision { revision: 1, title: brief.title, body: brief.body, at: 0, by: String::new() })
-            }
-            BriefEvent::Edited { brief, revision, title, body, .. } => {
-                (brief, Revision { revision, title, body, at: 0, by: String::new() })
+            BriefEvent::Created { brief } | BriefEvent::Forked { brief, .. } => (
+                brief.id,
+                Revision {
+                    revision: 1,
+                    title: brief.title,
+                    title_cy: brief.title_cy,
+                    body: brief.body,
+                    at: 0,
+                    by: String::new(),
+                },
+            ),
+            BriefEvent::Edited { brief, revision, title, title_cy, body, .. } => {
+                (brief, Revision { revision, title, title_cy, body, at: 0, by: String::new() })
             }
         };
         revisions.entry(id).or_default().push(Revision {
@@ -70,12 +82,18 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
     // The state holds what each announcement says now; the log, what it said before each edit.
     let mut versions: BTreeMap<String, Vec<AnnouncementVersion>> = BTreeMap::new();
     for publication in read_all(store, event.announcements.key(), 0).await? {
-        let (id, text, priority, pinned) = match serde_json::from_str::<AnnouncementEvent>(publication.data.get()) {
-            Ok(AnnouncementEvent::Posted { id, text, priority, pinned }) => (id, text, priority, pinned),
-            Ok(AnnouncementEvent::Edited { id, text, priority, pinned, .. }) => (id, text, priority, pinned),
-            _ => continue,
-        };
-        let version = AnnouncementVersion { text, priority, pinned, at: publication.ts, by: publication.from.name };
+        let (id, text, text_cy, priority, pinned) =
+            match serde_json::from_str::<AnnouncementEvent>(publication.data.get()) {
+                Ok(AnnouncementEvent::Posted { id, text, text_cy, priority, pinned }) => {
+                    (id, text, text_cy, priority, pinned)
+                }
+                Ok(AnnouncementEvent::Edited { id, text, text_cy, priority, pinned, .. }) => {
+                    (id, text, text_cy, priority, pinned)
+                }
+                _ => continue,
+            };
+        let version =
+            AnnouncementVersion { text, text_cy, priority, pinned, at: publication.ts, by: publication.from.name };
         versions.entry(id).or_default().push(version);
     }
 
@@ -125,6 +143,9 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
         "event": {
             "id": event.info.id,
             "name": roster["event"]["name"],
+            "name_cy": roster["event"]["name_cy"],
+            "language": roster["event"]["language"].as_str().unwrap_or("en"),
+            "bilingual_order": roster["event"]["bilingual_order"],
             "join_code": event.join_code(),
             "starts_at": roster["event"]["starts_at"],
             "ends_at": roster["event"]["ends_at"],
@@ -159,6 +180,15 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// A text with its Welsh beside it when it has one: "Repair cafés / Caffis trwsio".
+fn bilingual(value: &Value, field: &str) -> String {
+    let english = text(&value[field]);
+    match value[format!("{field}_cy").as_str()].as_str() {
+        Some(welsh) if !welsh.is_empty() => format!("{english} / {welsh}"),
+        _ => english,
+    }
+}
+
 fn time(ms: &Value) -> String {
     ms.as_i64().map(format_utc).unwrap_or_else(|| "—".into())
 }
@@ -183,7 +213,7 @@ fn archive(export: &Value) -> Vec<Block> {
     use Block::*;
     let mut doc = Vec::new();
     let event = &export["event"];
-    doc.push(Heading(1, text(&event["name"])));
+    doc.push(Heading(1, bilingual(event, "name")));
     doc.push(Paragraph(format!(
         "From {} to {}. Exported {} from Makeroom.",
         time(&event["starts_at"]),
@@ -198,7 +228,7 @@ fn archive(export: &Value) -> Vec<Block> {
 
     doc.push(Heading(2, "Briefs".into()));
     for brief in export["briefs"].as_object().into_iter().flat_map(|m| m.values()) {
-        let mut title = text(&brief["title"]);
+        let mut title = bilingual(brief, "title");
         if let Some(team) = brief["team"].as_str() {
             title = format!("{title} (working version of {})", team_name(team));
         }
@@ -272,7 +302,7 @@ fn archive(export: &Value) -> Vec<Block> {
             .flatten()
             .map(|a| {
                 let urgent = if a["priority"] == "urgent" { " (urgent)" } else { "" };
-                let mut line = format!("{}{urgent}: {}", time(&a["at"]), text(&a["text"]));
+                let mut line = format!("{}{urgent}: {}", time(&a["at"]), bilingual(a, "text"));
                 // Every version but the last (which is the text above), and who changed it when.
                 let versions = a["versions"].as_array().map(Vec::as_slice).unwrap_or_default();
                 for (index, version) in versions.iter().enumerate().skip(1) {
@@ -281,7 +311,7 @@ fn archive(export: &Value) -> Vec<Block> {
                         " — edited {} by {} (it said: “{}”{})",
                         time(&version["at"]),
                         text(&version["by"]),
-                        text(&earlier["text"]),
+                        bilingual(earlier, "text"),
                         if earlier["priority"] == "urgent" { ", urgent" } else { "" }
                     ));
                 }

@@ -3,7 +3,7 @@
 
 use super::{AppState, pages, ws};
 use crate::auth::{Claims, Subject, TokenKind};
-use crate::domain::roster::{Name, parse_skills};
+use crate::domain::roster::{Language, Name, parse_skills};
 use crate::error::AppError;
 use crate::service::directory::EventEntry;
 use actix_web::error::JsonPayloadError;
@@ -172,6 +172,9 @@ struct TeamSummary {
     name: String,
     /// The title of the brief it formed around.
     brief: Option<String>,
+    /// That title in Welsh, when the brief has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    brief_cy: Option<String>,
     members: usize,
     needs: Vec<String>,
     /// Needed skills nobody in the team has yet: where a newcomer would be useful.
@@ -180,8 +183,18 @@ struct TeamSummary {
 
 #[derive(Serialize)]
 struct JoinInfo {
-    event: EventSummary,
+    event: JoinEvent,
     teams: Vec<TeamSummary>,
+}
+
+/// The event as the join page shows it: its name in each language it has, and the language it is run in.
+#[derive(Serialize)]
+struct JoinEvent {
+    id: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name_cy: Option<String>,
+    language: Language,
 }
 
 #[derive(Serialize)]
@@ -193,25 +206,35 @@ struct EventSummary {
 /// What the join page shows before someone joins: the event's name and its teams.
 async fn join_info(state: State, request: HttpRequest, code: web::Path<String>) -> Result<HttpResponse, AppError> {
     let event = event_to_join(&state, &request, &code)?;
-    let teams = {
+    let (teams, details) = {
         let roster = event.roster();
         let briefs = event.briefs.state();
-        roster
+        let teams = roster
             .teams
             .values()
             .filter(|team| !team.archived)
-            .map(|team| TeamSummary {
-                id: team.id.clone(),
-                name: team.name.as_str().to_string(),
-                brief: team.brief.as_ref().and_then(|id| briefs.briefs.get(id)).map(|b| b.title.clone()),
-                members: team.members.len(),
-                needs: team.needs.clone(),
-                missing: team.missing.clone(),
+            .map(|team| {
+                let brief = team.brief.as_ref().and_then(|id| briefs.briefs.get(id));
+                TeamSummary {
+                    id: team.id.clone(),
+                    name: team.name.as_str().to_string(),
+                    brief: brief.map(|b| b.title.clone()),
+                    brief_cy: brief.and_then(|b| b.title_cy.clone()),
+                    members: team.members.len(),
+                    needs: team.needs.clone(),
+                    missing: team.missing.clone(),
+                }
             })
-            .collect()
+            .collect();
+        (teams, roster.event.clone())
     };
-    Ok(HttpResponse::Ok()
-        .json(JoinInfo { event: EventSummary { id: event.info.id.clone(), name: event.name() }, teams }))
+    let event = JoinEvent {
+        id: event.info.id.clone(),
+        name: event.name(),
+        name_cy: details.name_cy.map(String::from),
+        language: details.language,
+    };
+    Ok(HttpResponse::Ok().json(JoinInfo { event, teams }))
 }
 
 #[derive(Deserialize)]

@@ -58,6 +58,10 @@ const PAGES: &[Page] = &[
     asset!("views.js", JS),
     asset!("announcements.js", JS),
     asset!("skills.js", JS),
+    // Welsh and English: the words of every page, one catalogue per language.
+    asset!("i18n.js", JS),
+    asset!("i18n/en.js", JS),
+    asset!("i18n/cy.js", JS),
     // Each page's module, and the parts of the room and the console.
     asset!("join.js", JS),
     asset!("display.js", JS),
