@@ -81,8 +81,12 @@ pub async fn create_demo_event(events: &EventDirectory) -> anyhow::Result<Arc<Ev
     let host = system_sender();
     let hour = 3600 * 1000;
     let starts_at = now_millis() - 2 * hour;
-    let update =
-        RosterCommand::UpdateEvent { name: None, starts_at: Some(starts_at), ends_at: Some(starts_at + 48 * hour) };
+    let update = RosterCommand::UpdateEvent {
+        name: None,
+        starts_at: Some(starts_at),
+        ends_at: Some(starts_at + 48 * hour),
+        time_zone: None,
+    };
     event.command(store, &event.roster, &host, update, None).await?;
     let mut teams = Vec::new();
     for demo in BRIEFS {

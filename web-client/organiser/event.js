@@ -1,4 +1,5 @@
-// organiser/event.js: the console's Event: the event's name and when it starts and ends, changed with
+// organiser/event.js: the console's Event: the event's name, when it starts and ends, and its time
+// zone (which the export writes times in), changed with
 // `event.update` on `roster`. Only what was changed is sent, and a time once set can be moved but
 // not cleared (PROTOCOL.md), so the form says so instead of sending a change the server would ignore.
 
@@ -10,7 +11,14 @@ export function eventSection(organiser) {
   const name = $('#event-name-input');
   const starts = $('#event-starts');
   const ends = $('#event-ends');
+  const zone = $('#event-time-zone');
   const message = $('#event-message');
+  // The browser's own list of IANA zones, as suggestions; the server decides what it knows.
+  try {
+    for (const name of Intl.supportedValuesOf('timeZone')) $('#time-zones').append(Object.assign(document.createElement('option'), { value: name }));
+  } catch {
+    // an older browser: the field takes a typed name
+  }
   let dirty = false; // typing wins over a live update
   form.addEventListener('input', () => (dirty = true));
   const render = () => {
@@ -19,6 +27,7 @@ export function eventSection(organiser) {
     name.value = event.name || '';
     starts.value = event.starts_at ? toLocalInput(event.starts_at) : '';
     ends.value = event.ends_at ? toLocalInput(event.ends_at) : '';
+    zone.value = event.time_zone || 'Europe/London';
   };
   form.addEventListener('submit', (submit) => {
     submit.preventDefault();
@@ -31,6 +40,12 @@ export function eventSection(organiser) {
       return name.focus();
     }
     if (newName !== event.name) command.name = newName;
+    const newZone = zone.value.trim();
+    if (!newZone) {
+      message.textContent = 'The event needs a time zone, such as Europe/London.';
+      return zone.focus();
+    }
+    if (newZone !== (event.time_zone || 'Europe/London')) command.time_zone = newZone;
     for (const [input, field, words] of [
       [starts, 'starts_at', 'start'],
       [ends, 'ends_at', 'end'],

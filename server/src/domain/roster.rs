@@ -75,7 +75,12 @@ pub struct Roster {
 impl Roster {
     pub fn new(name: Name) -> Self {
         Roster {
-            event: EventDetails { name, starts_at: None, ends_at: None },
+            event: EventDetails {
+                name,
+                starts_at: None,
+                ends_at: None,
+                time_zone: makeroom_protocol::roster::DEFAULT_TIME_ZONE.to_string(),
+            },
             participants: HashMap::new(),
             teams: BTreeMap::new(),
         }
@@ -151,11 +156,14 @@ impl Domain for Roster {
     fn decide(&self, command: RosterCommand, context: &mut Context) -> Result<RosterEvent, DomainError> {
         let actor = context.actor;
         match command {
-            RosterCommand::UpdateEvent { name, starts_at, ends_at } => {
+            RosterCommand::UpdateEvent { name, starts_at, ends_at, time_zone } => {
                 organisers_only(context, "change the event")?;
                 let mut details = self.event.clone();
                 if let Some(name) = name {
                     details.name = Name::try_from(name)?;
+                }
+                if let Some(zone) = time_zone {
+                    details.time_zone = super::time_zone::parse(&zone)?.name;
                 }
                 details.starts_at = starts_at.or(details.starts_at);
                 details.ends_at = ends_at.or(details.ends_at);
@@ -500,7 +508,7 @@ mod tests {
             RosterCommand::RenameTeam { team: team.clone(), name: "Mine".into() },
             RosterCommand::ArchiveTeam { team: team.clone() },
             RosterCommand::RemoveParticipant { participant: "bo".into() },
-            RosterCommand::UpdateEvent { name: Some("Mine".into()), starts_at: None, ends_at: None },
+            RosterCommand::UpdateEvent { name: Some("Mine".into()), starts_at: None, ends_at: None, time_zone: None },
             RosterCommand::SetNeeds { team: team.clone(), needs: vec![] },
         ] {
             assert!(matches!(run(&mut roster, ada, command), Err(DomainError::Forbidden(_))));
@@ -514,7 +522,11 @@ mod tests {
             Err(DomainError::Conflict(_))
         ));
         assert!(matches!(
-            run(&mut roster, host, RosterCommand::UpdateEvent { name: None, starts_at: Some(10), ends_at: Some(5) }),
+            run(
+                &mut roster,
+                host,
+                RosterCommand::UpdateEvent { name: None, starts_at: Some(10), ends_at: Some(5), time_zone: None }
+            ),
             Err(DomainError::Invalid(_))
         ));
     }

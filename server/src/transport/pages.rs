@@ -58,6 +58,7 @@ const PAGES: &[Page] = &[
     asset!("views.js", JS),
     asset!("announcements.js", JS),
     asset!("skills.js", JS),
+    asset!("output-editor.js", JS),
     // Each page's module, and the parts of the room and the console.
     asset!("join.js", JS),
     asset!("display.js", JS),
@@ -71,6 +72,7 @@ const PAGES: &[Page] = &[
     asset!("room/brief.js", JS),
     asset!("room/teams.js", JS),
     asset!("room/schedule.js", JS),
+    asset!("room/made.js", JS),
     asset!("room/presenting.js", JS),
     asset!("room/saved.js", JS),
     asset!("organiser.js", JS),
