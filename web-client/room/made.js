@@ -33,7 +33,7 @@ export function madeSection(room) {
   };
   const render = () => {
     const team = room.teamId;
-    $('#made-title').textContent = team ? TEXT.heading(room.teamName(team)) : 'Made';
+    $('#made-heading').textContent = team ? TEXT.heading(room.teamName(team)) : 'Made';
     $('#made-intro').textContent = team ? TEXT.intro : TEXT.teamless;
     $('#made-holder').hidden = !team;
     if (!team) return;
