@@ -136,6 +136,7 @@ function start(signedIn) {
     outputShown = key;
     $('#hero-output').hidden = !output;
     hero.classList.toggle('has-output', Boolean(output));
+    $('#screen').classList.toggle('has-output', Boolean(output));
     if (!output) return;
     set('#hero-output-title', output.title);
     set('#hero-output-text', (output.description || '').split('\n').find((line) => line.trim()) || '');

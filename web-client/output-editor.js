@@ -138,7 +138,6 @@ export class OutputEditor {
       'form',
       { class: 'output-editor', id: id('form'), novalidate: true },
       field('title', TEXT.title, this.title, TEXT.titleHint),
-      field('description', TEXT.description, this.description),
       h(
         'fieldset',
         { class: 'photos-field' },
@@ -150,6 +149,7 @@ export class OutputEditor {
         h('button', { type: 'button', class: 'secondary', id: id('add-photos'), 'aria-describedby': id('photos-hint'), onclick: () => this.fileInput.click() }, TEXT.addPhotos),
         this.fileInput,
       ),
+      field('description', TEXT.description, this.description),
       field('links', TEXT.links, this.links, TEXT.linksHint),
       field('carried', TEXT.carriedOnBy, this.carriedOnBy, TEXT.carriedOnByHint),
       field('next', TEXT.nextSteps, this.nextSteps),
