@@ -39,8 +39,28 @@ export function outputsSection(organiser) {
     }
     return editors.get(team.id);
   };
+  let redrawWhenDone = false;
   const render = () => {
     if (!organiser.outputs || !organiser.roster) return;
+    // Someone is typing in a form: redrawing the list would take their focus. The open forms hear
+    // of the change now; the list is drawn again once the focus leaves them.
+    const typing = [...editors.values()].find((editor) => editor.element.contains(document.activeElement));
+    if (typing) {
+      for (const [team, editor] of editors) editor.show(organiser.outputs.outputs[team] || null);
+      if (!redrawWhenDone) {
+        redrawWhenDone = true;
+        typing.element.addEventListener(
+          'focusout',
+          () =>
+            setTimeout(() => {
+              redrawWhenDone = false;
+              render();
+            }),
+          { once: true },
+        );
+      }
+      return;
+    }
     const teams = Object.values(organiser.roster.teams)
       .filter((t) => !t.archived || organiser.outputs.outputs[t.id])
       .sort((a, b) => a.name.localeCompare(b.name));
