@@ -119,7 +119,17 @@ describe('what the teams made', { timeout: 120000 }, () => {
     await display.context().close();
   });
 
-  test('the export bundle holds the output and the photo’s bytes', async () => {
+  test('the export bundle holds the output and the photo’s bytes, with times in the event’s zone', async () => {
+    // The event happens in New York this time: the console's Event form says so.
+    await organiser.getByRole('link', { name: 'Event', exact: true }).click();
+    const zone = organiser.getByLabel('Time zone');
+    assert.equal(await zone.inputValue(), 'Europe/London');
+    await zone.fill('Mars/Olympus_Mons');
+    await organiser.getByRole('button', { name: 'Save the event' }).click();
+    await organiser.locator('#event-message', { hasText: 'is not a time zone such as Europe/London' }).waitFor();
+    await zone.fill('America/New_York');
+    await organiser.getByRole('button', { name: 'Save the event' }).click();
+    await organiser.waitForFunction(() => window.makeroom.outbox.length === 0 && document.querySelector('#event-message').textContent === '');
     await organiser.getByRole('link', { name: 'Export' }).click();
     const download = organiser.waitForEvent('download');
     await organiser.getByRole('button', { name: 'Download everything with photos (.zip)' }).click();
@@ -134,7 +144,9 @@ describe('what the teams made', { timeout: 120000 }, () => {
     const html = readFileSync(path.join(folder, 'export.html'), 'utf8');
     assert.ok(html.includes(`<img src="photos/${photo}.jpg"`), 'the archive shows the photo from beside it');
     assert.ok(html.includes('What it made: The residents’ post-it wall'));
-    assert.ok(html.includes('Times are in Europe/London.'));
+    assert.ok(html.includes('Times are in America/New_York.'));
+    assert.match(html, /Saved \d{4}-\d\d-\d\d \d\d:\d\d E[SD]T by Organiser/, 'who saved it when, in New York time');
+    assert.match(html, /<div class="brief">\n<h4>The challenge<\/h4>/, 'briefs rendered from Markdown');
     const json = JSON.parse(readFileSync(path.join(folder, 'export.json'), 'utf8'));
     const team = Object.values(json.teams).find((t) => t.name === TEAM);
     assert.deepEqual(json.outputs[team.id].photos, [photo]);
