@@ -1,6 +1,7 @@
 // The projector display: /display#refresh=TOKEN, then /display?event=ID. Readable from the back of
 // a hall: the event's name and a clock on the server's time; while a team presents, its name and
-// the time it has left, and who is next; otherwise the countdown to the schedule's next phase; the
+// the time it has left, who is next, and what it made (its output's title, first photo and the
+// first line of its description); otherwise the countdown to the schedule's next phase; the
 // latest announcements; and how to join, with the join link's QR code (drawn by the server, which
 // the display asks again every little while, so that a new join code reaches it without a reload).
 // Every time shown comes from the server's times and the
@@ -10,6 +11,7 @@
 import { Status, api } from './makeroom.js';
 import { StateChannel, formatClock, nextPresenter, remainingMs, scheduleAt } from './state.js';
 import { AnnouncementFeed, announcementItem, newestThenPinned } from './announcements.js';
+import { photoUrl } from './output-editor.js';
 import { $, clientFromLink, forgetSession, h, keepForOffline, saveSession, setChildren, showStatus, signInFromLink } from './ui.js';
 import { bothTexts, dateFormat, dayOf, eventTextLang, langOf, onLanguageChange, setEvent, startPage, t, weekdayWhen } from './i18n.js';
 
@@ -117,6 +119,7 @@ function start(signedIn) {
   let roster = null;
   let schedule = null;
   let presentations = null;
+  let outputs = null;
   const teamName = (id) => (roster && roster.teams[id] ? roster.teams[id].name : '');
   const hero = $('#hero');
   const countdown = $('#countdown');
@@ -131,6 +134,26 @@ function start(signedIn) {
     const time = dateFormat({ hour: 'numeric', minute: '2-digit' }).format(new Date(ts));
     if (dayOf(ts) === dayOf(now)) return t('display.at', { time });
     return t('display.dayAt', { day: weekdayWhen(ts), time });
+  };
+  /** What the presenting team made, beside its timer: drawn only when it changed. */
+  let outputShown = '';
+  const showOutput = (team) => {
+    const output = team && outputs && outputs.outputs ? outputs.outputs[team] : null;
+    const key = output ? JSON.stringify([team, output.title, output.photos[0], output.description]) : '';
+    if (key === outputShown) return;
+    outputShown = key;
+    $('#hero-output').hidden = !output;
+    hero.classList.toggle('has-output', Boolean(output));
+    $('#screen').classList.toggle('has-output', Boolean(output));
+    if (!output) return;
+    set('#hero-output-title', output.title);
+    set('#hero-output-text', (output.description || '').split('\n').find((line) => line.trim()) || '');
+    const photo = $('#hero-output-photo');
+    photo.hidden = !output.photos.length;
+    if (output.photos.length) {
+      photo.src = photoUrl(eventId, output.photos[0]);
+      photo.alt = `A photo of what ${teamName(team)} made`;
+    }
   };
   /** Computes what the hero shows from the state and the server's clock now; cheap, so every 100 ms. */
   const renderNow = () => {
@@ -154,6 +177,7 @@ function start(signedIn) {
       hero.classList.toggle('over', over);
       hero.classList.toggle('paused', Boolean(current.paused_at));
       speech = t('display.presentingSaid', { name: teamName(current.team) });
+      showOutput(current.team);
     } else if (schedule) {
       const { current: phases, next } = scheduleAt(schedule, now);
       hero.classList.remove('warn', 'over', 'paused');
@@ -182,6 +206,7 @@ function start(signedIn) {
     const heroLang = mode === 'presenting' || mode === 'phase-end' ? eventTextLang() : undefined;
     if (heroLang) $('#hero-name').setAttribute('lang', heroLang);
     else $('#hero-name').removeAttribute('lang');
+    if (mode !== 'presenting') showOutput(null);
     hero.dataset.mode = mode;
     hero.hidden = mode === 'none';
     $('#screen').classList.toggle('has-hero', mode !== 'none');
@@ -215,6 +240,10 @@ function start(signedIn) {
   });
   follow('schedule', (state) => (schedule = state));
   follow('presentations', (state) => (presentations = state));
+  follow('outputs', (state) => {
+    outputs = state;
+    outputShown = null; // draw again
+  });
 
   // ---------------------------------------------------------------- announcements
   const render = () => {

@@ -6,7 +6,7 @@
 // the room shows what this phone last saw (room/saved.js); the service worker (sw.js) keeps the files.
 //
 // This file puts the room together; each part is a module of room/: context.js (what they all read),
-// chat.js, board.js, brief.js, teams.js, schedule.js, presenting.js, help.js, announcements.js,
+// chat.js, board.js, brief.js, teams.js, made.js, schedule.js, presenting.js, help.js, announcements.js,
 // status.js and saved.js.
 
 import { StateChannel } from './state.js';
@@ -24,10 +24,11 @@ import { boardSection } from './room/board.js';
 import { briefSection } from './room/brief.js';
 import { teamsSection } from './room/teams.js';
 import { scheduleSection } from './room/schedule.js';
+import { madeSection } from './room/made.js';
 import { presentingBar } from './room/presenting.js';
 import { SavedRoom } from './room/saved.js';
 
-const SECTIONS = ['chat', 'board', 'brief', 'teams', 'schedule'];
+const SECTIONS = ['chat', 'board', 'brief', 'teams', 'made', 'schedule'];
 const SECTION_KEY = 'makeroom:room-section'; // the open section, remembered for the tab
 
 /** How long the room waits for the saved room before it connects anyway. */
@@ -61,9 +62,10 @@ async function start(session) {
   const brief = briefSection(room);
   const teams = teamsSection(room);
   const schedule = scheduleSection(room);
+  const made = madeSection(room);
   const presenting = presentingBar(room);
 
-  const renderers = { board: board.render, brief: brief.render, teams: teams.render, schedule: schedule.render };
+  const renderers = { board: board.render, brief: brief.render, teams: teams.render, made: made.render, schedule: schedule.render };
   const selectSection = tabList($('#section-tabs'), {
     onSelect: (name) => {
       room.section = name;
@@ -85,6 +87,7 @@ async function start(session) {
     board.render();
     brief.render();
     teams.render();
+    made.render();
     help.render();
     presenting.render();
   };
@@ -128,6 +131,10 @@ async function start(session) {
       room.help = state;
       help.render();
     },
+    outputs: (state) => {
+      room.outputs = state;
+      made.render();
+    },
   };
   const channels = {};
   for (const [channel, draw] of Object.entries(show)) channels[channel] = new StateChannel(client, channel, { onChange: draw }).start();
@@ -139,6 +146,7 @@ async function start(session) {
     briefs: channels.briefs.state,
     schedule: channels.schedule.state,
     help: channels.help.state,
+    outputs: channels.outputs.state,
     announcements: announcements.live(),
     boards: board.live(),
     chats: chat.live(),
@@ -151,7 +159,7 @@ async function start(session) {
   const last = await Promise.race([saved.load(), new Promise((resolve) => setTimeout(resolve, SAVED_WAIT_MS))]);
   if (last) {
     room.savedAt = last.savedAt;
-    for (const channel of ['roster', 'briefs', 'schedule', 'help']) if (last[channel] && !room[channel]) show[channel](last[channel], { saved: true });
+    for (const channel of ['roster', 'briefs', 'schedule', 'help', 'outputs']) if (last[channel] && !room[channel]) show[channel](last[channel], { saved: true });
     if (last.announcements) announcements.restore(last.announcements);
     if (last.boards) board.restore(last.boards);
     if (last.chats) chat.restore(last.chats);

@@ -34,7 +34,7 @@ export function initialState(channel) {
     case 'help':
       return { requests: [] };
     case 'outputs':
-      return { outputs: {} };
+      return { outputs: {}, photos: {} };
     default:
       return {};
   }
@@ -454,8 +454,13 @@ function applyHelp(state, data, record) {
 export const isOpenRequest = (request) => request.status === 'open' || request.status === 'claimed';
 
 function applyOutputs(state, data, record) {
-  if (data.type !== 'saved') return;
-  state.outputs[data.output.team] = { ...data.output, updated_at: record.ts, updated_by: record.from ? record.from.id : null };
+  const by = record.from ? record.from.id : null;
+  if (data.type === 'saved') state.outputs[data.output.team] = { ...data.output, updated_at: record.ts, updated_by: by };
+  else if (data.type === 'photo_added') {
+    const { id, ...photo } = data.photo;
+    if (!state.photos) state.photos = {};
+    state.photos[id] = { ...photo, added_at: record.ts, added_by: by };
+  }
 }
 
 const APPLY = {

@@ -9,7 +9,7 @@ use makeroom_server::domain::announcements::Announcements;
 use makeroom_server::domain::board::Board;
 use makeroom_server::domain::brief::Briefs;
 use makeroom_server::domain::help::HelpQueue;
-use makeroom_server::domain::outputs::Outputs;
+use makeroom_server::domain::outputs::{Outputs, OutputsCommand};
 use makeroom_server::domain::presentations::Presentations;
 use makeroom_server::domain::roster::{Name, Roster};
 use makeroom_server::domain::schedule::Schedule;
@@ -62,6 +62,6 @@ fuzz_target!(|data: &[u8]| {
         DomainCommand::Schedule(command) => poke(&mut Schedule::default(), command),
         DomainCommand::Presentation(command) => poke(&mut Presentations::default(), command),
         DomainCommand::Help(command) => poke(&mut HelpQueue::default(), command),
-        DomainCommand::Output(command) => poke(&mut Outputs::default(), command),
+        DomainCommand::Output(command) => poke(&mut Outputs::default(), OutputsCommand::Save(command)),
     }
 });

@@ -15,12 +15,27 @@ pub struct OutputRecord {
     pub description: String,
     /// `http(s)` addresses.
     pub links: Vec<String>,
-    /// `http(s)` addresses of photos; nothing is uploaded.
+    /// Photos: ids of photos uploaded for this team (`POST /api/events/{event}/photos`). Outputs
+    /// saved before uploads existed may hold `http(s)` addresses instead.
     pub photos: Vec<String>,
     /// May hold newlines.
     pub next_steps: String,
     /// Who will carry the work on after the weekend, in their own words (names, organisations).
     pub carried_on_by: Vec<String>,
+}
+
+/// A photo uploaded for a team, as `photo_added` records it (its bytes are kept apart, in the
+/// store's photo store, under the event and this id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhotoRecord {
+    /// `img_…`, random and unguessable: it is also what lets an `<img>` fetch the photo.
+    pub id: String,
+    /// The team it was uploaded for.
+    pub team: String,
+    /// `image/jpeg`, `image/png` or `image/webp`, as its first bytes say.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub bytes: u64,
 }
 
 /// Everything recorded on the `outputs` log.
@@ -30,6 +45,9 @@ pub enum OutputEvent {
     /// `saved`: the team's output as it now stands, replacing any earlier one; when and by whom
     /// are the record's `ts` and `from.id`.
     Saved { output: OutputRecord },
+    /// `photo_added`: a photo was uploaded for a team (over HTTP, never by a command); `output.save`
+    /// may name it from then on. When and by whom are the record's `ts` and `from.id`.
+    PhotoAdded { photo: PhotoRecord },
 }
 
 /// What people ask of the outputs (`command` on the `outputs` channel).
@@ -74,6 +92,6 @@ mod tests {
     fn every_documented_output_command_and_event_round_trips() {
         let section = documented::section("outputs");
         documented::check_commands(section, crate::ChannelKind::Outputs, &["output.save"]);
-        documented::check_events::<OutputEvent>(section, &["saved"]);
+        documented::check_events::<OutputEvent>(section, &["saved", "photo_added"]);
     }
 }

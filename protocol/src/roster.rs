@@ -133,6 +133,17 @@ pub struct EventDetails {
     /// When it ends, after `starts_at`; `null` when not set.
     #[serde(default)]
     pub ends_at: Option<i64>,
+    /// Where it happens, as an IANA time zone name (`Europe/London`): the export writes its times
+    /// in it. Events recorded before it existed read as `Europe/London`.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+}
+
+/// The time zone of an event that names none.
+pub const DEFAULT_TIME_ZONE: &str = "Europe/London";
+
+fn default_time_zone() -> String {
+    DEFAULT_TIME_ZONE.to_string()
 }
 
 /// Someone at the event, as `joined` records them and the roster's state lists them.
@@ -221,6 +232,9 @@ pub enum RosterCommand {
         starts_at: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ends_at: Option<i64>,
+        /// An IANA time zone name, such as `Europe/London` or `America/New_York`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_zone: Option<String>,
     },
     /// A new team; the sender does not join it.
     #[serde(rename = "team.create")]

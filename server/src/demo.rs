@@ -202,6 +202,7 @@ pub async fn create_demo_event(events: &EventDirectory, language: Language) -> a
         bilingual_order: None,
         starts_at: Some(starts_at),
         ends_at: Some(starts_at + 48 * hour),
+        time_zone: None,
     };
     event.command(store, &event.roster, &host, update, None).await?;
     let mut teams = Vec::new();

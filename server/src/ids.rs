@@ -22,6 +22,20 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", random_string(ID_ALPHABET, 12))
 }
 
+/// A photo's id, such as `img_…` with 26 random letters and digits (about 134 bits): the id is what
+/// lets a page fetch the photo (an `<img>` sends no token), so it must not be guessable.
+pub fn new_photo_id() -> String {
+    format!("img_{}", random_string(ID_ALPHABET, PHOTO_ID_LETTERS))
+}
+
+const PHOTO_ID_LETTERS: usize = 26;
+
+/// Whether `id` has the shape of a photo id (whether a photo has it is another question).
+pub fn is_photo_id(id: &str) -> bool {
+    id.strip_prefix("img_")
+        .is_some_and(|rest| rest.len() == PHOTO_ID_LETTERS && rest.bytes().all(|c| ID_ALPHABET.contains(&c)))
+}
+
 /// This process's name for itself, such as `k3j9x0`: the first part of every error reference, so that
 /// references stay unique across a cluster's instances and a restarted instance's new connections.
 pub fn new_instance_id() -> String {

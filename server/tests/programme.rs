@@ -221,7 +221,7 @@ async fn outputs_and_the_whole_weekend_are_exported_for_organisers_only() {
         &mut ada,
         "outputs",
         json!({"type": "output.save", "title": "A working prototype", "description": "Tasks, not departments.",
-               "links": ["https://example.org/prototype"], "photos": ["https://example.org/wall.jpg"],
+               "links": ["https://example.org/prototype"],
                "next_steps": "Test with five residents", "carried_on_by": ["Lambeth Digital"]}),
     )
     .await;

@@ -1,4 +1,5 @@
-// organiser/event.js: the console's Event: the event's name and when it starts and ends, changed with
+// organiser/event.js: the console's Event: the event's name, when it starts and ends, and its time
+// zone (which the export writes times in), changed with
 // `event.update` on `roster`. Only what was changed is sent, and a time once set can be moved but
 // not cleared (PROTOCOL.md), so the form says so instead of sending a change the server would ignore.
 
@@ -14,7 +15,14 @@ export function eventSection(organiser) {
   const order = $('#event-order');
   const starts = $('#event-starts');
   const ends = $('#event-ends');
+  const zone = $('#event-time-zone');
   const message = $('#event-message');
+  // The browser's own list of IANA zones, as suggestions; the server decides what it knows.
+  try {
+    for (const name of Intl.supportedValuesOf('timeZone')) $('#time-zones').append(Object.assign(document.createElement('option'), { value: name }));
+  } catch {
+    // an older browser: the field takes a typed name
+  }
   let dirty = false; // typing wins over a live update
   form.addEventListener('input', () => (dirty = true));
   const render = () => {
@@ -26,6 +34,7 @@ export function eventSection(organiser) {
     order.value = bilingualOrder(event);
     starts.value = event.starts_at ? toLocalInput(event.starts_at) : '';
     ends.value = event.ends_at ? toLocalInput(event.ends_at) : '';
+    zone.value = event.time_zone || 'Europe/London';
   };
   form.addEventListener('submit', (submit) => {
     submit.preventDefault();
@@ -42,6 +51,12 @@ export function eventSection(organiser) {
     if (nameCy.value.trim() !== (event.name_cy || '')) command.name_cy = nameCy.value.trim();
     if (language.value !== (event.language === 'cy' ? 'cy' : 'en')) command.language = language.value;
     if (order.value !== bilingualOrder(event)) command.bilingual_order = order.value; // else it follows the language
+    const newZone = zone.value.trim();
+    if (!newZone) {
+      message.textContent = t('org.timeZoneNeeded');
+      return zone.focus();
+    }
+    if (newZone !== (event.time_zone || 'Europe/London')) command.time_zone = newZone;
     for (const [input, field, key] of [
       [starts, 'starts_at', 'org.startNotCleared'],
       [ends, 'ends_at', 'org.endNotCleared'],

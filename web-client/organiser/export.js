@@ -1,4 +1,5 @@
-// organiser/export.js: the console's Export: the whole event as JSON, Markdown or HTML, from
+// organiser/export.js: the console's Export: the whole event as JSON, Markdown or HTML, or all of it
+// with the outputs' photos as a .zip, from
 // `GET /api/events/{id}/export` with the organiser's bearer token, downloaded as a file.
 
 import { $, h } from '../ui.js';
@@ -31,7 +32,7 @@ export function exportSection(organiser) {
         const blob = await response.blob();
         const disposition = response.headers.get('content-disposition') || '';
         const match = /filename="?([^";]+)"?/.exec(disposition);
-        const name = match ? match[1] : `makeroom-${organiser.eventId}.${format === 'markdown' ? 'md' : format}`;
+        const name = match ? match[1] : `makeroom-${organiser.eventId}.${{ markdown: 'md', bundle: 'zip' }[format] || format}`;
         const url = URL.createObjectURL(blob);
         const a = h('a', { href: url, download: name, hidden: true });
         document.body.append(a);

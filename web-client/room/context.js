@@ -22,6 +22,7 @@ export class RoomContext {
     this.schedule = null;
     this.presentations = null;
     this.help = null;
+    this.outputs = null;
 
     // Arrow functions, so that they can be handed on as they are (`names: room.nameOf`).
     this.nameOf = (id) => {

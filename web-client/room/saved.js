@@ -45,7 +45,7 @@ function run(mode, work) {
 
 /**
  * The saved room of one person at one event. `collect()` gives what the page shows live now, part
- * by part (`roster`, `briefs`, `schedule`, `help`, `announcements`, and `boards` and `chats` by
+ * by part (`roster`, `briefs`, `schedule`, `help`, `outputs`, `announcements`, and `boards` and `chats` by
  * channel); a part that is null (not loaded live yet) keeps what was saved before.
  */
 export class SavedRoom {

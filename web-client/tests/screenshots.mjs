@@ -1,13 +1,16 @@
 // Screenshots of every page, to look at them: node tests/screenshots.mjs [folder]
 // (default: docs/screenshots/ in the repository). Starts its own server on a free port with a temporary
 // data folder, joins three people, chats, posts announcements, moves cards, asks for help, starts the
-// show and tell, and photographs each page: the phones at 390x844 (and a small one at 360x640, with
+// show and tell, records what a team made with a photo, downloads the export bundle, and photographs
+// each page: the phones at 390x844 (and a small one at 360x640, with
 // normal and 200 % text), the room reloaded with no network, the organiser's console on a 1366x900
 // laptop (whole page) and the display at 1920x1080. Talks only to 127.0.0.1.
 
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PHONE, PROJECTOR, command, joinAs, launchBrowser, newContext, openOrganiser, openSection, repoDir, startServer, waitForAsync, waitOnline, withCode } from './harness.mjs';
+import { PHONE, PROJECTOR, command, joinAs, launchBrowser, newContext, openOrganiser, openSection, repoDir, startServer, waitForAsync, waitOnline, webDir, withCode } from './harness.mjs';
 
 const out = path.resolve(process.argv[2] || path.join(repoDir, 'docs/screenshots'));
 mkdirSync(out, { recursive: true });
@@ -20,9 +23,9 @@ const shot = async (page, name, options = {}) => {
 const server = await startServer();
 const browser = await launchBrowser();
 const watchdog = setTimeout(() => {
-  console.error('screenshots: gave up after 300 s');
+  console.error('screenshots: gave up after 360 s');
   process.exit(1);
-}, 300000);
+}, 360000);
 try {
   const team = 'Healthwatch Lambeth';
 
@@ -192,6 +195,55 @@ try {
   await ada.getByRole('button', { name: 'Ask for help' }).click();
   await ada.locator('#help-list .request').waitFor();
   await shot(ada, 'room-help');
+  await ada.getByRole('button', { name: 'Close', exact: true }).click();
+
+  // What the team made: recorded on a phone with a photo of its post-it wall, seen on a small phone.
+  await openSection(ada, 'Made');
+  await ada.getByLabel('What did you make?').fill('A post-it wall of what residents told us');
+  await ada.getByLabel('Describe it').fill('Forty residents on what Healthwatch should ask first, grouped by theme.');
+  const chooser = ada.waitForEvent('filechooser');
+  await ada.getByRole('button', { name: 'Add photos' }).click();
+  await (await chooser).setFiles(path.join(webDir, 'tests/fixtures/post-it-wall.jpg'));
+  await ada.locator('#made-photo-list .photo img').evaluate((img) => img.decode());
+  await ada.getByLabel('Who carries it on?').fill('Healthwatch Lambeth\nLambeth Council, Adult Social Care');
+  await ada.getByLabel('What happens next?').fill('The co-production section goes to cabinet in September.');
+  await ada.getByRole('button', { name: 'Save', exact: true }).click();
+  await ada.locator('#made-status', { hasText: /Saved .* by Ada\./ }).waitFor();
+  await ada.evaluate(() => document.querySelector('#view-made').scrollTo(0, 0));
+  await shot(ada, 'room-made');
+  await openSection(priya, 'Made');
+  await priya.locator('#made-status', { hasText: /Saved .* by Ada\./ }).waitFor();
+  await priya.locator('#made-photo-list .photo img').evaluate((img) => img.decode());
+  await priya.evaluate(() => document.querySelector('#view-made').scrollTo(0, 120));
+  await shot(priya, 'room-made-small');
+
+  // The console's Outputs, one team's open to edit.
+  await organiser.getByRole('link', { name: 'Outputs' }).click();
+  const outputItem = organiser.locator('#output-list li', { hasText: team });
+  await outputItem.locator('.output-photos img').evaluate((img) => img.decode());
+  await outputItem.getByRole('button', { name: `Edit what ${team} made` }).click();
+  await organiser.locator('#outputs').evaluate((section) => section.scrollIntoView());
+  await shot(organiser, 'organiser-outputs');
+  await outputItem.getByRole('button', { name: 'Close the form' }).click();
+
+  // The export bundle, unzipped and opened with no server.
+  await organiser.getByRole('link', { name: 'Export' }).click();
+  const download = organiser.waitForEvent('download');
+  await organiser.getByRole('button', { name: 'Download everything with photos (.zip)' }).click();
+  const unpacked = mkdtempSync(path.join(tmpdir(), 'makeroom-export-'));
+  await (await download).saveAs(path.join(unpacked, 'export.zip'));
+  execFileSync('unzip', ['-q', path.join(unpacked, 'export.zip'), '-d', unpacked]);
+  const reader = await (await browser.newContext({ viewport: { width: 1024, height: 900 } })).newPage();
+  await reader.goto(`file://${path.join(unpacked, 'export.html')}`);
+  await reader.getByRole('heading', { name: /What it made: A post-it wall/ }).evaluate((heading) => heading.scrollIntoView());
+  await reader.locator('.photos img').first().evaluate((img) => ((img.loading = 'eager'), img.decode()));
+  await shot(reader, 'export');
+  await reader.goto(`file://${path.join(unpacked, 'export.html')}`);
+  await shot(reader, 'export-top');
+  await reader.context().close();
+  rmSync(unpacked, { recursive: true, force: true });
+  await organiser.goto(withCode(server.organiser, server.joinCode));
+  await waitOnline(organiser);
 
   // The console mid-show: a team presenting, a help request, the QR code.
   await organiser.locator('#help-list .request').waitFor();
@@ -207,6 +259,8 @@ try {
   await display.mouse.move(5, 5);
   await display.waitForTimeout(3300);
   await shot(display, 'display-presenting');
+  await display.locator('#hero-output-photo').evaluate((img) => img.decode());
+  await shot(display, 'display-output');
 
   // In Welsh: the demo started in Welsh (`--demo-language cy`, a Co-production Wales network day), on
   // phones and a projector whose browsers speak Welsh; the organisers post in both languages.

@@ -21,6 +21,7 @@ pub mod outputs;
 pub mod presentations;
 pub mod roster;
 pub mod schedule;
+pub mod time_zone;
 
 use makeroom_protocol::Role;
 use serde::Serialize;

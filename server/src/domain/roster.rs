@@ -83,6 +83,7 @@ impl Roster {
                 bilingual_order: None,
                 starts_at: None,
                 ends_at: None,
+                time_zone: makeroom_protocol::roster::DEFAULT_TIME_ZONE.to_string(),
             },
             participants: HashMap::new(),
             teams: BTreeMap::new(),
@@ -159,7 +160,7 @@ impl Domain for Roster {
     fn decide(&self, command: RosterCommand, context: &mut Context) -> Result<RosterEvent, DomainError> {
         let actor = context.actor;
         match command {
-            RosterCommand::UpdateEvent { name, name_cy, language, bilingual_order, starts_at, ends_at } => {
+            RosterCommand::UpdateEvent { name, name_cy, language, bilingual_order, starts_at, ends_at, time_zone } => {
                 organisers_only(context, "change the event")?;
                 let mut details = self.event.clone();
                 if let Some(name) = name {
@@ -169,6 +170,9 @@ impl Domain for Roster {
                     welsh_text(name_cy, details.name_cy.as_ref(), |v| Ok(Name::try_from(v.to_string())?))?;
                 details.language = language.unwrap_or(details.language);
                 details.bilingual_order = bilingual_order.or(details.bilingual_order);
+                if let Some(zone) = time_zone {
+                    details.time_zone = super::time_zone::parse(&zone)?.name;
+                }
                 details.starts_at = starts_at.or(details.starts_at);
                 details.ends_at = ends_at.or(details.ends_at);
                 if let (Some(start), Some(end)) = (details.starts_at, details.ends_at)
@@ -519,6 +523,7 @@ mod tests {
                 bilingual_order: None,
                 starts_at: None,
                 ends_at: None,
+                time_zone: None,
             },
             RosterCommand::SetNeeds { team: team.clone(), needs: vec![] },
         ] {
@@ -543,6 +548,7 @@ mod tests {
             bilingual_order: None,
             starts_at,
             ends_at,
+            time_zone: None,
         }
     }
 

@@ -1,14 +1,20 @@
 //! The record of a weekend, for organisers to keep and hand to partners: everything as JSON (briefs
 //! with every revision, teams, boards, chats, announcements, schedule, running order, help requests,
-//! outputs), and the same as a readable Markdown or HTML archive that needs no Makeroom to read.
+//! outputs with their photos), and the same as a readable Markdown or HTML archive that needs no
+//! Makeroom to read, with times in the event's time zone; and a bundle (a zip) of the archive, the
+//! JSON and the photos, which the archive shows from beside it.
 //!
 //! The readable forms are built once as a list of blocks and rendered twice, so they cannot drift.
 
 use super::directory::EventEntry;
+use super::markdown;
 use super::state_log::read_all;
 use crate::domain::channel::Channel;
+use crate::domain::outputs::photo_extension;
+use crate::domain::time_zone::{self, EventZone};
 use crate::error::AppError;
 use crate::store::Store;
+use crate::store::photos::PhotoStore;
 use makeroom_protocol::announcements::{AnnouncementEvent, Priority};
 use makeroom_protocol::brief::BriefEvent;
 use serde::Serialize;
@@ -132,6 +138,7 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
             brief["revisions"] = to_value(&revisions.remove(id).unwrap_or_default())?;
         }
     }
+    let mut outputs = to_value(&*event.outputs.state())?;
     let mut announcements = to_value(&*event.announcements.state())?["announcements"].take();
     for announcement in announcements.as_array_mut().into_iter().flatten() {
         let id = text(&announcement["id"]);
@@ -149,6 +156,7 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
             "join_code": event.join_code(),
             "starts_at": roster["event"]["starts_at"],
             "ends_at": roster["event"]["ends_at"],
+            "time_zone": roster["event"]["time_zone"],
         },
         "participants": roster["participants"],
         "teams": roster["teams"],
@@ -159,17 +167,62 @@ pub async fn export_json(store: &dyn Store, event: &EventEntry, exported_at: i64
         "schedule": to_value(&*event.schedule.state())?["phases"],
         "presentations": to_value(&*event.presentations.state())?,
         "help": to_value(&*event.help.state())?["requests"],
-        "outputs": to_value(&*event.outputs.state())?["outputs"],
+        "outputs": outputs["outputs"].take(),
+        "photos": outputs["photos"].take(),
     }))
+}
+
+/// The photos the outputs show, as `(id, content type)`, each once, in the outputs' order.
+fn shown_photos(export: &Value) -> Vec<(String, String)> {
+    let mut shown: Vec<(String, String)> = Vec::new();
+    for output in export["outputs"].as_object().into_iter().flat_map(|m| m.values()) {
+        for id in output["photos"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            let Some(content_type) = export["photos"][id]["content_type"].as_str() else { continue };
+            if !shown.iter().any(|(seen, _)| seen == id) {
+                shown.push((id.to_string(), content_type.to_string()));
+            }
+        }
+    }
+    shown
+}
+
+/// The bundle: `export.html` (which shows the photos from `photos/`), `export.md`, `export.json`,
+/// and `photos/{id}.{jpg|png|webp}` for every photo an output shows.
+pub async fn bundle(photos: &dyn PhotoStore, export: &Value) -> Result<Vec<u8>, AppError> {
+    let event = text(&export["event"]["id"]);
+    let beside = |id: &str| {
+        let content_type = export["photos"][id]["content_type"].as_str().unwrap_or("image/jpeg");
+        Some(format!("photos/{id}.{}", photo_extension(content_type)))
+    };
+    let mut zip = super::zip::ZipWriter::default();
+    let unexpected = |err: std::io::Error| AppError::Unexpected(err.into());
+    zip.add("export.html", to_html(export, &beside).as_bytes(), true).map_err(unexpected)?;
+    zip.add("export.md", to_markdown(export, &beside).as_bytes(), true).map_err(unexpected)?;
+    zip.add("export.json", export.to_string().as_bytes(), true).map_err(unexpected)?;
+    for (id, content_type) in shown_photos(export) {
+        let Some(photo) = photos.get(&event, &id).await? else {
+            tracing::warn!(photo = %id, "a photo an output shows is missing from the photo store");
+            continue;
+        };
+        zip.add(&format!("photos/{id}.{}", photo_extension(&content_type)), &photo.bytes, false).map_err(unexpected)?;
+    }
+    zip.finish().map_err(unexpected)
 }
 
 /// A block of a readable archive.
 enum Block {
     Heading(u8, String),
     Paragraph(String),
-    /// Text kept as written (a brief's Markdown body).
+    /// Text kept as written (a description; newlines kept).
     Verbatim(String),
+    /// A brief's Markdown: rendered (safely) in HTML, quoted as written in Markdown.
+    Markdown(String),
+    /// An earlier revision of a brief: a line saying which, who and when, then its Markdown, folded
+    /// away in HTML.
+    Revision(String, String),
     List(Vec<String>),
+    /// Photos, by where the archive finds them, and what each shows.
+    Photos(Vec<(String, String)>),
 }
 
 fn text(value: &Value) -> String {
@@ -189,36 +242,39 @@ fn bilingual(value: &Value, field: &str) -> String {
     }
 }
 
-fn time(ms: &Value) -> String {
-    ms.as_i64().map(format_utc).unwrap_or_else(|| "—".into())
+/// How the archive writes times: in the event's time zone (Europe/London if it names none).
+struct Clock(EventZone);
+
+impl Clock {
+    fn of(export: &Value) -> Self {
+        let named = export["event"]["time_zone"].as_str().unwrap_or(makeroom_protocol::roster::DEFAULT_TIME_ZONE);
+        let zone = time_zone::parse(named)
+            .or_else(|_| time_zone::parse(makeroom_protocol::roster::DEFAULT_TIME_ZONE))
+            .unwrap_or_else(|_| unreachable!("the built-in time zone database knows Europe/London"));
+        Clock(zone)
+    }
+
+    fn time(&self, ms: &Value) -> String {
+        ms.as_i64().map(|ms| self.0.format(ms)).unwrap_or_else(|| "—".into())
+    }
 }
 
-/// `YYYY-MM-DD HH:MM UTC` from milliseconds since the epoch (civil-from-days, no time zone database).
-fn format_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
-}
+/// Where an archive finds a photo by its id (`None`: it has no copy to show).
+pub type PhotoSource<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-fn archive(export: &Value) -> Vec<Block> {
+fn archive(export: &Value, photo_source: PhotoSource) -> Vec<Block> {
     use Block::*;
+    let clock = Clock::of(export);
+    let time = |ms: &Value| clock.time(ms);
     let mut doc = Vec::new();
     let event = &export["event"];
     doc.push(Heading(1, bilingual(event, "name")));
     doc.push(Paragraph(format!(
-        "From {} to {}. Exported {} from Makeroom.",
+        "From {} to {}. Exported {} from Makeroom. Times are in {}.",
         time(&event["starts_at"]),
         time(&event["ends_at"]),
-        time(&export["exported_at"])
+        time(&export["exported_at"]),
+        clock.0.name
     )));
     let name_of = |id: &Value| {
         let id = text(id);
@@ -233,13 +289,20 @@ fn archive(export: &Value) -> Vec<Block> {
             title = format!("{title} (working version of {})", team_name(team));
         }
         doc.push(Heading(3, title));
+        let revisions = brief["revisions"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let said = |revision: &Value| {
+            format!("Revision {}, {} by {}", text(&revision["revision"]), time(&revision["at"]), text(&revision["by"]))
+        };
         doc.push(Paragraph(format!(
-            "Brought by {}. Revision {} of {}.",
+            "Brought by {}. {}.",
             text(&brief["partner"]),
-            text(&brief["revision"]),
-            brief["revisions"].as_array().map(Vec::len).unwrap_or(0)
+            revisions.last().map(said).unwrap_or_else(|| format!("Revision {}", text(&brief["revision"])))
         )));
-        doc.push(Verbatim(text(&brief["body"])));
+        doc.push(Markdown(text(&brief["body"])));
+        // The earlier revisions, newest first: what the brief said before each edit.
+        for revision in revisions.iter().rev().skip(1) {
+            doc.push(Revision(format!("{}: “{}”", said(revision), text(&revision["title"])), text(&revision["body"])));
+        }
     }
 
     doc.push(Heading(2, "Teams and what they made".into()));
@@ -259,8 +322,13 @@ fn archive(export: &Value) -> Vec<Block> {
             for link in output["links"].as_array().into_iter().flatten() {
                 facts.push(format!("Link: {}", text(link)));
             }
-            for photo in output["photos"].as_array().into_iter().flatten() {
-                facts.push(format!("Photo: {}", text(photo)));
+            let mut pictures = Vec::new();
+            for photo in output["photos"].as_array().into_iter().flatten().map(text) {
+                if photo.starts_with("https://") || photo.starts_with("http://") {
+                    facts.push(format!("Photo: {photo}"));
+                } else if let Some(source) = photo_source(&photo) {
+                    pictures.push((source, format!("A photo of what {} made", text(&team["name"]))));
+                }
             }
             if !text(&output["next_steps"]).is_empty() {
                 facts.push(format!("Next steps: {}", text(&output["next_steps"])));
@@ -269,11 +337,22 @@ fn archive(export: &Value) -> Vec<Block> {
             if !carried.is_empty() {
                 facts.push(format!("Carried on by: {}", carried.join(", ")));
             }
+            facts.push(format!("Saved {} by {}", time(&output["updated_at"]), name_of(&output["updated_by"])));
             doc.push(List(facts));
+            if !pictures.is_empty() {
+                doc.push(Photos(pictures));
+            }
         }
         for column in export["boards"][id]["columns"].as_array().into_iter().flatten() {
-            let cards: Vec<String> =
-                column["cards"].as_array().into_iter().flatten().map(|c| text(&c["title"])).collect();
+            let cards: Vec<String> = column["cards"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|card| match card["assignee"].as_str() {
+                    Some(who) => format!("{} ({})", text(&card["title"]), name_of(&Value::from(who))),
+                    None => text(&card["title"]),
+                })
+                .collect();
             if !cards.is_empty() {
                 doc.push(Paragraph(format!("{}:", text(&column["title"]))));
                 doc.push(List(cards));
@@ -356,19 +435,36 @@ fn archive(export: &Value) -> Vec<Block> {
     doc
 }
 
-pub fn to_markdown(export: &Value) -> String {
+/// Markdown's own escapes for text inside `![…]` and `(…)`.
+fn markdown_link_text(text: &str) -> String {
+    text.replace(['[', ']', '(', ')'], "")
+}
+
+fn quote(out: &mut String, text: &str) {
+    for line in text.lines() {
+        out.push_str(&format!("> {line}\n"));
+    }
+    out.push('\n');
+}
+
+pub fn to_markdown(export: &Value, photo_source: PhotoSource) -> String {
     let mut out = String::new();
-    for block in archive(export) {
+    for block in archive(export, photo_source) {
         match block {
             Block::Heading(level, title) => {
                 out.push_str(&format!("{} {}\n\n", "#".repeat(level as usize), title.replace('\n', " ")))
             }
             Block::Paragraph(text) => out.push_str(&format!("{text}\n\n")),
-            Block::Verbatim(text) if text.trim().is_empty() => {}
-            Block::Verbatim(text) => {
-                // Quoted, so a brief's own headings stay inside it.
-                for line in text.lines() {
-                    out.push_str(&format!("> {line}\n"));
+            Block::Verbatim(text) | Block::Markdown(text) if text.trim().is_empty() => {}
+            // Quoted, so a brief's own headings stay inside it.
+            Block::Verbatim(text) | Block::Markdown(text) => quote(&mut out, &text),
+            Block::Revision(said, body) => {
+                out.push_str(&format!("Earlier: {}\n\n", said.replace('\n', " ")));
+                quote(&mut out, &body);
+            }
+            Block::Photos(photos) => {
+                for (source, alt) in photos {
+                    out.push_str(&format!("![{}]({})\n", markdown_link_text(&alt), source.replace(' ', "%20")));
                 }
                 out.push('\n');
             }
@@ -384,25 +480,46 @@ pub fn to_markdown(export: &Value) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use markdown::escape;
 
-pub fn to_html(export: &Value) -> String {
+pub fn to_html(export: &Value, photo_source: PhotoSource) -> String {
     let title = escape(&text(&export["event"]["name"]));
     let mut out = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{title}</title>\n\
          <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;color:#111}}\
-         blockquote{{white-space:pre-wrap;border-left:4px solid #ccc;margin:0;padding:0 1rem;color:#333}}</style>\n\
+         blockquote{{border-left:4px solid #ccc;margin:0;padding:0 1rem;color:#333}}\
+         .text{{white-space:pre-wrap}}details{{margin:0 0 1rem}}summary{{cursor:pointer;color:#333}}\
+         .brief{{border-left:4px solid #ccc;padding:0 1rem}}.photos{{display:flex;flex-wrap:wrap;gap:.5rem}}\
+         .photos img{{max-width:100%;width:22rem;height:auto;border-radius:4px}}</style>\n\
          </head>\n<body>\n<main>\n"
     );
-    for block in archive(export) {
+    for block in archive(export, photo_source) {
         match block {
             Block::Heading(level, title) => out.push_str(&format!("<h{level}>{}</h{level}>\n", escape(&title))),
             Block::Paragraph(text) => out.push_str(&format!("<p>{}</p>\n", escape(&text))),
-            Block::Verbatim(text) if text.trim().is_empty() => {}
-            Block::Verbatim(text) => out.push_str(&format!("<blockquote>{}</blockquote>\n", escape(&text))),
+            Block::Verbatim(text) | Block::Markdown(text) if text.trim().is_empty() => {}
+            Block::Verbatim(text) => out.push_str(&format!("<p class=\"text\">{}</p>\n", escape(&text))),
+            // Brief headings start at h4, under the brief's own h3.
+            Block::Markdown(text) => {
+                out.push_str(&format!("<div class=\"brief\">\n{}</div>\n", markdown::to_html(&text, 4)))
+            }
+            Block::Revision(said, body) => out.push_str(&format!(
+                "<details>\n<summary>Earlier: {}</summary>\n<div class=\"brief\">\n{}</div>\n</details>\n",
+                escape(&said),
+                markdown::to_html(&body, 4)
+            )),
+            Block::Photos(photos) => {
+                out.push_str("<p class=\"photos\">\n");
+                for (source, alt) in photos {
+                    out.push_str(&format!(
+                        "<a href=\"{source}\"><img src=\"{source}\" alt=\"{}\" loading=\"lazy\"></a>\n",
+                        escape(&alt),
+                        source = escape(&source)
+                    ));
+                }
+                out.push_str("</p>\n");
+            }
             Block::List(items) if items.is_empty() => out.push_str("<p><em>None.</em></p>\n"),
             Block::List(items) => {
                 out.push_str("<ul>\n");
@@ -424,12 +541,17 @@ mod tests {
     fn sample() -> Value {
         json!({
             "exported_at": 1_795_000_000_000i64,
-            "event": {"name": "Made in <Lambeth>", "starts_at": 0, "ends_at": 172_800_000},
-            "participants": {"p1": {"name": "Ada"}},
+            "event": {"id": "e_1", "name": "Made in <Lambeth>", "starts_at": 0, "ends_at": 172_800_000, "time_zone": "UTC"},
+            "participants": {"p1": {"name": "Ada"}, "p2": {"name": "Bo"}},
             "teams": {"t1": {"name": "Healthwatch", "members": ["p1"], "needs": ["Design"]}},
-            "briefs": {"b1": {"title": "Set up Healthwatch", "partner": "Lambeth", "revision": 2, "revisions": [{}, {}], "body": "# Why\nVoices"}},
-            "boards": {"t1": {"columns": [{"title": "To do", "cards": [{"title": "Interview residents"}]}]}},
-            "outputs": {"t1": {"title": "A cabinet paper", "description": "Co-produced", "links": ["https://x.org"], "photos": [], "next_steps": "Cabinet in September", "carried_on_by": ["Adult Social Care"]}},
+            "briefs": {"b1": {"title": "Set up Healthwatch", "partner": "Lambeth", "revision": 2, "body": "## Why\nVoices <b>matter</b>",
+                              "revisions": [{"revision": 1, "title": "Healthwatch", "body": "First *draft*", "at": 0, "by": "Makeroom"},
+                                            {"revision": 2, "title": "Set up Healthwatch", "body": "## Why\nVoices <b>matter</b>", "at": 60_000, "by": "Ada"}]}},
+            "boards": {"t1": {"columns": [{"title": "To do", "cards": [{"title": "Interview residents", "assignee": "p2"}, {"title": "Print", "assignee": null}]}]}},
+            "outputs": {"t1": {"title": "A cabinet paper", "description": "Co-produced", "links": ["https://x.org"],
+                               "photos": ["img_a", "https://example.org/old.jpg"], "next_steps": "Cabinet in September",
+                               "carried_on_by": ["Adult Social Care"], "updated_at": 120_000, "updated_by": "p1"}},
+            "photos": {"img_a": {"team": "t1", "content_type": "image/png", "bytes": 10}},
             "schedule": [{"title": "Making", "starts_at": 0, "ends_at": 3_600_000}],
             "presentations": {"order": ["t1"]},
             "announcements": [
@@ -443,17 +565,27 @@ mod tests {
         })
     }
 
+    fn beside(id: &str) -> Option<String> {
+        Some(format!("photos/{id}.png"))
+    }
+
     #[test]
     fn the_markdown_archive_reads_as_a_record_of_the_weekend() {
-        let markdown = to_markdown(&sample());
+        let markdown = to_markdown(&sample(), &beside);
         for expected in [
             "# Made in <Lambeth>",
+            "Times are in UTC.",
             "### Set up Healthwatch",
-            "> # Why",
+            "Brought by Lambeth. Revision 2, 1970-01-01 00:01 UTC by Ada.",
+            "> ## Why",
+            "Earlier: Revision 1, 1970-01-01 00:00 UTC by Makeroom: “Healthwatch”\n\n> First *draft*",
             "Members: Ada.",
             "#### What it made: A cabinet paper",
             "- Carried on by: Adult Social Care",
-            "- Interview residents",
+            "- Photo: https://example.org/old.jpg",
+            "- Saved 1970-01-01 00:02 UTC by Ada",
+            "![A photo of what Healthwatch made](photos/img_a.png)",
+            "- Interview residents (Bo)\n- Print\n",
             "- 1970-01-01 00:00 UTC (urgent): Lunch\n",
             "- 1970-01-01 00:00 UTC: Tea at 4pm — edited 1970-01-01 00:01 UTC by Ada (it said: “Tea at 3pm”, urgent) \
              — retracted 1970-01-01 00:02 UTC by Ada\n",
@@ -465,16 +597,36 @@ mod tests {
     }
 
     #[test]
-    fn the_html_archive_escapes_what_people_typed() {
-        let html = to_html(&sample());
+    fn the_html_archive_renders_briefs_and_shows_photos_and_escapes_what_people_typed() {
+        let html = to_html(&sample(), &beside);
         assert!(html.contains("<title>Made in &lt;Lambeth&gt;</title>"));
         assert!(html.contains("hello &lt;all&gt;"));
         assert!(!html.contains("<all>"));
+        assert!(html.contains("<h4>Why</h4>\n<p>Voices &lt;b&gt;matter&lt;/b&gt;</p>"), "{html}");
+        assert!(
+            html.contains("<summary>Earlier: Revision 1, 1970-01-01 00:00 UTC by Makeroom: “Healthwatch”</summary>")
+        );
+        assert!(html.contains("<p>First <em>draft</em></p>"));
+        assert!(html.contains("<img src=\"photos/img_a.png\" alt=\"A photo of what Healthwatch made\""), "{html}");
     }
 
     #[test]
-    fn dates_are_civil_utc() {
-        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(format_utc(1_795_451_275_000), "2026-11-23 16:27 UTC");
+    fn times_are_written_in_the_events_time_zone() {
+        let mut export = sample();
+        export["event"]["time_zone"] = json!("Europe/London");
+        export["event"]["starts_at"] = json!(1_783_778_400_000i64);
+        let markdown = to_markdown(&export, &beside);
+        assert!(markdown.contains("From 2026-07-11 15:00 BST to"), "{markdown}");
+        assert!(markdown.contains("Times are in Europe/London."));
+        export["event"]["time_zone"] = json!("Nowhere/Atlantis");
+        assert!(
+            to_markdown(&export, &beside).contains("Times are in Europe/London."),
+            "an unknown zone reads as the default"
+        );
+    }
+
+    #[test]
+    fn the_bundle_lists_each_shown_photo_once() {
+        assert_eq!(shown_photos(&sample()), vec![("img_a".to_string(), "image/png".to_string())]);
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod directory;
 pub mod export;
+mod markdown;
 pub mod session;
 pub mod state_log;
 
@@ -15,6 +16,7 @@ mod outcome;
 mod publish;
 mod reads;
 mod subscribe;
+mod zip;
 
 use crate::auth::{Claims, Tokens};
 use crate::config::LimitsConfig;

@@ -7,6 +7,7 @@
 //! plugs in behind the same trait.
 
 mod commit_log;
+pub mod photos;
 pub mod redis;
 pub mod sqlite;
 
@@ -222,6 +223,9 @@ pub trait Store: Send + Sync {
     fn presence<'a>(&'a self, _key: &'a ChannelKey) -> StoreFuture<'a, Option<Vec<Member>>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// Where this backend keeps photos' bytes (`photos.rs`).
+    fn photos(&self) -> &dyn photos::PhotoStore;
 
     /// Whether the store can take writes now (for `/readyz`): answered at once, from what the store
     /// last knew.

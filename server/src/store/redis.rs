@@ -980,6 +980,10 @@ impl Store for RedisStore {
         Box::pin(async move { self.list_presence(key).await.map(Some) })
     }
 
+    fn photos(&self) -> &dyn super::photos::PhotoStore {
+        self
+    }
+
     fn check_ready(&self) -> StoreFuture<'_, ()> {
         let health = self.health().clone();
         Box::pin(async move { health.map_err(StoreError::Unavailable) })
@@ -987,5 +991,64 @@ impl Store for RedisStore {
 
     fn data_losses(&self) -> Option<tokio::sync::broadcast::Receiver<DataLoss>> {
         Some(self.shared.losses.subscribe())
+    }
+}
+
+/// Photos in Redis: one hash per photo, `{prefix}:photo:{event}:{id}`, with its `type` and `bytes`.
+/// Durable as any write is (`appendfsync always`); with `--redis-wait-replicas`, only once replicas
+/// hold it, like an append.
+impl super::photos::PhotoStore for RedisStore {
+    fn put<'a>(&'a self, event: &'a str, id: &'a str, photo: &'a super::photos::StoredPhoto) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let key = self.photo_key(event, id);
+            let mut pipe = redis::pipe();
+            pipe.hset_multiple(&key, &[("type", photo.content_type.as_bytes()), ("bytes", photo.bytes.as_slice())])
+                .ignore();
+            if self.wait_replicas > 0 {
+                pipe.cmd("WAIT").arg(self.wait_replicas).arg(self.wait_timeout.as_millis() as u64);
+                let mut connection = self.appends.clone();
+                let (confirmed,): (i64,) = self.bounded(pipe.query_async(&mut connection)).await?;
+                if confirmed < i64::from(self.wait_replicas) {
+                    return Err(StoreError::Unavailable(format!(
+                        "the photo reached {confirmed} of {} Redis replicas in time",
+                        self.wait_replicas
+                    )));
+                }
+                return Ok(());
+            }
+            let mut connection = self.commands.clone();
+            let () = self.bounded(pipe.query_async(&mut connection)).await?;
+            Ok(())
+        })
+    }
+
+    fn get<'a>(&'a self, event: &'a str, id: &'a str) -> StoreFuture<'a, Option<super::photos::StoredPhoto>> {
+        Box::pin(async move {
+            let mut connection = self.commands.clone();
+            let (content_type, bytes): (Option<String>, Option<Vec<u8>>) = self
+                .bounded(
+                    redis::cmd("HMGET")
+                        .arg(self.photo_key(event, id))
+                        .arg("type")
+                        .arg("bytes")
+                        .query_async(&mut connection),
+                )
+                .await?;
+            Ok(content_type.zip(bytes).map(|(content_type, bytes)| super::photos::StoredPhoto { content_type, bytes }))
+        })
+    }
+
+    fn remove<'a>(&'a self, event: &'a str, id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let mut connection = self.commands.clone();
+            let _: i64 = self.bounded(connection.del(self.photo_key(event, id))).await?;
+            Ok(())
+        })
+    }
+}
+
+impl RedisStore {
+    fn photo_key(&self, event: &str, id: &str) -> String {
+        format!("{}:photo:{event}:{id}", self.shared.prefix)
     }
 }

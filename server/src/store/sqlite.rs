@@ -140,6 +140,8 @@ pub struct SqliteStore {
     readers: std::sync::mpsc::Sender<ReadJob>,
     tails: Tails,
     epoch: Arc<str>,
+    /// Photos' bytes, in a file of their own beside the logs (`photos.sqlite3`).
+    photos: super::photos::SqlitePhotos,
 }
 
 fn open_connection(path: &Path) -> anyhow::Result<Connection> {
@@ -236,7 +238,8 @@ impl SqliteStore {
                 writer.run(rx)
             })
             .context("starting the store's writer thread")?;
-        Ok(SqliteStore { writer: tx, writer_stopped, readers, tails, epoch, _checkpoint_stop: checkpoint_stop })
+        let photos = super::photos::SqlitePhotos::open(dir)?;
+        Ok(SqliteStore { writer: tx, writer_stopped, readers, tails, epoch, _checkpoint_stop: checkpoint_stop, photos })
     }
 
     async fn read<T: Send + 'static>(
@@ -433,6 +436,10 @@ impl Store for SqliteStore {
             })
             .await
         })
+    }
+
+    fn photos(&self) -> &dyn super::photos::PhotoStore {
+        &self.photos
     }
 
     fn check_ready(&self) -> StoreFuture<'_, ()> {

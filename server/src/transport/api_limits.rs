@@ -103,7 +103,13 @@ pub struct ApiLimits {
     per_address: CostLimiter<AddressKey>,
     joins_per_event: CostLimiter<String>,
     failed_lookup_cost: u32,
+    photo_uploads: CostLimiter<String>,
 }
+
+/// Photo uploads per person: a burst for a table's worth of post-its, then one a second. (How many a
+/// team may keep is the outputs' rule.)
+const PHOTO_UPLOADS_PER_SECOND: u32 = 1;
+const PHOTO_UPLOAD_BURST: u32 = 20;
 
 /// A request admitted against its address's budget at the price of a failed lookup; `found` gives
 /// back the difference once the lookup succeeded.
@@ -132,7 +138,13 @@ impl ApiLimits {
             per_address: CostLimiter::new(config.api_requests_per_second, config.api_request_burst),
             joins_per_event: CostLimiter::new(config.event_joins_per_second, config.event_join_burst),
             failed_lookup_cost: config.failed_lookup_cost.max(1),
+            photo_uploads: CostLimiter::new(PHOTO_UPLOADS_PER_SECOND, PHOTO_UPLOAD_BURST),
         }
+    }
+
+    /// Counts one photo upload by `participant` against their budget.
+    pub fn photo_upload(&self, participant: &str) -> Result<(), AppError> {
+        self.photo_uploads.reserve(&participant.to_string(), 1).map_err(|wait| refused(wait, "too many photos at once"))
     }
 
     /// Admits one lookup from `address`, if its budget holds what a failed one would cost.
@@ -175,6 +187,7 @@ mod tests {
             per_address: CostLimiter::new(rate, burst),
             joins_per_event: CostLimiter::new(1, 3),
             failed_lookup_cost: cost,
+            photo_uploads: CostLimiter::new(1, 2),
         }
     }
 

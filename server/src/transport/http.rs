@@ -56,6 +56,8 @@ pub fn server(
                 .route("/api/token", web::post().to(refresh))
                 .route("/api/events/{event}/displays", web::post().to(create_display))
                 .route("/api/events/{event}/export", web::get().to(export))
+                .route("/api/events/{event}/photos", web::post().to(upload_photo))
+                .route("/api/events/{event}/photos/{photo}", web::get().to(photo))
                 .route("/api/events/{event}/joining", web::get().to(joining))
                 .route("/api/events/{event}/joining", web::post().to(set_joining))
                 .route("/api/events/{event}/join-code", web::post().to(rotate_join_code))
@@ -433,14 +435,26 @@ async fn export(
     let exported =
         crate::service::export::export_json(state.services.store.as_ref(), &event, crate::clock::now_millis()).await?;
     let file = format!("makeroom-{}", event.info.id);
-    let (content_type, body, extension) = match query.format.as_deref().unwrap_or("json") {
-        "json" => ("application/json", exported.to_string(), "json"),
-        "markdown" | "md" => ("text/markdown; charset=utf-8", crate::service::export::to_markdown(&exported), "md"),
-        "html" => ("text/html; charset=utf-8", crate::service::export::to_html(&exported), "html"),
+    // The single-file archives show photos from this server; the bundle's, from beside them.
+    let event_path = format!("{}/api/events/{}", state.public_url.trim_end_matches('/'), event.info.id);
+    let photo_link = |id: &str| Some(format!("{event_path}/photos/{id}"));
+    let (content_type, body, extension): (_, Vec<u8>, _) = match query.format.as_deref().unwrap_or("json") {
+        "json" => ("application/json", exported.to_string().into_bytes(), "json"),
+        "markdown" | "md" => (
+            "text/markdown; charset=utf-8",
+            crate::service::export::to_markdown(&exported, &photo_link).into_bytes(),
+            "md",
+        ),
+        "html" => {
+            ("text/html; charset=utf-8", crate::service::export::to_html(&exported, &photo_link).into_bytes(), "html")
+        }
+        "bundle" | "zip" => {
+            ("application/zip", crate::service::export::bundle(state.services.store.photos(), &exported).await?, "zip")
+        }
         other => {
             return Err(AppError::refused(
                 ErrorCode::BadRequest,
-                format!("unknown format `{other}`: json, markdown or html"),
+                format!("unknown format `{other}`: json, markdown, html or bundle"),
             ));
         }
     };
@@ -511,4 +525,115 @@ async fn rotate_join_code(
     let (event, claims) = event_for(&state, &request, &event_id, &[Role::Organiser], "change the join code")?;
     let joining = state.services.events.rotate_join_code(&event, &sender(&claims)).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(joining))
+}
+
+#[derive(Deserialize)]
+struct PhotoQuery {
+    /// The team the photo is for: organisers name one; a participant's is their own.
+    #[serde(default)]
+    team: Option<String>,
+}
+
+/// Reads a request body of at most `limit` bytes. A larger one is refused, but read on (and
+/// dropped) up to `DRAINED_AT_MOST`, so the sender has sent it all and reads the refusal: a browser
+/// whose upload is cut short reports a network failure, not the `too_large` it was sent.
+async fn body_of_at_most(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, AppError> {
+    use futures_util::StreamExt;
+    const DRAINED_AT_MOST: usize = 16 * 1024 * 1024;
+    let too_large =
+        || AppError::refused(ErrorCode::TooLarge, format!("a photo holds at most {} MiB", limit / (1024 * 1024)));
+    let declared = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > DRAINED_AT_MOST) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut received = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| AppError::refused(ErrorCode::BadRequest, "the photo could not be read"))?;
+        received += chunk.len();
+        if received > DRAINED_AT_MOST {
+            return Err(too_large());
+        }
+        if received <= limit {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    if received > limit {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
+/// A participant (for their team) or an organiser (for the team they name) uploads a photo of what
+/// the team made. Its bytes are stored first, then its record on the event's `outputs` log; if the
+/// record is refused (the team has too many, say) the bytes are forgotten again.
+async fn upload_photo(
+    state: State,
+    request: HttpRequest,
+    event_id: web::Path<String>,
+    query: web::Query<PhotoQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    use crate::domain::outputs::{MAX_PHOTO_BYTES, OutputsCommand, photo_type};
+    use crate::store::photos::StoredPhoto;
+    let roles = [Role::Organiser, Role::Participant];
+    let (event, claims) = event_for(&state, &request, &event_id, &roles, "and teams upload photos")?;
+    state.api_limits.photo_upload(&claims.sub)?;
+    let bytes = body_of_at_most(&request, payload, MAX_PHOTO_BYTES).await?;
+    let content_type = photo_type(&bytes)?;
+    let id = crate::ids::new_photo_id();
+    let size = bytes.len() as u64;
+    let services = &state.services;
+    let photo = StoredPhoto { content_type: content_type.to_string(), bytes };
+    services.store.photos().put(&event.info.id, &id, &photo).await?;
+    let command = OutputsCommand::AddPhoto {
+        id: id.clone(),
+        team: query.into_inner().team,
+        content_type: photo.content_type,
+        bytes: size,
+    };
+    let recorded = crate::store::within_request_budget(event.command(
+        services.store.as_ref(),
+        &event.outputs,
+        &sender(&claims),
+        command,
+        None,
+    ))
+    .await;
+    if let Err(err) = recorded {
+        if let Err(forgetting) = services.store.photos().remove(&event.info.id, &id).await {
+            tracing::warn!(error = %forgetting, "forgetting a photo whose record was refused failed");
+        }
+        return Err(err);
+    }
+    Ok(HttpResponse::Created()
+        .insert_header(("cache-control", "no-store"))
+        .json(serde_json::json!({ "photo": id, "content_type": content_type, "bytes": size })))
+}
+
+/// A photo, for an `<img>` (which sends no token): the photo's random id is what authorises it, like
+/// a capability: whoever was shown the id (everyone at the event, and whoever holds its export) may
+/// see the picture. It never changes, so it is cached for a year; `nosniff` and a CSP that allows
+/// nothing keep a browser from taking it for anything but an image.
+async fn photo(state: State, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
+    let (event_id, id) = path.into_inner();
+    let not_found = || AppError::refused(ErrorCode::NotFound, "no such photo");
+    if !crate::ids::is_photo_id(&id) {
+        return Err(not_found());
+    }
+    let event = state.services.events.get(&event_id).ok_or_else(not_found)?;
+    let photo = crate::store::within_request_budget(state.services.store.photos().get(&event.info.id, &id))
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok()
+        .content_type(photo.content_type)
+        .insert_header(("cache-control", "public, max-age=31536000, immutable"))
+        .insert_header(("x-content-type-options", "nosniff"))
+        .insert_header(("content-security-policy", "default-src 'none'; sandbox"))
+        .insert_header(("cross-origin-resource-policy", "same-origin"))
+        .body(photo.bytes))
 }

@@ -62,6 +62,7 @@ const PAGES: &[Page] = &[
     asset!("i18n.js", JS),
     asset!("i18n/en.js", JS),
     asset!("i18n/cy.js", JS),
+    asset!("output-editor.js", JS),
     // Each page's module, and the parts of the room and the console.
     asset!("join.js", JS),
     asset!("display.js", JS),
@@ -75,6 +76,7 @@ const PAGES: &[Page] = &[
     asset!("room/brief.js", JS),
     asset!("room/teams.js", JS),
     asset!("room/schedule.js", JS),
+    asset!("room/made.js", JS),
     asset!("room/presenting.js", JS),
     asset!("room/saved.js", JS),
     asset!("organiser.js", JS),

@@ -414,6 +414,61 @@ async fn http_over(
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// What `http_bytes` got back: the status, the headers (names in lower case) and the body as bytes.
+pub struct BytesResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl BytesResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (an error reply), or null.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// One HTTP/1.1 request with a body of raw bytes (a photo), and the answer's bytes as they came.
+pub async fn http_bytes(
+    port: u16,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<(&str, &[u8])>,
+) -> BytesResponse {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    if let Some(token) = bearer {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if let Some((content_type, bytes)) = body {
+        request.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n", bytes.len()));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    if let Some((_, body)) = body {
+        bytes.extend_from_slice(body);
+    }
+    // The server may answer (413) before it has read the whole body, and close: that is not a failure.
+    let _ = stream.write_all(&bytes).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response)).await.unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let body = response.get(split + 4..).unwrap_or_default().to_vec();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|line| line.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    BytesResponse { status, headers, body }
+}
+
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
