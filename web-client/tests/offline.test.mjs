@@ -35,9 +35,10 @@ async function timesStored(page, channel, text) {
   return result.publications.filter((p) => p.data.text === text).length;
 }
 
-/** Waits until the service worker controls the page (it takes over on its first visit). */
+/** Waits until the service worker controls the page (it takes over on its first visit, once it has
+ * fetched every file of the build: on a machine busy with other work that took more than 15 s). */
 async function controlled(page) {
-  await page.waitForFunction(() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller), null, { timeout: 15000 });
+  await page.waitForFunction(() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller), null, { timeout: 40000 });
 }
 
 /** Waits until the room saved on the phone (room/saved.js) holds every one of `texts`. */

@@ -563,6 +563,7 @@ mod tests {
             bilingual_order: None,
             starts_at: None,
             ends_at: None,
+            time_zone: None,
         };
         assert!(matches!(run(&mut roster, host, welsh(&"y".repeat(MAX_NAME_CHARS + 1))), Err(DomainError::Invalid(_))));
         run(&mut roster, host, welsh(" Diwrnod Rhwydwaith ")).expect("a Welsh name");
@@ -581,6 +582,7 @@ mod tests {
             bilingual_order: Some(BilingualOrder::EnFirst),
             starts_at: None,
             ends_at: None,
+            time_zone: None,
         };
         run(&mut roster, host, english_first).expect("order set, Welsh name removed");
         assert_eq!(
