@@ -13,7 +13,7 @@ import { StateChannel, formatClock, nextPresenter, remainingMs, scheduleAt } fro
 import { AnnouncementFeed, announcementItem, newestThenPinned } from './announcements.js';
 import { photoUrl } from './output-editor.js';
 import { $, clientFromLink, forgetSession, h, keepForOffline, saveSession, setChildren, showStatus, signInFromLink } from './ui.js';
-import { bothTexts, dateFormat, dayOf, eventTextLang, langOf, onLanguageChange, setEvent, startPage, t, weekdayWhen } from './i18n.js';
+import { bothTexts, dateFormat, dayOf, eventTextLang, langOf, language, onLanguageChange, setEvent, startPage, t, weekdayWhen } from './i18n.js';
 
 const ROLE = 'display';
 const SHOWN = 4; // announcements on screen
@@ -139,7 +139,7 @@ function start(signedIn) {
   let outputShown = '';
   const showOutput = (team) => {
     const output = team && outputs && outputs.outputs ? outputs.outputs[team] : null;
-    const key = output ? JSON.stringify([team, output.title, output.photos[0], output.description]) : '';
+    const key = output ? JSON.stringify([team, output.title, output.photos[0], output.description, language()]) : '';
     if (key === outputShown) return;
     outputShown = key;
     $('#hero-output').hidden = !output;
@@ -148,11 +148,16 @@ function start(signedIn) {
     if (!output) return;
     set('#hero-output-title', output.title);
     set('#hero-output-text', (output.description || '').split('\n').find((line) => line.trim()) || '');
+    // The team's own words are in the event's language; "They made" is the page's.
+    for (const id of ['#hero-output-title', '#hero-output-text']) {
+      if (eventTextLang()) $(id).setAttribute('lang', eventTextLang());
+      else $(id).removeAttribute('lang');
+    }
     const photo = $('#hero-output-photo');
     photo.hidden = !output.photos.length;
     if (output.photos.length) {
       photo.src = photoUrl(eventId, output.photos[0]);
-      photo.alt = `A photo of what ${teamName(team)} made`;
+      photo.alt = t('display.outputPhotoAlt', { team: teamName(team) });
     }
   };
   /** Computes what the hero shows from the state and the server's clock now; cheap, so every 100 ms. */

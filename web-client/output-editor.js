@@ -5,45 +5,21 @@
 // `POST /api/events/{event}/photos` with their progress shown; `output.save` then names them.
 //
 // It knows nothing of the page around it: the page says how to get a token, whether it is online,
-// and what saving does. Typing wins over a live update: once someone has changed the form, a newer
+// and what saving does. Its words come from the catalogues (`output.…`) and are drawn again in place
+// when the language changes; what the team wrote keeps the event's `lang`. Typing wins over a live update: once someone has changed the form, a newer
 // save by someone else is told, not poured over what they wrote.
 
 import { formatTime, h, setChildren } from './ui.js';
-
-// Every string the form shows, in one place.
-const TEXT = {
-  title: 'What did you make?',
-  titleHint: 'A name for it, such as “Post-it wall of what residents told us”.',
-  description: 'Describe it',
-  photos: 'Photos',
-  photosHint: 'Post-its, sketches, the prototype. They are made smaller on this device before they are sent.',
-  addPhotos: 'Add photos',
-  noPhotos: 'No photos yet.',
-  photoAlt: (n) => `Photo ${n}`,
-  removePhoto: (n) => `Remove photo ${n}`,
-  uploading: (name) => `Sending ${name}…`,
-  notUploaded: (name, why) => `${name} was not sent: ${why}`,
-  offline: 'this device is offline. Add it again once you are back online.',
-  notAnImage: 'it is not a picture this browser can read.',
-  dismiss: 'Dismiss',
-  links: 'Links',
-  linksHint: 'One a line, starting with https://',
-  carriedOnBy: 'Who carries it on?',
-  carriedOnByHint: 'One a line: people or organisations.',
-  nextSteps: 'What happens next?',
-  save: 'Save',
-  saving: 'Saving…',
-  savingOffline: 'Saving as soon as this device is back online…',
-  notSaved: 'Not saved yet.',
-  saved: (when, who) => `Saved ${when} by ${who}.`,
-  savedMeanwhile: (when, who) => `${who} saved a newer version ${when}. Saving now replaces it with what is here.`,
-  needsTitle: 'Give it a title first.',
-  badLink: (link) => `“${link}” is not a link: links start with https:// or http://.`,
-  pressSave: 'Press Save to keep the photos in the output.',
-};
+import { errorText, eventTextLang, onLanguageChange, t } from './i18n.js';
 
 export const PHOTO_LONGEST_SIDE = 1600;
 export const PHOTO_QUALITY = 0.85;
+
+/** A file this browser cannot read as a picture: said in the reader's words (`output.notAnImage`). */
+const notAnImage = () => Object.assign(new Error('not an image'), { code: 'not_an_image' });
+
+/** A refusal with its `code` (the server's, or the client's own `network`), as errorText reads it. */
+const refusal = (code, message) => Object.assign(new Error(message || code), { code });
 
 /** A picture made at most `PHOTO_LONGEST_SIDE` on its longest side, as a JPEG blob. */
 export async function resizePhoto(file) {
@@ -51,7 +27,7 @@ export async function resizePhoto(file) {
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
   } catch {
-    throw new Error(TEXT.notAnImage);
+    throw notAnImage();
   }
   const scale = Math.min(1, PHOTO_LONGEST_SIDE / Math.max(bitmap.width, bitmap.height));
   const canvas = document.createElement('canvas');
@@ -63,13 +39,14 @@ export async function resizePhoto(file) {
   context.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   if (bitmap.close) bitmap.close();
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', PHOTO_QUALITY));
-  if (!blob) throw new Error(TEXT.notAnImage);
+  if (!blob) throw notAnImage();
   return blob;
 }
 
 /**
  * Uploads a photo's bytes; resolves to the server's answer ({photo, content_type, bytes}). XHR, not
- * fetch, for its upload progress. Rejects with an Error whose message is the server's, in words.
+ * fetch, for its upload progress. Rejects with an Error carrying the refusal's `code` (`network` when
+ * the connection failed), so that the page says it in the reader's words.
  */
 export function uploadPhoto({ eventId, team, token, blob, onProgress = () => {} }) {
   return new Promise((resolve, reject) => {
@@ -89,9 +66,9 @@ export function uploadPhoto({ eventId, team, token, blob, onProgress = () => {} 
         // not JSON: said below
       }
       if (xhr.status === 201 && answer && answer.photo) resolve(answer);
-      else reject(new Error((answer && answer.error && answer.error.message) || `the server answered ${xhr.status}`));
+      else reject(refusal((answer && answer.error && answer.error.code) || 'unknown', answer && answer.error && answer.error.message));
     };
-    xhr.onerror = () => reject(new Error('the connection failed. Try again.'));
+    xhr.onerror = () => reject(refusal('network'));
     xhr.send(blob);
   });
 }
@@ -119,44 +96,51 @@ export class OutputEditor {
     this.uploads = new Map(); // a number -> {name, progress, error}
     this.nextUpload = 1;
     this.saved = null;
+    this.words = []; // [element, attribute or null for its text, key]: drawn again in another language
+    this.texts = new Map(); // element -> () => its text now (the status and the message)
+    const word = (element, key, attribute = null) => (this.words.push([element, attribute, key]), element);
     const id = (name) => `${idPrefix}-${name}`;
-    const field = (name, label, control, hint) =>
-      h('div', { class: 'field' }, h('label', { for: id(name), text: label }), hint ? h('span', { class: 'hint', id: id(`${name}-hint`), text: hint }) : null, control);
+    const field = (name, key, control, hintKey) =>
+      h('div', { class: 'field' }, word(h('label', { for: id(name) }), key), hintKey ? word(h('span', { class: 'hint', id: id(`${name}-hint`) }), hintKey) : null, control);
     this.title = h('input', { id: id('title'), maxlength: '120', autocomplete: 'off', required: true, 'aria-describedby': id('title-hint') });
     this.description = h('textarea', { id: id('description'), rows: '4', maxlength: '10000' });
     this.links = h('textarea', { id: id('links'), rows: '2', maxlength: '10500', spellcheck: 'false', autocapitalize: 'none', 'aria-describedby': id('links-hint') });
     this.carriedOnBy = h('textarea', { id: id('carried'), rows: '2', maxlength: '1700', 'aria-describedby': id('carried-hint') });
     this.nextSteps = h('textarea', { id: id('next'), rows: '3', maxlength: '4000' });
     this.fileInput = h('input', { type: 'file', id: id('files'), accept: 'image/jpeg,image/png,image/webp,image/*', multiple: true, hidden: true, 'aria-hidden': 'true', tabindex: '-1' });
-    this.photoList = h('ul', { class: 'photo-list', id: id('photo-list'), 'aria-label': TEXT.photos });
+    this.photoList = word(h('ul', { class: 'photo-list', id: id('photo-list') }), 'output.photos', 'aria-label');
     this.uploadList = h('ul', { class: 'upload-list', id: id('uploads'), 'aria-live': 'polite' });
-    this.noPhotos = h('p', { class: 'hint', id: id('no-photos'), text: TEXT.noPhotos });
+    this.noPhotos = word(h('p', { class: 'hint', id: id('no-photos') }), 'output.noPhotos');
     this.status = h('p', { class: 'hint output-status', id: id('status'), role: 'status' });
     this.message = h('p', { class: 'error', id: id('message'), role: 'alert' });
-    this.saveButton = h('button', { type: 'submit', id: id('save'), text: TEXT.save });
+    this.saveButton = word(h('button', { type: 'submit', id: id('save') }), 'output.save');
     this.element = h(
       'form',
       { class: 'output-editor', id: id('form'), novalidate: true },
-      field('title', TEXT.title, this.title, TEXT.titleHint),
+      field('title', 'output.title', this.title, 'output.titleHint'),
       h(
         'fieldset',
         { class: 'photos-field' },
-        h('legend', { text: TEXT.photos }),
-        h('p', { class: 'hint', id: id('photos-hint'), text: TEXT.photosHint }),
+        word(h('legend'), 'output.photos'),
+        word(h('p', { class: 'hint', id: id('photos-hint') }), 'output.photosHint'),
         this.photoList,
         this.noPhotos,
         this.uploadList,
-        h('button', { type: 'button', class: 'secondary', id: id('add-photos'), 'aria-describedby': id('photos-hint'), onclick: () => this.fileInput.click() }, TEXT.addPhotos),
+        word(h('button', { type: 'button', class: 'secondary', id: id('add-photos'), 'aria-describedby': id('photos-hint'), onclick: () => this.fileInput.click() }), 'output.addPhotos'),
         this.fileInput,
       ),
-      field('description', TEXT.description, this.description),
-      field('links', TEXT.links, this.links, TEXT.linksHint),
-      field('carried', TEXT.carriedOnBy, this.carriedOnBy, TEXT.carriedOnByHint),
-      field('next', TEXT.nextSteps, this.nextSteps),
+      field('description', 'output.description', this.description),
+      field('links', 'output.links', this.links, 'output.linksHint'),
+      field('carried', 'output.carriedOnBy', this.carriedOnBy, 'output.carriedOnByHint'),
+      field('next', 'output.nextSteps', this.nextSteps),
       this.message,
       h('div', { class: 'tool-group' }, this.saveButton),
       this.status,
     );
+    // What the team writes is in the event's language (a Welsh page's spelling checker then leaves
+    // an English event's words alone, and a screen reader says them right).
+    for (const control of [this.title, this.description, this.carriedOnBy, this.nextSteps]) control.dataset.eventText = '';
+    this.stopListening = onLanguageChange(() => this.redraw());
     this.element.addEventListener('input', (event) => {
       if (event.target !== this.fileInput) this.dirty = true;
     });
@@ -169,14 +153,46 @@ export class OutputEditor {
       event.preventDefault();
       this.submit();
     });
+    this.drawWords();
     this.drawPhotos();
     this.show(null);
+  }
+
+  /** Puts `text()` in `element` now, and again whenever the language changes ('' clears it). */
+  say(element, text) {
+    if (text) this.texts.set(element, text);
+    else this.texts.delete(element);
+    element.textContent = text ? text() : '';
+  }
+
+  drawWords() {
+    for (const [element, attribute, key] of this.words) {
+      if (attribute) element.setAttribute(attribute, t(key));
+      else element.textContent = t(key);
+    }
+    const lang = eventTextLang();
+    for (const control of this.element.querySelectorAll('[data-event-text]')) {
+      if (lang) control.setAttribute('lang', lang);
+      else control.removeAttribute('lang');
+    }
+  }
+
+  /** The form in the reader's language now: its labels, the photos' names, the status and message. */
+  redraw() {
+    this.drawWords();
+    this.drawPhotos();
+    for (const [element, text] of this.texts) element.textContent = text();
+  }
+
+  /** Stops redrawing this form (the page no longer shows it). */
+  close() {
+    this.stopListening();
   }
 
   /** Shows the output as saved (null: none yet); fills the form unless someone is changing it. */
   show(output) {
     this.saved = output;
-    const who = output ? this.nameOf(output.updated_by) || 'someone' : '';
+    const who = () => (output && this.nameOf(output.updated_by)) || t('output.someone');
     if (!this.dirty) {
       this.title.value = output ? output.title : '';
       this.description.value = output ? output.description : '';
@@ -185,9 +201,9 @@ export class OutputEditor {
       this.nextSteps.value = output ? output.next_steps : '';
       this.photos = output ? [...output.photos] : [];
       this.drawPhotos();
-      this.status.textContent = output ? TEXT.saved(formatTime(output.updated_at), who) : TEXT.notSaved;
+      this.say(this.status, output ? () => t('output.saved', { when: formatTime(output.updated_at), who: who() }) : () => t('output.notSaved'));
     } else if (output) {
-      this.status.textContent = TEXT.savedMeanwhile(formatTime(output.updated_at), who);
+      this.say(this.status, () => t('output.savedMeanwhile', { when: formatTime(output.updated_at), who: who() }));
     }
   }
 
@@ -198,8 +214,8 @@ export class OutputEditor {
         h(
           'li',
           { class: 'photo', 'data-photo': photo },
-          h('img', { src: photoUrl(this.eventId, photo), alt: TEXT.photoAlt(index + 1), loading: 'lazy', width: '96', height: '96' }),
-          h('button', { type: 'button', class: 'secondary remove-photo', 'aria-label': TEXT.removePhoto(index + 1), onclick: () => this.removePhoto(photo) }, '✕'),
+          h('img', { src: photoUrl(this.eventId, photo), alt: t('output.photoAlt', { n: index + 1 }), loading: 'lazy', width: '96', height: '96' }),
+          h('button', { type: 'button', class: 'secondary remove-photo', 'aria-label': t('output.removePhoto', { n: index + 1 }), onclick: () => this.removePhoto(photo) }, '✕'),
         ),
       ),
     );
@@ -211,8 +227,8 @@ export class OutputEditor {
           'li',
           { class: upload.error ? 'upload failed' : 'upload', 'data-upload': String(n) },
           upload.error
-            ? [h('span', { class: 'error', text: TEXT.notUploaded(upload.name, upload.error) }), h('button', { type: 'button', class: 'secondary', onclick: () => (this.uploads.delete(n), this.drawPhotos()) }, TEXT.dismiss)]
-            : [h('label', { for: `${this.idPrefix}-progress-${n}`, text: TEXT.uploading(upload.name) }), h('progress', { id: `${this.idPrefix}-progress-${n}`, max: '1', value: String(upload.progress) })],
+            ? [h('span', { class: 'error', text: t('output.notUploaded', { name: upload.name || t('output.photoAlt', { n }), why: upload.error() }) }), h('button', { type: 'button', class: 'secondary', onclick: () => (this.uploads.delete(n), this.drawPhotos()) }, t('output.dismiss'))]
+            : [h('label', { for: `${this.idPrefix}-progress-${n}`, text: t('output.uploading', { name: upload.name || t('output.photoAlt', { n }) }) }), h('progress', { id: `${this.idPrefix}-progress-${n}`, max: '1', value: String(upload.progress) })],
         ),
       ),
     );
@@ -222,21 +238,21 @@ export class OutputEditor {
     this.photos = this.photos.filter((p) => p !== photo);
     this.dirty = true;
     this.drawPhotos();
-    this.message.textContent = '';
-    this.status.textContent = TEXT.pressSave;
+    this.say(this.message, null);
+    this.say(this.status, () => t('output.pressSave'));
   }
 
   /** Resizes and uploads one picture, showing how far it is; on success it joins the form's photos. */
   async addPhoto(file) {
     const n = this.nextUpload++;
-    const upload = { name: file.name || TEXT.photoAlt(n), progress: 0, error: null };
+    const upload = { name: file.name, progress: 0, error: null }; // error: () => why, in the reader's words
     this.uploads.set(n, upload);
     this.drawPhotos();
     const fail = (why) => {
       upload.error = why;
       this.drawPhotos();
     };
-    if (!this.isOnline()) return fail(TEXT.offline);
+    if (!this.isOnline()) return fail(() => t('output.offline'));
     try {
       const blob = await resizePhoto(file);
       const token = await this.getToken();
@@ -255,23 +271,23 @@ export class OutputEditor {
       this.photos.push(answer.photo);
       this.dirty = true;
       this.drawPhotos();
-      this.status.textContent = TEXT.pressSave;
+      this.say(this.status, () => t('output.pressSave'));
     } catch (err) {
-      fail(err.message.replace(/\.?$/, '.'));
+      fail(err.code === 'not_an_image' ? () => t('output.notAnImage') : () => errorText(err));
     }
   }
 
   async submit() {
-    this.message.textContent = '';
+    this.say(this.message, null);
     const title = this.title.value.trim();
     if (!title) {
-      this.message.textContent = TEXT.needsTitle;
+      this.say(this.message, () => t('output.needsTitle'));
       return this.title.focus();
     }
     const links = lines(this.links.value);
     const bad = links.find((link) => !/^https?:\/\/\S+$/.test(link));
     if (bad) {
-      this.message.textContent = TEXT.badLink(bad);
+      this.say(this.message, () => t('output.badLink', { link: bad }));
       return this.links.focus();
     }
     const fields = {
@@ -283,15 +299,15 @@ export class OutputEditor {
       next_steps: this.nextSteps.value.trim(),
     };
     this.saveButton.disabled = true;
-    this.status.textContent = this.isOnline() ? TEXT.saving : TEXT.savingOffline;
+    this.say(this.status, this.isOnline() ? () => t('output.saving') : () => t('output.savingOffline'));
     try {
       // Typing after this point is new: the saved output may then fill the form again.
       this.dirty = false;
       await this.saveOutput(fields);
     } catch (err) {
       this.dirty = true;
-      this.message.textContent = `${err.message}.`.replace(/\.\.$/, '.');
-      this.status.textContent = '';
+      this.say(this.message, () => `${t('output.saveFailed')} ${errorText(err)}`);
+      this.say(this.status, null);
     } finally {
       this.saveButton.disabled = false;
     }

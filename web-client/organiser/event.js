@@ -79,7 +79,13 @@ export function eventSection(organiser) {
       render();
       return;
     }
-    organiser.send('roster', command, message, t('org.do.changeEvent')).done.then(() => announce(t('org.eventSaved')), () => {});
+    organiser.send('roster', command, message, t('org.do.changeEvent')).done.then(
+      () => announce(t('org.eventSaved')),
+      (err) => {
+        // The server knows which zones there are; a refused new zone is most likely one it does not.
+        if (err && err.code === 'bad_request' && command.time_zone && !('name' in command) && !('name_cy' in command)) message.textContent = `${t('org.couldNot', { what: t('org.do.changeEvent') })} ${t('org.timeZoneUnknown', { zone: command.time_zone })}`;
+      },
+    );
   });
   return { render };
 }

@@ -1,22 +1,12 @@
 // organiser/outputs.js: the console's Outputs: what each team made, with its photos, links, next
 // steps and who carries it on, and who saved it when. An organiser edits any open team's with the
 // same form the phones use (output-editor.js), for a team that has no phone to hand or a typo to
-// fix; links open only when they are http(s).
+// fix; links open only when they are http(s). The console's words are the catalogues' (`org.output…`,
+// the form's `output.…`); what the teams wrote keeps the event's `lang`.
 
 import { $, formatTime, h, setChildren } from '../ui.js';
 import { OutputEditor, photoUrl } from '../output-editor.js';
-
-const TEXT = {
-  nothing: 'Nothing recorded yet.',
-  edit: (team) => `Edit what ${team} made`,
-  record: (team) => `Record what ${team} made`,
-  close: 'Close the form',
-  links: 'Links: ',
-  nextSteps: 'Next steps: ',
-  carriedOnBy: 'Carried on by: ',
-  saved: (when, who) => `Saved ${when} by ${who}`,
-  photoAlt: (team, n) => `Photo ${n} of what ${team} made`,
-};
+import { eventTextLang, onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Outputs section; returns `render()`. */
 export function outputsSection(organiser) {
@@ -80,31 +70,38 @@ export function outputsSection(organiser) {
                 'aria-expanded': editor ? 'true' : 'false',
                 'data-edit-output': team.id,
                 onclick: () => {
-                  if (editors.has(team.id)) editors.delete(team.id);
+                  if (editors.has(team.id)) {
+                    editors.get(team.id).close();
+                    editors.delete(team.id);
+                  }
                   else editorFor(team);
                   render();
                   const opened = editors.get(team.id);
                   if (opened) opened.title.focus();
                 },
               },
-              editor ? TEXT.close : out ? TEXT.edit(team.name) : TEXT.record(team.name),
+              editor ? t('org.outputClose') : t(out ? 'org.outputEdit' : 'org.outputRecord', { team: team.name }),
             );
+        const lang = eventTextLang(); // the teams' own words are in the event's language
+        const label = (key) => h('strong', { text: `${t(key)} ` });
         const shown = out
           ? [
-              h('h3', {}, `${team.name}: `, h('span', { text: out.title })),
-              out.description ? h('p', { class: 'output-text', text: out.description }) : null,
+              h('h3', {}, h('span', { text: team.name, lang }), ': ', h('span', { text: out.title, lang })),
+              out.description ? h('p', { class: 'output-text', text: out.description, lang }) : null,
               out.photos.length
-                ? h('p', { class: 'output-photos' }, ...out.photos.map((id, i) => h('a', { href: photoUrl(organiser.eventId, id), target: '_blank', rel: 'noopener noreferrer' }, h('img', { src: photoUrl(organiser.eventId, id), alt: TEXT.photoAlt(team.name, i + 1), loading: 'lazy' }))))
+                ? h('p', { class: 'output-photos' }, ...out.photos.map((id, i) => h('a', { href: photoUrl(organiser.eventId, id), target: '_blank', rel: 'noopener noreferrer' }, h('img', { src: photoUrl(organiser.eventId, id), alt: t('org.outputPhotoAlt', { team: team.name, n: i + 1 }), loading: 'lazy' }))))
                 : null,
-              out.links.length ? h('p', {}, TEXT.links, ...out.links.flatMap((url, i) => [i ? ', ' : '', safeLink(url)])) : null,
-              out.next_steps ? h('p', { class: 'output-text' }, h('strong', { text: TEXT.nextSteps }), out.next_steps) : null,
-              out.carried_on_by.length ? h('p', {}, h('strong', { text: TEXT.carriedOnBy }), out.carried_on_by.join(', ')) : null,
-              h('p', { class: 'hint', text: TEXT.saved(formatTime(out.updated_at), organiser.nameOf(out.updated_by) || 'someone') }),
+              out.links.length ? h('p', {}, `${t('org.outputLinks')} `, ...out.links.flatMap((url, i) => [i ? ', ' : '', safeLink(url)])) : null,
+              out.next_steps ? h('p', { class: 'output-text' }, label('org.outputNextSteps'), h('span', { text: out.next_steps, lang })) : null,
+              out.carried_on_by.length ? h('p', {}, label('org.outputCarriedOnBy'), h('span', { text: out.carried_on_by.join(', '), lang })) : null,
+              h('p', { class: 'hint', text: t('org.outputSaved', { when: formatTime(out.updated_at), who: organiser.nameOf(out.updated_by) || t('output.someone') }) }),
             ]
-          : [h('h3', { text: team.name }), h('p', { class: 'hint', text: TEXT.nothing })];
+          : [h('h3', { text: team.name, lang }), h('p', { class: 'hint', text: t('org.outputNothing') })];
         return h('li', { class: out ? 'output' : 'output none', 'data-team': team.id }, ...shown, toggle, editor ? editor.element : null);
       }),
     );
   };
+  // The list is drawn again in the new language (the open forms redraw their own words).
+  onLanguageChange(render);
   return { render };
 }

@@ -2,17 +2,13 @@
 // weekend's work survives it (`output.save` on `outputs`): a title, a description, photos (resized
 // on the phone and uploaded), links, who carries it on and what happens next. The form is
 // output-editor.js's; every phone of the team sees a save at once (the `outputs` channel), and the
-// section says who saved last and when. Someone without a team is told to join one first.
+// section says who saved last and when. Someone without a team is told to join one first. Its words
+// are the catalogues' (`made.…`, the form's `output.…`), drawn again when the language changes.
 
 import { $, setChildren } from '../ui.js';
 import { OutputEditor } from '../output-editor.js';
 import { Status } from '../makeroom.js';
-
-const TEXT = {
-  heading: (team) => `What ${team} made`,
-  teamless: 'Join a team first: each team records what it made.',
-  intro: 'For the partners and whoever carries the work on: this is what they will read after the weekend.',
-};
+import { onLanguageChange, t } from '../i18n.js';
 
 /** Sets up the Made section; returns `render()`, to call when the outputs or the team change. */
 export function madeSection(room) {
@@ -33,13 +29,15 @@ export function madeSection(room) {
   };
   const render = () => {
     const team = room.teamId;
-    $('#made-heading').textContent = team ? TEXT.heading(room.teamName(team)) : 'Made';
-    $('#made-intro').textContent = team ? TEXT.intro : TEXT.teamless;
+    $('#made-heading').textContent = team ? t('made.heading', { team: room.teamName(team) }) : t('room.made');
+    $('#made-intro').textContent = team ? t('made.intro') : t('made.teamless');
     $('#made-holder').hidden = !team;
     if (!team) return;
     if (!editor || editorTeam !== team) build();
     const outputs = room.outputs && room.outputs.outputs;
     editor.show((outputs && outputs[team]) || null);
   };
+  // The form redraws its own words; the heading and the intro are drawn here.
+  onLanguageChange(render);
   return { render };
 }

@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PHONE, PROJECTOR, command, joinAs, launchBrowser, newContext, openOrganiser, openSection, repoDir, startServer, waitForAsync, waitOnline, webDir, withCode } from './harness.mjs';
+import { shootWelshMade } from './screenshots-made-cy.mjs';
 
 const out = path.resolve(process.argv[2] || path.join(repoDir, 'docs/screenshots'));
 mkdirSync(out, { recursive: true });
@@ -323,6 +324,8 @@ try {
   } finally {
     await welsh.stop();
   }
+  // The Made section in Welsh (its own script, which also runs alone).
+  await shootWelshMade(browser, shot);
 } finally {
   clearTimeout(watchdog);
   await browser.close();

@@ -1,8 +1,9 @@
 // Welsh and English, in a browser: the demo event started in Welsh (`--demo-language cy`, a
 // Co-production Wales network day) opened from a `cy-GB` browser and from an `en-GB` one. Joining,
 // the chat (with a plural count of waiting messages), the board, the display with its bilingual name
-// and announcement, the switch (in place, and remembered after a reload), and a refusal shown from
-// its code in Welsh, not from the server's English message.
+// and announcement, the switch (in place, and remembered after a reload), the Made section (an output
+// saved from one Welsh phone and seen on another, redrawn in English by the switch), and a refusal
+// shown from its code in Welsh, not from the server's English message.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -70,7 +71,7 @@ describe('Welsh and English', { timeout: 180000 }, () => {
   test('the room in Welsh: chat with a plural count of waiting messages, the board with Welsh columns and counts', { timeout: 60000 }, async () => {
     const page = await (await newContext(browser, { ...PHONE, ...WELSH })).newPage();
     await join(page, 'Cerys');
-    for (const tab of ['room.chat', 'room.board', 'room.brief', 'room.teams', 'room.schedule']) await page.getByRole('tab', { name: cy[tab] }).waitFor();
+    for (const tab of ['room.chat', 'room.board', 'room.brief', 'room.teams', 'room.made', 'room.schedule']) await page.getByRole('tab', { name: cy[tab] }).waitFor();
     await page.locator('#announcements .announcement-text', { hasText: 'Croeso i Ddiwrnod y Rhwydwaith Cydgynhyrchu' }).waitFor();
     await page.getByPlaceholder(cy['chat.placeholderTeam'].replace('{team}', TEAM)).fill('Bore da bawb!');
     await page.getByRole('button', { name: cy['chat.send'] }).click();
@@ -99,6 +100,49 @@ describe('Welsh and English', { timeout: 180000 }, () => {
     await page.getByLabel(cy['board.newCard']).fill('Gofyn am fenthyg offer');
     await page.getByRole('button', { name: cy['board.addCard'] }).click();
     await page.locator('#board .board-column[data-column="todo"] .count', { hasText: '3 cherdyn' }).waitFor();
+  });
+
+  test('the Made section in Welsh: one phone saves what the team made, another sees it, and the switch redraws it in English', { timeout: 60000 }, async () => {
+    const openMade = async (page) => {
+      await page.getByRole('tab', { name: cy['room.made'], exact: true }).click();
+      await page.locator('#view-made:not([hidden])').waitFor();
+    };
+    const gwen = await (await newContext(browser, { ...PHONE, ...WELSH })).newPage();
+    const dafydd = await (await newContext(browser, { ...PHONE, ...WELSH })).newPage();
+    await join(gwen, 'Gwen');
+    await join(dafydd, 'Dafydd');
+    await openMade(dafydd);
+    await dafydd.locator('#made-status', { hasText: cy['output.notSaved'] }).waitFor();
+
+    await openMade(gwen);
+    await gwen.getByRole('heading', { name: cy['made.heading'].replace('{team}', TEAM) }).waitFor();
+    await gwen.getByText(cy['made.intro']).waitFor();
+    for (const key of ['output.description', 'output.links', 'output.carriedOnBy', 'output.nextSteps']) await gwen.getByLabel(cy[key]).waitFor();
+    await gwen.getByRole('button', { name: cy['output.addPhotos'] }).waitFor();
+    await gwen.getByText(cy['output.noPhotos']).waitFor();
+    // Saving without a title is refused in Welsh; then a title alone is enough.
+    await gwen.getByRole('button', { name: cy['output.save'], exact: true }).click();
+    await gwen.locator('#made-message', { hasText: cy['output.needsTitle'] }).waitFor();
+    const title = gwen.getByLabel(cy['output.title']);
+    await title.fill('Map o gaffis trwsio Sir Fynwy');
+    assert.equal(await title.getAttribute('lang'), null, 'the event is run in Welsh: the title is the page’s language');
+    await gwen.getByRole('button', { name: cy['output.save'], exact: true }).click();
+    const savedByGwen = /^Cadwyd am .+ gan Gwen\.$/;
+    await gwen.locator('#made-status', { hasText: savedByGwen }).waitFor();
+    assert.equal(await gwen.locator('#made-message').textContent(), '');
+
+    // The second phone of the team sees it at once, in Welsh.
+    await dafydd.locator('#made-status', { hasText: savedByGwen }).waitFor();
+    assert.equal(await dafydd.getByLabel(cy['output.title']).inputValue(), 'Map o gaffis trwsio Sir Fynwy');
+
+    // The switch redraws the section in English in place; the Welsh title carries lang="cy".
+    await dafydd.getByRole('button', { name: /^English/ }).click();
+    await dafydd.getByRole('heading', { name: en['made.heading'].replace('{team}', TEAM) }).waitFor();
+    await dafydd.locator('#made-status', { hasText: /^Saved .+ by Gwen\.$/ }).waitFor();
+    assert.equal(await dafydd.getByLabel(en['output.title']).getAttribute('lang'), 'cy');
+    await dafydd.getByRole('button', { name: en['output.addPhotos'] }).waitFor();
+    await gwen.context().close();
+    await dafydd.context().close();
   });
 
   test('the switch changes the page in place, is remembered across a reload, and marks the other language', { timeout: 40000 }, async () => {
