@@ -31,6 +31,11 @@ self.addEventListener('activate', (event) => {
   );
 });
 
+// A page that opened while this worker was installing asks to be taken over (see ui.js).
+self.addEventListener('message', (event) => {
+  if (event.data && event.data.type === 'claim') event.waitUntil(self.clients.claim());
+});
+
 self.addEventListener('fetch', (event) => {
   const request = event.request;
   if (request.method !== 'GET') return;

@@ -333,6 +333,11 @@ export function keepForOffline() {
   navigator.serviceWorker.register('/sw.js').catch(() => {
     // no worker: the pages work as before, online only
   });
+  // A page that loaded while the worker was still installing (the join page went on to the room
+  // meanwhile) is not one the worker took over when it started: it asks to be.
+  navigator.serviceWorker.ready.then((registration) => {
+    if (!navigator.serviceWorker.controller && registration.active) registration.active.postMessage({ type: 'claim' });
+  });
 }
 
 // ------------------------------------------------------------------ reloading from history
