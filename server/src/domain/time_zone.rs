@@ -32,6 +32,14 @@ pub fn parse(name: &str) -> Result<EventZone, DomainError> {
 }
 
 impl EventZone {
+    /// The zone an event names, for writing its times: the default zone when it names none the
+    /// database knows (an old or hand-edited record), and UTC should even that be missing.
+    pub fn of_event(name: Option<&str>) -> EventZone {
+        name.and_then(|name| parse(name).ok())
+            .or_else(|| parse(makeroom_protocol::roster::DEFAULT_TIME_ZONE).ok())
+            .unwrap_or_else(|| EventZone { name: "UTC".into(), zone: jiff::tz::TimeZone::UTC })
+    }
+
     /// `YYYY-MM-DD HH:MM` and the zone's abbreviation then (`2026-07-11 14:00 BST`).
     pub fn format(&self, ms: i64) -> String {
         match jiff::Timestamp::from_millisecond(ms) {

@@ -11,7 +11,7 @@ use super::markdown;
 use super::state_log::read_all;
 use crate::domain::channel::Channel;
 use crate::domain::outputs::photo_extension;
-use crate::domain::time_zone::{self, EventZone};
+use crate::domain::time_zone::EventZone;
 use crate::error::AppError;
 use crate::store::Store;
 use crate::store::photos::PhotoStore;
@@ -247,11 +247,7 @@ struct Clock(EventZone);
 
 impl Clock {
     fn of(export: &Value) -> Self {
-        let named = export["event"]["time_zone"].as_str().unwrap_or(makeroom_protocol::roster::DEFAULT_TIME_ZONE);
-        let zone = time_zone::parse(named)
-            .or_else(|_| time_zone::parse(makeroom_protocol::roster::DEFAULT_TIME_ZONE))
-            .unwrap_or_else(|_| unreachable!("the built-in time zone database knows Europe/London"));
-        Clock(zone)
+        Clock(EventZone::of_event(export["event"]["time_zone"].as_str()))
     }
 
     fn time(&self, ms: &Value) -> String {

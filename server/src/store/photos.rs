@@ -20,7 +20,7 @@ pub struct StoredPhoto {
 
 pub trait PhotoStore: Send + Sync {
     /// Durably stores a photo under `event` and `id` (a fresh, random id: an existing one is replaced).
-    fn put<'a>(&'a self, event: &'a str, id: &'a str, photo: &'a StoredPhoto) -> StoreFuture<'a, ()>;
+    fn put<'a>(&'a self, event: &'a str, id: &'a str, photo: StoredPhoto) -> StoreFuture<'a, ()>;
 
     /// The photo, if one is stored under `event` and `id`.
     fn get<'a>(&'a self, event: &'a str, id: &'a str) -> StoreFuture<'a, Option<StoredPhoto>>;
@@ -37,11 +37,7 @@ pub struct SqlitePhotos {
 
 impl SqlitePhotos {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        let path = dir.join("photos.sqlite3");
-        let conn = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "busy_timeout", 5000)?;
+        let conn = super::sqlite::open_connection(&dir.join("photos.sqlite3"))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS photos (
                 event TEXT NOT NULL,
@@ -74,8 +70,8 @@ impl SqlitePhotos {
 }
 
 impl PhotoStore for SqlitePhotos {
-    fn put<'a>(&'a self, event: &'a str, id: &'a str, photo: &'a StoredPhoto) -> StoreFuture<'a, ()> {
-        let (event, id, photo) = (event.to_string(), id.to_string(), photo.clone());
+    fn put<'a>(&'a self, event: &'a str, id: &'a str, photo: StoredPhoto) -> StoreFuture<'a, ()> {
+        let (event, id) = (event.to_string(), id.to_string());
         self.run(move |conn| {
             conn.execute(
                 "INSERT OR REPLACE INTO photos (event, id, content_type, bytes) VALUES (?1, ?2, ?3, ?4)",

@@ -998,7 +998,7 @@ impl Store for RedisStore {
 /// Durable as any write is (`appendfsync always`); with `--redis-wait-replicas`, only once replicas
 /// hold it, like an append.
 impl super::photos::PhotoStore for RedisStore {
-    fn put<'a>(&'a self, event: &'a str, id: &'a str, photo: &'a super::photos::StoredPhoto) -> StoreFuture<'a, ()> {
+    fn put<'a>(&'a self, event: &'a str, id: &'a str, photo: super::photos::StoredPhoto) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let key = self.photo_key(event, id);
             let mut pipe = redis::pipe();

@@ -144,7 +144,7 @@ pub struct SqliteStore {
     photos: super::photos::SqlitePhotos,
 }
 
-fn open_connection(path: &Path) -> anyhow::Result<Connection> {
+pub(super) fn open_connection(path: &Path) -> anyhow::Result<Connection> {
     let conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;

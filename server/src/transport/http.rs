@@ -589,11 +589,11 @@ async fn upload_photo(
     let size = bytes.len() as u64;
     let services = &state.services;
     let photo = StoredPhoto { content_type: content_type.to_string(), bytes };
-    services.store.photos().put(&event.info.id, &id, &photo).await?;
+    services.store.photos().put(&event.info.id, &id, photo).await?;
     let command = OutputsCommand::AddPhoto {
         id: id.clone(),
         team: query.into_inner().team,
-        content_type: photo.content_type,
+        content_type: content_type.to_string(),
         bytes: size,
     };
     let recorded = crate::store::within_request_budget(event.command(
