@@ -19,8 +19,12 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// How long a shutdown waits for WebSockets to close (a closing connection lingers up to 1 s).
+const SHUTDOWN_CLOSE_WAIT: Duration = Duration::from_millis(1500);
 
 /// Holds the data folder for this process: two servers on one embedded store would corrupt nothing
 /// (SQLite locks) but would each believe their in-memory state is the whole truth.
@@ -186,6 +190,7 @@ impl Application {
             hello_timeout: config.hello_timeout(),
             token_warning: config.token_warning(),
             shutdown: shutdown_rx,
+            open_sockets: std::sync::atomic::AtomicUsize::new(0),
         });
         let server = transport::http::server(state.clone(), listener, config.workers, config.web_dir.clone())?;
         Ok(Application { port: address.port(), server, shutdown: shutdown_tx, state, _data_lock: backend.lock })
@@ -204,8 +209,12 @@ impl Application {
             tracing::info!("shutting down: closing connections with 1001 (going away)");
             let _ = shutdown.send(true);
             state.services.hub.close_all(makeroom_protocol::close::GOING_AWAY);
-            // Give connections a moment to send their close frames, then stop the listener.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Connections run as tasks of their own, which the HTTP server's graceful stop does not
+            // wait for: give them time to send their close frames and hear the clients hang up.
+            let deadline = tokio::time::Instant::now() + SHUTDOWN_CLOSE_WAIT;
+            while state.open_sockets.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             handle.stop(true).await;
         });
         self.server.await.context("the HTTP server failed")

@@ -160,37 +160,82 @@ pub trait PresenceRelay: Send + Sync {
     fn changed(&self, key: &ChannelKey, action: PresenceAction, member: &Member);
 }
 
-/// Hands commit groups to the sink on a thread of its own, in commit order: the store's writer goes
-/// on committing the next group while the last one is encoded and queued for its receivers.
+/// Hands commit groups to the sink on a thread of its own, in commit order: the store's writer (or
+/// the Redis subscriber's reader) goes on with the next group while the last one is encoded and
+/// queued for its receivers. Whatever arrived meanwhile goes out as one group, so under load each
+/// receiver is woken once per group instead of once per publication.
 pub struct FanOut {
-    groups: std::sync::mpsc::Sender<Vec<Committed>>,
+    arrivals: std::sync::mpsc::Sender<Arrival>,
+}
+
+/// What the fan-out thread is handed, in the order it must reach the hub.
+enum Arrival {
+    Group(Vec<Committed>),
+    Presence { key: ChannelKey, action: PresenceAction, member: Member },
 }
 
 impl FanOut {
     pub fn start(sink: Arc<dyn PublicationSink>) -> anyhow::Result<Self> {
-        let (groups, arriving) = std::sync::mpsc::channel::<Vec<Committed>>();
+        let (arrivals, arriving) = std::sync::mpsc::channel::<Arrival>();
         std::thread::Builder::new()
             .name("makeroom-fanout".into())
             .spawn(move || {
-                while let Ok(mut group) = arriving.recv() {
-                    // Whatever else was committed meanwhile goes out with it, still in order.
-                    while let Ok(more) = arriving.try_recv() {
-                        group.extend(more);
-                    }
-                    // A bug in one group's fan-out must not end live delivery for every later one.
-                    let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.deliver(group)));
-                    if delivered.is_err() {
-                        tracing::error!("fanning out a commit group panicked; its pushes are recovered from history");
+                let mut held: Option<Arrival> = None;
+                loop {
+                    let first = match held.take() {
+                        Some(arrival) => arrival,
+                        None => match arriving.recv() {
+                            Ok(arrival) => arrival,
+                            Err(_) => return,
+                        },
+                    };
+                    match first {
+                        Arrival::Group(mut group) => {
+                            // Everything committed meanwhile goes out with it, still in order; a
+                            // presence change waits for the group before it.
+                            while let Ok(more) = arriving.try_recv() {
+                                match more {
+                                    Arrival::Group(more) => group.extend(more),
+                                    presence => {
+                                        held = Some(presence);
+                                        break;
+                                    }
+                                }
+                            }
+                            // A bug in one group's fan-out must not end live delivery for every later one.
+                            let delivered =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.deliver(group)));
+                            if delivered.is_err() {
+                                tracing::error!(
+                                    "fanning out a commit group panicked; its pushes are recovered from history"
+                                );
+                            }
+                        }
+                        Arrival::Presence { key, action, member } => {
+                            let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                sink.deliver_presence(&key, action, &member)
+                            }));
+                            if delivered.is_err() {
+                                tracing::error!(%key, "fanning out a presence change panicked");
+                            }
+                        }
                     }
                 }
             })
             .map_err(|err| anyhow::anyhow!("starting the fan-out thread: {err}"))?;
-        Ok(FanOut { groups })
+        Ok(FanOut { arrivals })
     }
 
     pub fn send(&self, group: Vec<Committed>) {
-        if !group.is_empty() && self.groups.send(group).is_err() {
+        if !group.is_empty() && self.arrivals.send(Arrival::Group(group)).is_err() {
             tracing::error!("the fan-out thread has stopped; publications are not pushed live");
+        }
+    }
+
+    /// A presence change, delivered after every group sent before it.
+    pub fn send_presence(&self, key: ChannelKey, action: PresenceAction, member: Member) {
+        if self.arrivals.send(Arrival::Presence { key, action, member }).is_err() {
+            tracing::error!("the fan-out thread has stopped; presence is not pushed live");
         }
     }
 }

@@ -12,7 +12,7 @@
 //! is missing from the stream. No client sits on a silent gap for longer than that.
 
 use super::{
-    AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, DataLoss, PresenceRelay, PublicationSink,
+    AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, DataLoss, FanOut, PresenceRelay, PublicationSink,
     REQUEST_BUDGET, Store, StoreError, StoreFuture, request_time_left,
 };
 use crate::clock::now_millis;
@@ -182,7 +182,11 @@ struct Watch {
 
 struct Shared {
     prefix: String,
-    sink: Arc<dyn PublicationSink>,
+    /// `{prefix}:pub:` and `{prefix}:presence:`, the topics' beginnings.
+    publication_topics: String,
+    presence_topics: String,
+    /// The hub, fed on a thread of its own: what arrives while it fans out goes out as one group.
+    fanout: FanOut,
     /// By pub/sub topic.
     watched: Mutex<HashMap<String, Watch>>,
     /// Woken when the subscriber connection dropped: publications may have been lost.
@@ -201,7 +205,7 @@ impl PresenceRelay for Shared {
 
 impl Shared {
     fn topic(&self, key: &ChannelKey) -> String {
-        format!("{}:pub:{}", self.prefix, key)
+        format!("{}{}", self.publication_topics, key)
     }
 
     fn watched(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watch>> {
@@ -279,32 +283,28 @@ impl Shared {
             watch.key.clone()
         };
         self.note_position(&key, &publication.epoch, publication.offset, false);
-        self.sink.deliver(vec![Committed { key, publication }]);
+        self.fanout.send(vec![Committed { key, publication }]);
     }
 
     fn on_push(&self, push: redis::PushInfo) {
         match push.kind {
             PushKind::Message => {
-                let [topic, payload] = push.data.as_slice() else { return };
-                let (Ok(topic), Ok(payload)) =
-                    (redis::from_redis_value_ref::<String>(topic), redis::from_redis_value_ref::<Vec<u8>>(payload))
-                else {
-                    return;
-                };
-                if let Some(key) = topic.strip_prefix(&format!("{}:presence:", self.prefix)).and_then(ChannelKey::parse)
-                {
+                // Borrowed where they lie in the reply: a push costs no copies before it is parsed.
+                let [Value::BulkString(topic), Value::BulkString(payload)] = push.data.as_slice() else { return };
+                let Ok(topic) = std::str::from_utf8(topic) else { return };
+                if let Some(key) = topic.strip_prefix(&self.presence_topics).and_then(ChannelKey::parse) {
                     #[derive(serde::Deserialize)]
                     struct Change {
                         action: PresenceAction,
                         member: Member,
                     }
-                    if let Ok(change) = serde_json::from_slice::<Change>(&payload) {
-                        self.sink.deliver_presence(&key, change.action, &change.member);
+                    if let Ok(change) = serde_json::from_slice::<Change>(payload) {
+                        self.fanout.send_presence(key, change.action, change.member);
                     }
                     return;
                 }
-                match serde_json::from_slice::<Publication>(&payload) {
-                    Ok(publication) => self.deliver(&topic, publication),
+                match serde_json::from_slice::<Publication>(payload) {
+                    Ok(publication) => self.deliver(topic, publication),
                     Err(err) => tracing::error!(%topic, error = %err, "an unreadable publication on pub/sub"),
                 }
             }
@@ -409,7 +409,9 @@ impl RedisStore {
         let (presence_tx, mut presence_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             prefix: config.prefix.clone(),
-            sink,
+            publication_topics: format!("{}:pub:", config.prefix),
+            presence_topics: format!("{}:presence:", config.prefix),
+            fanout: FanOut::start(sink)?,
             watched: Mutex::new(HashMap::new()),
             gap_suspected: Notify::new(),
             presence: presence_tx,

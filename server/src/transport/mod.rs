@@ -30,4 +30,7 @@ pub struct AppState {
     pub token_warning: Duration,
     /// Flips to true when the server begins to shut down; connections then close with 1001.
     pub shutdown: watch::Receiver<bool>,
+    /// WebSocket connections whose task is still running (their last frames may not have left):
+    /// a shutdown waits for this to reach zero.
+    pub open_sockets: std::sync::atomic::AtomicUsize,
 }

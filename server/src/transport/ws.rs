@@ -69,18 +69,42 @@ pub async fn serve(state: Arc<AppState>, request: Request, mut framed: Framed<Tc
             false
         }
     };
-    if accepted {
-        // Only the socket and what was read past the request go on: the HTTP server's 8 KiB write
-        // buffer, and the request (whose headers share the 8 KiB read buffer), are let go now, not at
-        // the connection's end.
-        let FramedParts { io, read_buf, .. } = framed.into_parts();
-        drop(request);
-        let reader = FrameReader::new(&read_buf, state.services.limits.max_frame_bytes);
-        drop(read_buf);
-        Connection::new(state.clone(), io, reader).run().await;
+    if !accepted {
+        if let Some(address) = address {
+            state.connections_per_address.release(&address);
+        }
+        return;
     }
-    if let Some(address) = address {
-        state.connections_per_address.release(&address);
+    // Only the socket and what was read past the request go on: the HTTP server's 8 KiB write
+    // buffer, and the request (whose headers share the 8 KiB read buffer), are let go now, not at
+    // the connection's end.
+    let FramedParts { io, read_buf, .. } = framed.into_parts();
+    drop(request);
+    let reader = FrameReader::new(&read_buf, state.services.limits.max_frame_bytes);
+    drop(read_buf);
+    // A task of its own, on this worker: the HTTP connection's task (its dispatcher's whole state
+    // machine, about 9 KiB) ends here instead of living as long as the WebSocket.
+    state.open_sockets.fetch_add(1, Ordering::Relaxed);
+    tokio::task::spawn_local(async move {
+        // Counted out even if the connection's task is dropped half way (the worker stopping).
+        let _open = OpenSocket { state: state.clone(), address };
+        Connection::new(state, io, reader).run().await;
+    });
+}
+
+/// A running WebSocket task's place in the counts: its address's connections, and the sockets a
+/// shutdown waits for.
+struct OpenSocket {
+    state: Arc<AppState>,
+    address: Option<std::net::IpAddr>,
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        if let Some(address) = &self.address {
+            self.state.connections_per_address.release(address);
+        }
+        self.state.open_sockets.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
