@@ -322,7 +322,9 @@ impl Connection {
         if self.reader.has_unread() && self.handle_messages(None)? == Next::Pause {
             return Poll::Ready(Ok(Reading { any: true, paused: true }));
         }
-        let mut scratch = [0u8; READ_CHUNK];
+        // Zeroed only once there is something to read: a turn woken by pushes reads nothing, and
+        // clearing 16 KiB on every turn showed in the profile.
+        let mut scratch: Option<[u8; READ_CHUNK]> = None;
         while self.session.accepts_requests() {
             // Readiness the reactor already knows of costs no system call; a read that finds nothing
             // would cost one on every turn.
@@ -331,7 +333,8 @@ impl Connection {
                 Poll::Ready(Err(_)) => return Poll::Ready(Err(End::Gone)),
                 Poll::Pending => break,
             }
-            match self.io.try_read(&mut scratch) {
+            let scratch = scratch.get_or_insert([0u8; READ_CHUNK]);
+            match self.io.try_read(scratch) {
                 Ok(0) => return Poll::Ready(Err(End::Gone)),
                 Ok(n) => {
                     read_any = true;
