@@ -187,6 +187,12 @@ struct Shared {
     presence_topics: String,
     /// The hub, fed on a thread of its own: what arrives while it fans out goes out as one group.
     fanout: FanOut,
+    /// Publications parsed from the subscriber connection's current read, not yet handed on: a
+    /// read brings many, and handing each on alone woke the fan-out thread once per publication.
+    arriving: Mutex<Vec<Committed>>,
+    /// Told when `arriving` stops being empty; its task hands the whole read on once the connection
+    /// has parsed everything it read (no timer: it runs as soon as the connection's task yields).
+    arrived: Arc<Notify>,
     /// By pub/sub topic.
     watched: Mutex<HashMap<String, Watch>>,
     /// Woken when the subscriber connection dropped: publications may have been lost.
@@ -204,6 +210,36 @@ impl PresenceRelay for Shared {
 }
 
 impl Shared {
+    /// Starts the fan-out thread, and the task that hands each read's publications on to it.
+    fn start(
+        prefix: &str,
+        sink: Arc<dyn PublicationSink>,
+        presence: tokio::sync::mpsc::UnboundedSender<PresenceChangeOp>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let shared = Arc::new(Shared {
+            prefix: prefix.to_string(),
+            publication_topics: format!("{prefix}:pub:"),
+            presence_topics: format!("{prefix}:presence:"),
+            fanout: FanOut::start(sink)?,
+            arriving: Mutex::new(Vec::new()),
+            arrived: Arc::new(Notify::new()),
+            watched: Mutex::new(HashMap::new()),
+            gap_suspected: Notify::new(),
+            presence,
+            seen: Mutex::new(HashMap::new()),
+            losses: tokio::sync::broadcast::channel(64).0,
+        });
+        let (arrived, arrivals) = (shared.arrived.clone(), Arc::downgrade(&shared));
+        tokio::spawn(async move {
+            loop {
+                arrived.notified().await;
+                let Some(shared) = arrivals.upgrade() else { return };
+                shared.hand_on_arrivals();
+            }
+        });
+        Ok(shared)
+    }
+
     fn topic(&self, key: &ChannelKey) -> String {
         format!("{}{}", self.publication_topics, key)
     }
@@ -283,7 +319,25 @@ impl Shared {
             watch.key.clone()
         };
         self.note_position(&key, &publication.epoch, publication.offset, false);
-        self.fanout.send(vec![Committed { key, publication }]);
+        let first = {
+            let mut arriving = self.arriving();
+            arriving.push(Committed { key, publication });
+            arriving.len() == 1
+        };
+        if first {
+            self.arrived.notify_one();
+        }
+    }
+
+    fn arriving(&self) -> std::sync::MutexGuard<'_, Vec<Committed>> {
+        self.arriving.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands everything parsed so far to the fan-out as one group, in the order it arrived.
+    fn hand_on_arrivals(&self) {
+        // Sent under the lock: two hand-ons from different threads must not pass each other.
+        let mut arriving = self.arriving();
+        self.fanout.send(std::mem::take(&mut *arriving));
     }
 
     fn on_push(&self, push: redis::PushInfo) {
@@ -299,6 +353,8 @@ impl Shared {
                         member: Member,
                     }
                     if let Ok(change) = serde_json::from_slice::<Change>(payload) {
+                        // After the publications that came before it.
+                        self.hand_on_arrivals();
                         self.fanout.send_presence(key, change.action, change.member);
                     }
                     return;
@@ -407,17 +463,7 @@ impl RedisStore {
     /// starts the task that finds and fills pub/sub gaps.
     pub async fn open(config: RedisConfig, sink: Arc<dyn PublicationSink>) -> anyhow::Result<Arc<Self>> {
         let (presence_tx, mut presence_rx) = tokio::sync::mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            prefix: config.prefix.clone(),
-            publication_topics: format!("{}:pub:", config.prefix),
-            presence_topics: format!("{}:presence:", config.prefix),
-            fanout: FanOut::start(sink)?,
-            watched: Mutex::new(HashMap::new()),
-            gap_suspected: Notify::new(),
-            presence: presence_tx,
-            seen: Mutex::new(HashMap::new()),
-            losses: tokio::sync::broadcast::channel(64).0,
-        });
+        let shared = Shared::start(&config.prefix, sink, presence_tx)?;
         let client = redis::Client::open(config.url.as_str()).context("parsing the Redis URL")?;
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), manager_config())
             .context("preparing the Redis connection")?;
@@ -1052,5 +1098,92 @@ impl super::photos::PhotoStore for RedisStore {
 impl RedisStore {
     fn photo_key(&self, event: &str, id: &str) -> String {
         format!("{}:photo:{event}:{id}", self.shared.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use makeroom_protocol::{Role, Sender};
+    use serde_json::value::RawValue;
+
+    /// What reached the hub: a group's offsets, or a presence change.
+    #[derive(Debug, PartialEq)]
+    enum Reached {
+        Group(Vec<u64>),
+        Presence(String),
+    }
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Reached>>);
+
+    impl PublicationSink for Recorder {
+        fn deliver(&self, group: Vec<Committed>) {
+            let offsets = group.iter().map(|c| c.publication.offset).collect();
+            self.0.lock().expect("recorder").push(Reached::Group(offsets));
+        }
+
+        fn deliver_presence(&self, _key: &ChannelKey, _action: PresenceAction, member: &Member) {
+            self.0.lock().expect("recorder").push(Reached::Presence(member.id.clone()));
+        }
+    }
+
+    fn message(topic: &str, payload: Vec<u8>) -> redis::PushInfo {
+        redis::PushInfo {
+            kind: PushKind::Message,
+            data: vec![Value::BulkString(topic.as_bytes().to_vec()), Value::BulkString(payload)],
+        }
+    }
+
+    fn publication(offset: u64) -> Vec<u8> {
+        let publication = Publication {
+            channel: "lobby".into(),
+            epoch: "e1".into(),
+            offset,
+            ts: 0,
+            from: Sender { id: "p1".into(), name: "Ada".into(), role: Role::Participant },
+            data: RawValue::from_string(r#"{"text":"hi"}"#.into()).expect("json"),
+        };
+        serde_json::to_vec(&publication).expect("encodes")
+    }
+
+    /// Waits (bounded) until the recorder holds `count` arrivals.
+    fn reached(recorder: &Recorder, count: usize) -> Vec<Reached> {
+        for _ in 0..200 {
+            if recorder.0.lock().expect("recorder").len() >= count {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::mem::take(&mut *recorder.0.lock().expect("recorder"))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_publications_of_one_read_reach_the_hub_as_one_group_in_order_around_presence() {
+        let recorder = Arc::new(Recorder::default());
+        let (presence, _presence_rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Shared::start("mr", recorder.clone(), presence).expect("starts");
+        let key = ChannelKey::new("ev", "lobby");
+        let topic = shared.topic(&key);
+        shared.watched().insert(topic.clone(), Watch { key, refs: 1, delivered: 0 });
+        let join = br#"{"action":"join","member":{"id":"p2","name":"Bo","role":"participant"}}"#.to_vec();
+        // One read's worth, parsed without yielding, as the subscriber connection parses it.
+        for offset in 1..=3 {
+            shared.on_push(message(&topic, publication(offset)));
+        }
+        shared.on_push(message("mr:presence:ev/lobby", join));
+        shared.on_push(message(&topic, publication(4)));
+        shared.on_push(message(&topic, publication(5)));
+        // An unknown topic is not ours: dropped.
+        shared.on_push(message("mr:pub:ev/elsewhere", publication(1)));
+        // The hand-on task runs once this one yields, as it does after the connection's read.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            reached(&recorder, 3),
+            [Reached::Group(vec![1, 2, 3]), Reached::Presence("p2".into()), Reached::Group(vec![4, 5])]
+        );
+        assert_eq!(shared.watched().get(&topic).map(|w| w.delivered), Some(5));
     }
 }
