@@ -683,11 +683,15 @@ impl Writer {
                 self.conn.pragma_update(None, "synchronous", "OFF")?;
             }
             let transaction = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for channel in &step {
-                for (publication, key) in &channel.messages {
-                    insert_message(&transaction, channel.id, publication, key.as_deref())?;
+            {
+                let mut filing = Filing::new(&transaction)?;
+                for channel in &step {
+                    for (publication, key) in &channel.messages {
+                        let Publication { offset, ts, from, data, .. } = publication;
+                        filing.insert(channel.id, *offset, *ts, from, data, key.as_deref())?;
+                    }
+                    filing.trim_and_mark(channel.id, channel.top, channel.first)?;
                 }
-                trim_and_mark(&transaction, channel.id, channel.top, channel.first)?;
             }
             transaction.commit()?;
             Ok(())
@@ -735,33 +739,53 @@ impl Writer {
     }
 }
 
-/// Files one message (ignoring one filed already: a crash between filing and deleting the log
-/// row files it again).
-fn insert_message(
-    tx: &rusqlite::Transaction,
-    channel: i64,
-    publication: &Publication,
-    key: Option<&str>,
-) -> anyhow::Result<()> {
-    let sender = serde_json::to_string(&publication.from)?;
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO messages (channel_id, offset, ts, sender, data, idem_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![channel, publication.offset as i64, publication.ts, sender, publication.data.get(), key])?;
-    Ok(())
+/// The statements filing a step, prepared once for all its messages (looking each up again in
+/// the statement cache, by its text, showed in the writer's profile).
+struct Filing<'t> {
+    insert: rusqlite::CachedStatement<'t>,
+    trim: rusqlite::CachedStatement<'t>,
+    mark: rusqlite::CachedStatement<'t>,
+    /// The sender as JSON, written anew for each message into the same buffer.
+    sender: Vec<u8>,
 }
 
-/// Drops what retention let go of, and records where the channel stands.
-fn trim_and_mark(tx: &rusqlite::Transaction, channel: i64, top: u64, first: u64) -> anyhow::Result<()> {
-    tx.prepare_cached("DELETE FROM messages WHERE channel_id = ?1 AND offset < ?2")?
-        .execute(params![channel, first as i64])?;
-    tx.prepare_cached("UPDATE channels SET top = ?2, first = ?3 WHERE id = ?1")?.execute(params![
-        channel,
-        top as i64,
-        first as i64
-    ])?;
-    Ok(())
+impl<'t> Filing<'t> {
+    fn new(tx: &'t rusqlite::Transaction) -> anyhow::Result<Self> {
+        Ok(Filing {
+            insert: tx.prepare_cached(
+                "INSERT OR IGNORE INTO messages (channel_id, offset, ts, sender, data, idem_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?,
+            trim: tx.prepare_cached("DELETE FROM messages WHERE channel_id = ?1 AND offset < ?2")?,
+            mark: tx.prepare_cached("UPDATE channels SET top = ?2, first = ?3 WHERE id = ?1")?,
+            sender: Vec::new(),
+        })
+    }
+
+    /// Files one message (ignoring one filed already: a crash between filing and deleting the log
+    /// generation files it again).
+    fn insert(
+        &mut self,
+        channel: i64,
+        offset: u64,
+        ts: i64,
+        from: &Sender,
+        data: &RawValue,
+        key: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.sender.clear();
+        serde_json::to_writer(&mut self.sender, from)?;
+        let sender = std::str::from_utf8(&self.sender)?;
+        self.insert.execute(params![channel, offset as i64, ts, sender, data.get(), key])?;
+        Ok(())
+    }
+
+    /// Drops what retention let go of, and records where the channel stands.
+    fn trim_and_mark(&mut self, channel: i64, top: u64, first: u64) -> anyhow::Result<()> {
+        self.trim.execute(params![channel, first as i64])?;
+        self.mark.execute(params![channel, top as i64, first as i64])?;
+        Ok(())
+    }
 }
 
 /// Files what the commit log held at start (a stop or a crash before its filing), in one synced
@@ -771,35 +795,32 @@ fn file_left(conn: &mut Connection, records: &[Vec<u8>]) -> anyhow::Result<()> {
         return Ok(());
     }
     let transaction = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut positions: HashMap<i64, (u64, u64)> = HashMap::new();
-    for record in records {
-        let appends: Vec<PendingAppend> =
-            serde_json::from_slice(record).context("a commit log record is unreadable")?;
-        for append in appends {
-            let sender = serde_json::to_string(&append.from)?;
-            transaction
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO messages (channel_id, offset, ts, sender, data, idem_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![
+    {
+        let mut filing = Filing::new(&transaction)?;
+        let mut positions: HashMap<i64, (u64, u64)> = HashMap::new();
+        for record in records {
+            let appends: Vec<PendingAppend> =
+                serde_json::from_slice(record).context("a commit log record is unreadable")?;
+            for append in appends {
+                filing.insert(
                     append.channel,
-                    append.offset as i64,
+                    append.offset,
                     append.ts,
-                    sender,
-                    append.data.get(),
-                    append.key
-                ])?;
-            let position = positions.entry(append.channel).or_insert((0, 1));
-            *position = (position.0.max(append.offset), position.1.max(append.first));
+                    &append.from,
+                    &append.data,
+                    append.key.as_deref(),
+                )?;
+                let position = positions.entry(append.channel).or_insert((0, 1));
+                *position = (position.0.max(append.offset), position.1.max(append.first));
+            }
         }
-    }
-    for (channel, (top, first)) in positions {
-        let (stored_top, stored_first): (i64, i64) =
-            transaction.query_row("SELECT top, first FROM channels WHERE id = ?1", [channel], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })?;
-        trim_and_mark(&transaction, channel, top.max(stored_top as u64), first.max(stored_first as u64))?;
+        for (channel, (top, first)) in positions {
+            let (stored_top, stored_first): (i64, i64) =
+                transaction.query_row("SELECT top, first FROM channels WHERE id = ?1", [channel], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?;
+            filing.trim_and_mark(channel, top.max(stored_top as u64), first.max(stored_first as u64))?;
+        }
     }
     transaction.commit()?;
     tracing::info!(groups = records.len(), "filed what the commit log held");
