@@ -94,7 +94,8 @@ pub struct Session {
     receiver: OutboxReceiver,
     auth: Option<Arc<Authenticated>>,
     token: Option<TokenClock>,
-    subscriptions: HashMap<Arc<str>, Subscription>,
+    /// Looked up once per push: a fast (seeded) hash, not SipHash.
+    subscriptions: HashMap<Arc<str>, Subscription, foldhash::fast::RandomState>,
     limiter: TokenBucket,
     queue: VecDeque<Queued>,
     running: Option<Running>,
@@ -124,7 +125,7 @@ impl Session {
             receiver,
             auth: None,
             token: None,
-            subscriptions: HashMap::new(),
+            subscriptions: HashMap::default(),
             limiter,
             queue: VecDeque::new(),
             running: None,

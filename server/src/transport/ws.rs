@@ -242,7 +242,12 @@ impl Connection {
             // The request queue was full and has room again: what waits in the reader goes on.
             read |= paused && self.session.accepts_requests();
             if !read && !serve {
-                // A request answered this turn may have moved a deadline (a `hello`, a `refresh`).
+                // A request answered this turn may have moved a deadline earlier (a `hello`, a
+                // `refresh`). Otherwise the timer armed at the turn's start still covers the nearest
+                // one and wakes this task when it comes: no clock read, nothing to do.
+                if self.timer_armed && self.armed_for <= self.wake_at() {
+                    return Poll::Pending;
+                }
                 let queued = self.out.bytes;
                 if let Some(end) = self.poll_timers(cx) {
                     return Poll::Ready(end);
