@@ -31,11 +31,18 @@ use tokio::sync::Notify;
 // whose top is below that in the same epoch lost its newest entries (a failover to a replica that
 // lagged): the offsets after its top were handed out already, so the channel starts a new epoch
 // before anything is appended, and nobody is given a reused offset in the old one.
+// The channel's state is read with one `HMGET` and written with one `HSET`, and `XADD` trims the
+// stream itself: Redis runs every call of every append on its one thread, and logs each write to
+// its append-only file.
 const APPEND: &str = r#"
 local meta, log, idem, topic = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-redis.call('HSETNX', meta, 'epoch', ARGV[1])
-local epoch = redis.call('HGET', meta, 'epoch')
-local top = tonumber(redis.call('HGET', meta, 'top') or '0')
+local state = redis.call('HMGET', meta, 'epoch', 'top', 'first')
+local epoch = state[1]
+if not epoch then
+  redis.call('HSET', meta, 'epoch', ARGV[1])
+  epoch = ARGV[1]
+end
+local top = tonumber(state[2] or '0')
 local rebased = '0'
 if ARGV[10] ~= '' and epoch == ARGV[10] and top < tonumber(ARGV[11]) then
   redis.call('HSET', meta, 'epoch', ARGV[1])
@@ -55,15 +62,18 @@ if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= top then return {'conflict', epoch, to
 local offset = top + 1
 local publication = '{"channel":' .. cjson.encode(ARGV[7]) .. ',"epoch":' .. cjson.encode(epoch)
   .. ',"offset":' .. offset .. ',"ts":' .. ARGV[4] .. ',"from":' .. ARGV[5] .. ',"data":' .. ARGV[6] .. '}'
-redis.call('XADD', log, offset .. '-0', 'p', publication)
-redis.call('HSET', meta, 'top', offset)
+-- Retention: the stream keeps the newest ARGV[3] entries, trimmed by the XADD itself.
+local keep_from = nil
 if ARGV[3] ~= '' then
-  local first = tonumber(redis.call('HGET', meta, 'first') or '1')
-  local keep_from = offset + 1 - tonumber(ARGV[3])
-  if keep_from > first then
-    redis.call('XTRIM', log, 'MINID', keep_from .. '-0')
-    redis.call('HSET', meta, 'first', keep_from)
-  end
+  local from = offset + 1 - tonumber(ARGV[3])
+  if from > tonumber(state[3] or '1') then keep_from = from end
+end
+if keep_from then
+  redis.call('XADD', log, 'MINID', keep_from .. '-0', offset .. '-0', 'p', publication)
+  redis.call('HSET', meta, 'top', offset, 'first', keep_from)
+else
+  redis.call('XADD', log, offset .. '-0', 'p', publication)
+  redis.call('HSET', meta, 'top', offset)
 end
 if ARGV[9] == '1' then redis.call('SET', idem, offset .. ':' .. ARGV[4], 'EX', ARGV[8]) end
 redis.call('PUBLISH', topic, publication)
