@@ -245,7 +245,7 @@ impl Connection {
                 // A request answered this turn may have moved a deadline earlier (a `hello`, a
                 // `refresh`). Otherwise the timer armed at the turn's start still covers the nearest
                 // one and wakes this task when it comes: no clock read, nothing to do.
-                if self.timer_armed && self.armed_for <= self.wake_at() {
+                if self.timer_covers_deadlines() {
                     return Poll::Pending;
                 }
                 let queued = self.out.bytes;
@@ -273,10 +273,15 @@ impl Connection {
         true
     }
 
+    /// The timer is armed for the nearest deadline or an earlier one (which only wakes it early).
+    fn timer_covers_deadlines(&self) -> bool {
+        self.timer_armed && self.armed_for <= self.wake_at()
+    }
+
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Option<End> {
-        // Armed for the nearest deadline (or an earlier one, which only wakes it early), and that
-        // moment not come: nothing to do. (The clock is cheaper to read than the timer.)
-        if self.timer_armed && self.armed_for <= self.wake_at() && tokio::time::Instant::now() < self.armed_for {
+        // Covered, and that moment not come: nothing to do. (The clock is cheaper to read than the
+        // timer.)
+        if self.timer_covers_deadlines() && tokio::time::Instant::now() < self.armed_for {
             return None;
         }
         // A deadline met as the timer is armed is handled at once; twice over is more than enough.
