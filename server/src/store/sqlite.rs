@@ -46,9 +46,12 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// under load each commit waits for the rest of this interval to gather more appends.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(2);
 
-/// How often held appends are filed into `messages` (sooner if this many are held).
-const FILE_EVERY: Duration = Duration::from_millis(250);
-const FILE_AT: usize = 4096;
+/// How often held appends are filed into `messages` (sooner if this many are held). A round files
+/// each channel's new messages together, so the longer the round's span the more messages share
+/// each page written (and the channel's trim and position update); memory and what a crash leaves
+/// to file at the next open bound it.
+const FILE_EVERY: Duration = Duration::from_millis(1000);
+const FILE_AT: usize = 16384;
 /// Messages filed in one step of a round: the writer commits waiting appends between steps, so a
 /// round never holds them up for long.
 const FILE_STEP: usize = 128;
@@ -111,11 +114,12 @@ struct Tail {
     first: u64,
     /// The newest offset filed into `messages`.
     filed: u64,
-    held: VecDeque<Held>,
+    /// Shared with a filing round under way, which files them without copying them.
+    held: VecDeque<Arc<Held>>,
 }
 
 impl Tail {
-    fn held_key(&self, key: &str) -> Option<&Held> {
+    fn held_key(&self, key: &str) -> Option<&Arc<Held>> {
         self.held.iter().find(|held| held.key.as_deref() == Some(key))
     }
 }
@@ -492,7 +496,7 @@ struct FilingChannel {
     id: i64,
     top: u64,
     first: u64,
-    messages: Vec<(Publication, Option<String>)>,
+    messages: Vec<Arc<Held>>,
 }
 
 /// What one append did in its group.
@@ -604,7 +608,7 @@ impl Writer {
                     Outcome::Stored(appended, publication) => {
                         if let Some(tail) = tails.get_mut(job.request.key.as_str()) {
                             let key = job.request.idempotency_key.clone();
-                            tail.held.push_back(Held { publication: publication.clone(), key });
+                            tail.held.push_back(Arc::new(Held { publication: publication.clone(), key }));
                             self.held += 1;
                         }
                         committed.push(Committed { key: job.request.key, publication });
@@ -657,7 +661,7 @@ impl Writer {
                 id: tail.id,
                 top: tail.top,
                 first: tail.first,
-                messages: tail.held.iter().map(|h| (h.publication.clone(), h.key.clone())).collect(),
+                messages: tail.held.iter().cloned().collect(),
             })
             .collect();
         Some(Round { channels, generation })
@@ -686,9 +690,9 @@ impl Writer {
             {
                 let mut filing = Filing::new(&transaction)?;
                 for channel in &step {
-                    for (publication, key) in &channel.messages {
-                        let Publication { offset, ts, from, data, .. } = publication;
-                        filing.insert(channel.id, *offset, *ts, from, data, key.as_deref())?;
+                    for held in &channel.messages {
+                        let Publication { offset, ts, from, data, .. } = &held.publication;
+                        filing.insert(channel.id, *offset, *ts, from, data, held.key.as_deref())?;
                     }
                     filing.trim_and_mark(channel.id, channel.top, channel.first)?;
                 }
