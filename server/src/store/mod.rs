@@ -7,6 +7,7 @@
 //! plugs in behind the same trait.
 
 mod commit_log;
+mod handoff;
 pub mod photos;
 pub mod redis;
 pub mod sqlite;

@@ -13,6 +13,7 @@
 //! connections on a fixed pool of threads; WAL mode lets them run beside the writer.
 
 use super::commit_log::CommitLog;
+use super::handoff::{Handoff, Waited};
 use super::{
     AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, FanOut, PublicationSink, Store, StoreError,
     StoreFuture,
@@ -134,7 +135,7 @@ fn lock(tails: &Tails) -> MutexGuard<'_, HashMap<Arc<str>, Tail>> {
 
 pub struct SqliteStore {
     /// Unbounded, yet bounded in practice: a connection has one request in flight at a time.
-    writer: std::sync::mpsc::Sender<WriteJob>,
+    writer: Arc<Handoff<WriteJob>>,
     /// Set when the writer thread has ended (it only ends by a panic while the store is open).
     writer_stopped: Arc<AtomicBool>,
     /// Dropped with the store, which ends the checkpoint thread.
@@ -218,7 +219,8 @@ impl SqliteStore {
                 }
             })
             .context("starting the store's checkpoint thread")?;
-        let (tx, rx) = std::sync::mpsc::channel();
+        let jobs = Arc::new(Handoff::new());
+        let queued = jobs.clone();
         let writer_stopped = Arc::new(AtomicBool::new(false));
         let stopped = writer_stopped.clone();
         let tails: Tails = Arc::default();
@@ -238,12 +240,20 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("makeroom-sqlite-writer".into())
             .spawn(move || {
-                let _stopped = SetOnDrop(stopped);
-                writer.run(rx)
+                let _ended = WriterEnded { stopped, jobs: queued.clone() };
+                writer.run(&queued)
             })
             .context("starting the store's writer thread")?;
         let photos = super::photos::SqlitePhotos::open(dir)?;
-        Ok(SqliteStore { writer: tx, writer_stopped, readers, tails, epoch, _checkpoint_stop: checkpoint_stop, photos })
+        Ok(SqliteStore {
+            writer: jobs,
+            writer_stopped,
+            readers,
+            tails,
+            epoch,
+            _checkpoint_stop: checkpoint_stop,
+            photos,
+        })
     }
 
     async fn read<T: Send + 'static>(
@@ -360,7 +370,7 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let (reply, answer) = oneshot::channel();
             self.writer
-                .send(WriteJob { request, reply, queued: Instant::now() })
+                .push(WriteJob { request, reply, queued: Instant::now() })
                 .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
             answer.await.map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
         })
@@ -456,12 +466,24 @@ impl Store for SqliteStore {
     }
 }
 
-/// Sets its flag when dropped, also while a panic unwinds.
-struct SetOnDrop(Arc<AtomicBool>);
+/// Marks the writer stopped when its thread ends, also while a panic unwinds, and drops what was
+/// still queued for it: each appender waiting then hears that the writer stopped.
+struct WriterEnded {
+    stopped: Arc<AtomicBool>,
+    jobs: Arc<Handoff<WriteJob>>,
+}
 
-impl Drop for SetOnDrop {
+impl Drop for WriterEnded {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
+        self.stopped.store(true, Ordering::Release);
+        self.jobs.abandon();
+    }
+}
+
+impl Drop for SqliteStore {
+    /// The writer commits what is queued, then ends.
+    fn drop(&mut self) {
+        self.writer.close();
     }
 }
 
@@ -524,34 +546,31 @@ struct Group {
 }
 
 impl Writer {
-    fn run(&mut self, jobs: std::sync::mpsc::Receiver<WriteJob>) {
+    fn run(&mut self, jobs: &Handoff<WriteJob>) {
         // Long enough ago that the first append commits at once.
         let mut last_commit = Instant::now().checked_sub(COMMIT_INTERVAL).unwrap_or_else(Instant::now);
+        // Swapped with the queue's own buffer each group: neither is allocated again.
+        let mut group = Vec::new();
         loop {
             // Idle, the writer still files what it holds when that falls due, and goes on with a
             // round under way at once.
             let wait = if self.round.is_some() { Duration::ZERO } else { FILE_EVERY };
-            let first = match jobs.recv_timeout(wait) {
-                Ok(job) => job,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            match jobs.wait(wait) {
+                Waited::Ready => {}
+                Waited::TimedOut => {
                     self.file_if_due();
                     continue;
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-            };
-            let mut group = vec![first];
+                Waited::Closed => break,
+            }
             // Under load, the rest of the interval is slept, not waited on the queue: appenders then
             // queue without waking this thread, once each.
             if let Some(wait) = (last_commit + COMMIT_INTERVAL).checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            while group.len() < MAX_GROUP
-                && let Ok(job) = jobs.try_recv()
-            {
-                group.push(job);
-            }
+            jobs.take(&mut group, MAX_GROUP);
             last_commit = Instant::now();
-            self.commit_group(group);
+            self.commit_group(&mut group);
             self.file_if_due();
             self.restart_wal_if_large();
         }
@@ -559,11 +578,12 @@ impl Writer {
         tracing::info!("store writer stopped");
     }
 
-    fn commit_group(&mut self, jobs: Vec<WriteJob>) {
+    /// Commits `jobs` and answers each, leaving `jobs` empty.
+    fn commit_group(&mut self, jobs: &mut Vec<WriteJob>) {
         let mut group = Group::default();
         let result = (|| -> anyhow::Result<Vec<Outcome>> {
             let mut outcomes = Vec::with_capacity(jobs.len());
-            for job in &jobs {
+            for job in jobs.iter() {
                 outcomes.push(stage(&self.conn, &self.tails, &mut self.known, &self.epoch, &mut group, &job.request)?);
             }
             if !group.pending.is_empty() {
@@ -576,7 +596,7 @@ impl Writer {
             Err(err) => {
                 // Nothing of the group was committed, and nothing of it was shown to anyone.
                 tracing::error!(error = format!("{err:#}"), "committing appends failed");
-                for job in jobs {
+                for job in jobs.drain(..) {
                     let _ = job.reply.send(Err(StoreError::Unavailable(format!("write failed: {err}"))));
                 }
                 return;
@@ -603,7 +623,7 @@ impl Writer {
                 tail.top = staged.top;
                 tail.first = staged.first;
             }
-            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            for (job, outcome) in jobs.drain(..).zip(outcomes) {
                 let answer = match outcome {
                     Outcome::Stored(appended, publication) => {
                         if let Some(tail) = tails.get_mut(job.request.key.as_str()) {
