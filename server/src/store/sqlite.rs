@@ -120,8 +120,8 @@ struct Tail {
 }
 
 impl Tail {
-    fn held_key(&self, key: &str) -> Option<&Arc<Held>> {
-        self.held.iter().find(|held| held.key.as_deref() == Some(key))
+    fn held_key(&self, key: &str) -> Option<&Held> {
+        self.held.iter().find(|held| held.key.as_deref() == Some(key)).map(Arc::as_ref)
     }
 }
 
@@ -220,7 +220,6 @@ impl SqliteStore {
             })
             .context("starting the store's checkpoint thread")?;
         let jobs = Arc::new(Handoff::new());
-        let queued = jobs.clone();
         let writer_stopped = Arc::new(AtomicBool::new(false));
         let stopped = writer_stopped.clone();
         let tails: Tails = Arc::default();
@@ -239,9 +238,12 @@ impl SqliteStore {
         };
         std::thread::Builder::new()
             .name("makeroom-sqlite-writer".into())
-            .spawn(move || {
-                let _ended = WriterEnded { stopped, jobs: queued.clone() };
-                writer.run(&queued)
+            .spawn({
+                let queued = jobs.clone();
+                move || {
+                    let ended = WriterEnded { stopped, jobs: queued };
+                    writer.run(&ended.jobs)
+                }
             })
             .context("starting the store's writer thread")?;
         let photos = super::photos::SqlitePhotos::open(dir)?;
