@@ -14,7 +14,7 @@ pub use outbox::{Delivery, Outbox, OutboxReceiver, Outgoing, PresencePush, Unsub
 
 use crate::metrics::{METRICS, Metrics};
 use crate::store::{ChannelKey, Committed, PresenceRelay, PublicationSink};
-use makeroom_protocol::{Member, PresenceAction, PresenceChange, ServerFrame, Unsubscribed};
+use makeroom_protocol::{Member, PresenceAction, PresenceChange, Publication, ServerFrame, Unsubscribed};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -306,6 +306,13 @@ impl Hub {
     }
 }
 
+/// A `pub` push as `ServerFrame::Pub` serializes it, borrowing the publication it shares.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum PubPush<'a> {
+    Pub(&'a Publication),
+}
+
 impl PublicationSink for Hub {
     fn deliver_presence(&self, key: &ChannelKey, action: PresenceAction, member: &Member) {
         self.broadcast_presence(key, action, member);
@@ -320,12 +327,11 @@ impl PublicationSink for Hub {
             Metrics::count(&METRICS.publications);
             let channels = self.shard(key.as_str());
             // A channel nobody here listens to costs no encoding.
-            let Some(state) = channels.get(key.as_str()) else { continue };
+            let Some((hubs_key, state)) = channels.get_key_value(key.as_str()) else { continue };
             let offset = publication.offset;
-            let push = ServerFrame::Pub(publication);
-            let Some(frame) = frame::json(&push) else { continue };
-            let ServerFrame::Pub(publication) = push else { continue };
-            let delivery = Arc::new(Delivery { key: key.shared(), offset, frame, publication });
+            let Some(frame) = frame::json(&PubPush::Pub(&publication)) else { continue };
+            // The hub's own key, the same for every push of the channel: sessions match it by pointer.
+            let delivery = Arc::new(Delivery { key: hubs_key.clone(), offset, frame, publication });
             for subscriber in &state.subscribers {
                 subscriber.outbox.push_deferred(Outgoing::Publication(delivery.clone()), &mut wakers);
                 // Deliveries to connections; the server's own followers are not counted.
@@ -352,15 +358,25 @@ mod tests {
     fn committed(key: &ChannelKey, offset: u64) -> Committed {
         Committed {
             key: key.clone(),
-            publication: Publication {
+            publication: Arc::new(Publication {
                 channel: key.name().into(),
                 epoch: "e".into(),
                 offset,
                 ts: 0,
                 from: Sender { id: "a".into(), name: "A".into(), role: Role::Participant },
                 data: RawValue::from_string("{}".into()).expect("raw"),
-            },
+            }),
         }
+    }
+
+    #[test]
+    fn a_shared_publication_is_pushed_exactly_as_the_protocol_frame_serializes() {
+        let key = ChannelKey::new("ev1", "team:7:chat");
+        let publication = committed(&key, 42).publication;
+        let borrowed = serde_json::to_string(&PubPush::Pub(&publication)).expect("borrowed");
+        let owned = serde_json::to_string(&ServerFrame::Pub((*publication).clone())).expect("owned");
+        assert_eq!(borrowed, owned);
+        assert!(borrowed.starts_with(r#"{"type":"pub","channel":"#), "{borrowed}");
     }
 
     fn take(receiver: &OutboxReceiver) -> Result<Vec<Outgoing>, u16> {
@@ -388,6 +404,26 @@ mod tests {
         assert_eq!(x.offset, 1);
         let text = frame::payload_text(&x.frame);
         assert!(text.starts_with(r#"{"type":"pub","channel":"lobby""#), "{text}");
+    }
+
+    #[test]
+    fn every_push_of_a_channel_carries_the_hubs_one_key_whoever_published_it() {
+        let hub = Hub::new();
+        let (outbox, receiver) = Outbox::new(8);
+        hub.subscribe(&ChannelKey::new("ev", "lobby"), 1, member("a"), outbox, false);
+        // Two publishers, each with its own allocation of the key.
+        hub.deliver(vec![committed(&ChannelKey::new("ev", "lobby"), 1)]);
+        hub.deliver(vec![committed(&ChannelKey::new("ev", "lobby"), 2)]);
+        let keys: Vec<Arc<str>> = take(&receiver)
+            .expect("open")
+            .iter()
+            .map(|item| match item {
+                Outgoing::Publication(d) => d.key.clone(),
+                _ => panic!("only publications"),
+            })
+            .collect();
+        assert_eq!(keys.len(), 2);
+        assert!(Arc::ptr_eq(&keys[0], &keys[1]), "one pointer for the channel");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct Delivery {
     /// The `pub` push as a complete WebSocket frame.
     pub frame: Bytes,
     /// The publication itself, for subscribers that read it (the event state follows its logs).
-    pub publication: Publication,
+    pub publication: Arc<Publication>,
 }
 
 /// What an outbox carries. Every variant is one pointer wide.

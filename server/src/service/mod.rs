@@ -16,6 +16,7 @@ mod outcome;
 mod publish;
 mod reads;
 mod subscribe;
+mod subscriptions;
 mod zip;
 
 use crate::auth::{Claims, Tokens};

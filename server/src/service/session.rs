@@ -13,6 +13,7 @@
 //! (`take_output`). It never touches a socket.
 
 use super::outcome::{Close, Effect, Finished, Handled, Work, result};
+use super::subscriptions::Subscriptions;
 use super::{Asker, Authenticated, Services, command, hello, publish, reads, resolve, subscribe};
 use crate::auth::TokenKind;
 use crate::clock::now_millis;
@@ -28,7 +29,7 @@ use makeroom_protocol::{
     ClientFrame, ErrorCode, RefreshResult, Reply, Request, Reset, ServerFrame, TimeResult, TokenExpiring, close,
     parse_client_frame, peek_request_id,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -66,14 +67,6 @@ enum Queued {
 const HELD_FOR_REPLY: u8 = 1;
 const HELD_FOR_GAP: u8 = 2;
 
-struct Subscription {
-    key: ChannelKey,
-    /// How far the channel was delivered; `None` until its subscribe is answered.
-    cursor: Option<Cursor>,
-    holds: u8,
-    held: Vec<Outgoing>,
-}
-
 /// Work beside the requests: filling a gap from history, telling the store a channel is not needed.
 enum Background {
     Filled { key: Arc<str>, up_to: u64, slice: Result<ChannelSlice, StoreError> },
@@ -95,7 +88,7 @@ pub struct Session {
     auth: Option<Arc<Authenticated>>,
     token: Option<TokenClock>,
     /// Looked up once per push: a fast (seeded) hash, not SipHash.
-    subscriptions: HashMap<Arc<str>, Subscription, foldhash::fast::RandomState>,
+    subscriptions: Subscriptions,
     limiter: TokenBucket,
     queue: VecDeque<Queued>,
     running: Option<Running>,
@@ -125,7 +118,7 @@ impl Session {
             receiver,
             auth: None,
             token: None,
-            subscriptions: HashMap::default(),
+            subscriptions: Subscriptions::default(),
             limiter,
             queue: VecDeque::new(),
             running: None,
@@ -298,12 +291,7 @@ impl Session {
 
     /// Holds the channel's pushes until the subscribe is answered (making its entry if it is new).
     fn hold_for_subscribe(&mut self, key: &ChannelKey) -> Arc<str> {
-        let subscription = self.subscriptions.entry(key.shared()).or_insert_with(|| Subscription {
-            key: key.clone(),
-            cursor: None,
-            holds: 0,
-            held: Vec::new(),
-        });
+        let subscription = self.subscriptions.get_or_insert(key);
         subscription.holds |= HELD_FOR_REPLY;
         key.shared()
     }
@@ -425,7 +413,11 @@ impl Session {
     /// Writes outbox items, keeping each channel's offsets in order, once, without gaps.
     fn deliver(&mut self, items: impl IntoIterator<Item = Outgoing>) {
         for item in items {
-            let Some(subscription) = self.subscriptions.get_mut(item.key()) else { continue };
+            let found = match &item {
+                Outgoing::Publication(delivery) => self.subscriptions.for_push(&delivery.key),
+                other => self.subscriptions.get_mut(other.key()),
+            };
+            let Some(subscription) = found else { continue };
             if subscription.holds != 0 {
                 subscription.held.push(item);
                 self.held += 1;
@@ -581,7 +573,7 @@ impl Session {
         self.running = None;
         // Gap fills no longer matter; only the store's unwatches below are waited for.
         self.background = FuturesUnordered::new();
-        let keys: Vec<ChannelKey> = self.subscriptions.values().map(|s| s.key.clone()).collect();
+        let keys: Vec<ChannelKey> = self.subscriptions.iter().map(|s| s.key.clone()).collect();
         for key in keys {
             self.drop_subscription(&key);
         }

@@ -14,6 +14,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 const HEADER: usize = 12;
@@ -38,6 +39,8 @@ pub struct CommitLog {
     /// Where the next record goes, and how far the file is zeroed.
     end: u64,
     zeroed: u64,
+    /// The record being written, kept so that no group allocates one.
+    record: Vec<u8>,
 }
 
 fn name(generation: u64) -> String {
@@ -118,7 +121,9 @@ impl CommitLog {
         }
         let generation = earlier.last().map_or(1, |last| last + 1);
         let file = Self::create(dir, generation)?;
-        Ok((CommitLog { dir: dir.to_path_buf(), file, generation, end: 0, zeroed: ZEROED_AHEAD }, records, earlier))
+        let log =
+            CommitLog { dir: dir.to_path_buf(), file, generation, end: 0, zeroed: ZEROED_AHEAD, record: Vec::new() };
+        Ok((log, records, earlier))
     }
 
     /// A new generation's file, zeroed ahead and synced, its name synced in the folder.
@@ -134,7 +139,8 @@ impl CommitLog {
         if payload.len() > MAX_RECORD {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a commit group too large for the log"));
         }
-        let mut record = Vec::with_capacity(HEADER + payload.len());
+        let record = &mut self.record;
+        record.clear();
         record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         record.extend_from_slice(&checksum(payload).to_le_bytes());
         record.extend_from_slice(payload);
@@ -144,8 +150,8 @@ impl CommitLog {
             zero(&mut self.file, self.zeroed, ahead)?;
             self.zeroed += ahead;
         }
-        self.file.seek(SeekFrom::Start(self.end))?;
-        self.file.write_all(&record)?;
+        // At its place in the file, without a seek first.
+        self.file.write_all_at(record, self.end)?;
         self.file.sync_data()?;
         self.end = end;
         Ok(())

@@ -137,11 +137,12 @@ pub enum DataLoss {
     Channel(ChannelKey),
 }
 
-/// One publication a store committed, on its channel.
+/// One publication a store committed, on its channel. Shared, not copied, with whatever else holds
+/// it (the embedded store's tail, every subscriber's delivery).
 #[derive(Debug)]
 pub struct Committed {
     pub key: ChannelKey,
-    pub publication: Publication,
+    pub publication: Arc<Publication>,
 }
 
 /// Receives every committed publication, per channel in offset order, a commit group at a time.

@@ -331,7 +331,7 @@ impl Shared {
         self.note_position(&key, &publication.epoch, publication.offset, false);
         let first = {
             let mut arriving = self.arriving();
-            arriving.push(Committed { key, publication });
+            arriving.push(Committed { key, publication: Arc::new(publication) });
             arriving.len() == 1
         };
         if first {

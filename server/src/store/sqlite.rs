@@ -102,9 +102,23 @@ struct PendingAppend {
     key: Option<String>,
 }
 
-/// A committed message not yet filed into `messages`.
+/// What the commit log keeps of one append, written straight from the append's request as its
+/// group is staged; it serializes exactly as a `PendingAppend`, which reads it back.
+#[derive(Serialize)]
+struct PendingAppendRef<'a> {
+    channel: i64,
+    offset: u64,
+    ts: i64,
+    first: u64,
+    from: &'a Sender,
+    data: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+}
+
+/// A committed message not yet filed into `messages`; its publication is the one pushed live.
 struct Held {
-    publication: Publication,
+    publication: Arc<Publication>,
     key: Option<String>,
 }
 
@@ -235,6 +249,7 @@ impl SqliteStore {
             log,
             known: HashMap::new(),
             commits: 0,
+            group: Group::default(),
         };
         std::thread::Builder::new()
             .name("makeroom-sqlite-writer".into())
@@ -287,7 +302,7 @@ impl SqliteStore {
             held: tail
                 .held
                 .iter()
-                .map(|h| &h.publication)
+                .map(|h| h.publication.as_ref())
                 .filter(|p| p.offset >= tail.first && pick(p))
                 .cloned()
                 .collect(),
@@ -506,6 +521,7 @@ struct Writer {
     log: CommitLog,
     known: KnownKeys,
     commits: u64,
+    group: Group,
 }
 
 /// A filing round: the channels still to file, and the commit log generation that holds them.
@@ -525,7 +541,7 @@ struct FilingChannel {
 
 /// What one append did in its group.
 enum Outcome {
-    Stored(Appended, Publication),
+    Stored(Appended),
     Duplicate(Appended),
     Refused(StoreError),
 }
@@ -539,12 +555,37 @@ struct Staged {
     filed: u64,
 }
 
-/// The group under way: its channels' new positions, its appends, the keys it used.
+/// The group under way: its channels' new positions, its appends as the commit log's record (a
+/// JSON array of `PendingAppend`s, written as each is staged), the keys it used. One is kept by the
+/// writer and cleared for each group, so none of it is allocated again.
 #[derive(Default)]
 struct Group {
     channels: HashMap<Arc<str>, Staged>,
-    pending: Vec<PendingAppend>,
+    record: Vec<u8>,
     keys: HashMap<(i64, String), (u64, i64)>,
+}
+
+impl Group {
+    fn clear(&mut self) {
+        self.channels.clear();
+        self.record.clear();
+        self.keys.clear();
+    }
+
+    /// Adds one append to the record (the array is closed by `finish_record`).
+    fn record_append(&mut self, append: &PendingAppendRef) -> serde_json::Result<()> {
+        self.record.push(if self.record.is_empty() { b'[' } else { b',' });
+        serde_json::to_writer(&mut self.record, append)
+    }
+
+    /// The record of the group's appends, or `None` if it stored nothing.
+    fn finish_record(&mut self) -> Option<&[u8]> {
+        if self.record.is_empty() {
+            return None;
+        }
+        self.record.push(b']');
+        Some(&self.record)
+    }
 }
 
 impl Writer {
@@ -582,14 +623,15 @@ impl Writer {
 
     /// Commits `jobs` and answers each, leaving `jobs` empty.
     fn commit_group(&mut self, jobs: &mut Vec<WriteJob>) {
-        let mut group = Group::default();
+        let group = &mut self.group;
+        group.clear();
         let result = (|| -> anyhow::Result<Vec<Outcome>> {
             let mut outcomes = Vec::with_capacity(jobs.len());
             for job in jobs.iter() {
-                outcomes.push(stage(&self.conn, &self.tails, &mut self.known, &self.epoch, &mut group, &job.request)?);
+                outcomes.push(stage(&self.conn, &self.tails, &mut self.known, &self.epoch, group, &job.request)?);
             }
-            if !group.pending.is_empty() {
-                self.log.append(&serde_json::to_vec(&group.pending)?).context("writing the commit log")?;
+            if let Some(record) = group.finish_record() {
+                self.log.append(record).context("writing the commit log")?;
             }
             Ok(outcomes)
         })();
@@ -604,7 +646,7 @@ impl Writer {
                 return;
             }
         };
-        for ((channel, key), _) in group.keys.drain() {
+        for ((channel, key), _) in self.group.keys.drain() {
             self.known.entry(channel).or_default().insert(key_hash(&key));
         }
         METRICS.store_commits.fetch_add(1, Ordering::Relaxed);
@@ -614,7 +656,7 @@ impl Writer {
         let mut answers = Vec::with_capacity(outcomes.len());
         {
             let mut tails = lock(&self.tails);
-            for (key, staged) in &group.channels {
+            for (key, staged) in &self.group.channels {
                 let tail = tails.entry(key.clone()).or_insert_with(|| Tail {
                     id: staged.id,
                     top: staged.top,
@@ -627,13 +669,23 @@ impl Writer {
             }
             for (job, outcome) in jobs.drain(..).zip(outcomes) {
                 let answer = match outcome {
-                    Outcome::Stored(appended, publication) => {
-                        if let Some(tail) = tails.get_mut(job.request.key.as_str()) {
-                            let key = job.request.idempotency_key.clone();
-                            tail.held.push_back(Arc::new(Held { publication: publication.clone(), key }));
+                    Outcome::Stored(appended) => {
+                        let request = job.request;
+                        // Made of the request itself: its sender and data move, nothing is copied.
+                        let publication = Arc::new(Publication {
+                            channel: request.key.name().to_string(),
+                            epoch: appended.epoch.to_string(),
+                            offset: appended.offset,
+                            ts: appended.ts,
+                            from: request.from,
+                            data: request.data,
+                        });
+                        if let Some(tail) = tails.get_mut(request.key.as_str()) {
+                            let held = Held { publication: publication.clone(), key: request.idempotency_key };
+                            tail.held.push_back(Arc::new(held));
                             self.held += 1;
                         }
-                        committed.push(Committed { key: job.request.key, publication });
+                        committed.push(Committed { key: request.key, publication });
                         Ok(appended)
                     }
                     Outcome::Duplicate(appended) => Ok(appended),
@@ -713,7 +765,7 @@ impl Writer {
                 let mut filing = Filing::new(&transaction)?;
                 for channel in &step {
                     for held in &channel.messages {
-                        let Publication { offset, ts, from, data, .. } = &held.publication;
+                        let Publication { offset, ts, from, data, .. } = held.publication.as_ref();
                         filing.insert(channel.id, *offset, *ts, from, data, held.key.as_deref())?;
                     }
                     filing.trim_and_mark(channel.id, channel.top, channel.first)?;
@@ -902,24 +954,16 @@ fn stage(
     if let Some(idem_key) = &request.idempotency_key {
         group.keys.insert((channel.id, idem_key.clone()), (offset, ts));
     }
-    group.pending.push(PendingAppend {
+    group.record_append(&PendingAppendRef {
         channel: channel.id,
         offset,
         ts,
         first,
-        from: request.from.clone(),
-        data: request.data.clone(),
-        key: request.idempotency_key.clone(),
-    });
-    let publication = Publication {
-        channel: request.key.name().to_string(),
-        epoch: epoch.to_string(),
-        offset,
-        ts,
-        from: request.from.clone(),
-        data: request.data.clone(),
-    };
-    Ok(Outcome::Stored(Appended { epoch: epoch.clone(), offset, ts, duplicate: false }, publication))
+        from: &request.from,
+        data: &request.data,
+        key: request.idempotency_key.as_deref(),
+    })?;
+    Ok(Outcome::Stored(Appended { epoch: epoch.clone(), offset, ts, duplicate: false }))
 }
 
 /// Hashes of every idempotency key used on a channel, per channel id: a key whose hash is not there
@@ -1138,6 +1182,49 @@ mod tests {
             assert_eq!((again.offset, again.duplicate), (offset, true), "{key_name} is stored once");
         }
         assert_eq!(store.read_before(&key, None, 0).await.expect("top").top, 15);
+    }
+
+    /// The writer writes a group's record from the requests themselves; it must read back as the
+    /// `PendingAppend`s that recovery parses, byte for byte what serializing those would give.
+    #[test]
+    fn a_group_record_written_from_requests_is_the_array_of_pending_appends() {
+        let from = Sender { id: "p_1".into(), name: "Ada \"A\" Lovelace".into(), role: Role::Participant };
+        let owned: Vec<PendingAppend> = [Some("k1"), None, Some("k3")]
+            .iter()
+            .enumerate()
+            .map(|(i, key)| PendingAppend {
+                channel: 7,
+                offset: i as u64 + 1,
+                ts: 1_700_000_000_000 + i as i64,
+                first: 1,
+                from: from.clone(),
+                data: RawValue::from_string(format!(r#"{{"text":"n\u00e9 {i}"}}"#)).expect("raw"),
+                key: key.map(str::to_string),
+            })
+            .collect();
+        let mut group = Group::default();
+        assert!(group.finish_record().is_none(), "a group that stored nothing writes no record");
+        group.clear();
+        for append in &owned {
+            group
+                .record_append(&PendingAppendRef {
+                    channel: append.channel,
+                    offset: append.offset,
+                    ts: append.ts,
+                    first: append.first,
+                    from: &append.from,
+                    data: &append.data,
+                    key: append.key.as_deref(),
+                })
+                .expect("staged");
+        }
+        let record = group.finish_record().expect("a record").to_vec();
+        assert_eq!(record, serde_json::to_vec(&owned).expect("json"));
+        let read: Vec<PendingAppend> = serde_json::from_slice(&record).expect("reads back");
+        assert_eq!(read.len(), 3);
+        assert_eq!((read[1].key.as_deref(), read[2].key.as_deref()), (None, Some("k3")));
+        group.clear();
+        assert!(group.finish_record().is_none(), "cleared for the next group");
     }
 
     /// A stop between a commit and its filing leaves commit log records: opening files them.
