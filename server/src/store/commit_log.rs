@@ -22,6 +22,8 @@ const HEADER: usize = 12;
 const MAX_RECORD: usize = 64 * 1024 * 1024;
 /// How far ahead of the records a file is written with zeros.
 const ZEROED_AHEAD: u64 = 1024 * 1024;
+/// The record buffer is kept for the next record up to this size.
+const KEPT_RECORD_CAPACITY: usize = 1024 * 1024;
 
 fn checksum(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -138,6 +140,10 @@ impl CommitLog {
     pub fn append(&mut self, payload: &[u8]) -> io::Result<()> {
         if payload.len() > MAX_RECORD {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a commit group too large for the log"));
+        }
+        // Kept between records, but not at the size of a rare huge one.
+        if self.record.capacity() > KEPT_RECORD_CAPACITY {
+            self.record = Vec::new();
         }
         let record = &mut self.record;
         record.clear();

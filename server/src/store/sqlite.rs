@@ -565,11 +565,17 @@ struct Group {
     keys: HashMap<(i64, String), (u64, i64)>,
 }
 
+/// A record buffer larger than this after a burst is let go rather than kept for every group after.
+const KEPT_RECORD_CAPACITY: usize = 1024 * 1024;
+
 impl Group {
     fn clear(&mut self) {
         self.channels.clear();
-        self.record.clear();
         self.keys.clear();
+        if self.record.capacity() > KEPT_RECORD_CAPACITY {
+            self.record = Vec::new();
+        }
+        self.record.clear();
     }
 
     /// Adds one append to the record (the array is closed by `finish_record`).
@@ -1225,6 +1231,18 @@ mod tests {
         assert_eq!((read[1].key.as_deref(), read[2].key.as_deref()), (None, Some("k3")));
         group.clear();
         assert!(group.finish_record().is_none(), "cleared for the next group");
+    }
+
+    #[test]
+    fn a_huge_group_record_is_not_kept_for_the_groups_after_it() {
+        let from = Sender { id: "p_1".into(), name: "Ada".into(), role: Role::Participant };
+        let big = RawValue::from_string(format!(r#""{}""#, "x".repeat(2 * KEPT_RECORD_CAPACITY))).expect("raw");
+        let mut group = Group::default();
+        let append = PendingAppendRef { channel: 1, offset: 1, ts: 1, first: 1, from: &from, data: &big, key: None };
+        group.record_append(&append).expect("staged");
+        assert!(group.finish_record().is_some_and(|r| r.len() > 2 * KEPT_RECORD_CAPACITY));
+        group.clear();
+        assert!(group.record.capacity() <= KEPT_RECORD_CAPACITY, "let go after the burst");
     }
 
     /// A stop between a commit and its filing leaves commit log records: opening files them.
