@@ -87,7 +87,7 @@ pub struct Session {
     receiver: OutboxReceiver,
     auth: Option<Arc<Authenticated>>,
     token: Option<TokenClock>,
-    /// Looked up once per push: a fast (seeded) hash, not SipHash.
+    /// Looked up once per push.
     subscriptions: Subscriptions,
     limiter: TokenBucket,
     queue: VecDeque<Queued>,

@@ -17,13 +17,12 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-const HEADER: usize = 12;
+/// A record's header; a caller building a record leaves this much room for it at the start.
+pub(super) const HEADER: usize = 12;
 /// No record is larger (a group of 512 appends of 16 KiB each is far below).
 const MAX_RECORD: usize = 64 * 1024 * 1024;
 /// How far ahead of the records a file is written with zeros.
 const ZEROED_AHEAD: u64 = 1024 * 1024;
-/// The record buffer is kept for the next record up to this size.
-const KEPT_RECORD_CAPACITY: usize = 1024 * 1024;
 
 fn checksum(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -41,8 +40,6 @@ pub struct CommitLog {
     /// Where the next record goes, and how far the file is zeroed.
     end: u64,
     zeroed: u64,
-    /// The record being written, kept so that no group allocates one.
-    record: Vec<u8>,
 }
 
 fn name(generation: u64) -> String {
@@ -123,9 +120,7 @@ impl CommitLog {
         }
         let generation = earlier.last().map_or(1, |last| last + 1);
         let file = Self::create(dir, generation)?;
-        let log =
-            CommitLog { dir: dir.to_path_buf(), file, generation, end: 0, zeroed: ZEROED_AHEAD, record: Vec::new() };
-        Ok((log, records, earlier))
+        Ok((CommitLog { dir: dir.to_path_buf(), file, generation, end: 0, zeroed: ZEROED_AHEAD }, records, earlier))
     }
 
     /// A new generation's file, zeroed ahead and synced, its name synced in the folder.
@@ -136,20 +131,26 @@ impl CommitLog {
         Ok(file)
     }
 
-    /// Appends one record and returns once it is on disk.
+    /// Appends one record holding `payload` and returns once it is on disk.
+    #[cfg(test)]
     pub fn append(&mut self, payload: &[u8]) -> io::Result<()> {
-        if payload.len() > MAX_RECORD {
+        let mut record = vec![0; HEADER];
+        record.extend_from_slice(payload);
+        self.append_framed(&mut record)
+    }
+
+    /// Appends one record and returns once it is on disk: `record` is its payload after `HEADER`
+    /// bytes of room, where the header is written, so the payload is never copied.
+    pub fn append_framed(&mut self, record: &mut [u8]) -> io::Result<()> {
+        let Some(length) = record.len().checked_sub(HEADER) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a record without room for its header"));
+        };
+        if length > MAX_RECORD {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a commit group too large for the log"));
         }
-        // Kept between records, but not at the size of a rare huge one.
-        if self.record.capacity() > KEPT_RECORD_CAPACITY {
-            self.record = Vec::new();
-        }
-        let record = &mut self.record;
-        record.clear();
-        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        record.extend_from_slice(&checksum(payload).to_le_bytes());
-        record.extend_from_slice(payload);
+        let sum = checksum(&record[HEADER..]);
+        record[..4].copy_from_slice(&(length as u32).to_le_bytes());
+        record[4..HEADER].copy_from_slice(&sum.to_le_bytes());
         let end = self.end + record.len() as u64;
         if end > self.zeroed {
             let ahead = (end - self.zeroed).div_ceil(ZEROED_AHEAD) * ZEROED_AHEAD;

@@ -12,7 +12,7 @@
 //! there. Committed groups go to the sink in offset order, off this thread. Reads use their own
 //! connections on a fixed pool of threads; WAL mode lets them run beside the writer.
 
-use super::commit_log::CommitLog;
+use super::commit_log::{self, CommitLog};
 use super::handoff::{Handoff, Waited};
 use super::{
     AppendRequest, Appended, ChannelKey, ChannelSlice, Committed, FanOut, PublicationSink, Store, StoreError,
@@ -556,8 +556,9 @@ struct Staged {
 }
 
 /// The group under way: its channels' new positions, its appends as the commit log's record (a
-/// JSON array of `PendingAppend`s, written as each is staged), the keys it used. One is kept by the
-/// writer and cleared for each group, so none of it is allocated again.
+/// JSON array of `PendingAppend`s, written as each is staged after room for the log's header), the
+/// keys it used. One is kept by the writer and cleared for each group, so none of it is allocated
+/// again.
 #[derive(Default)]
 struct Group {
     channels: HashMap<Arc<str>, Staged>,
@@ -580,17 +581,27 @@ impl Group {
 
     /// Adds one append to the record (the array is closed by `finish_record`).
     fn record_append(&mut self, append: &PendingAppendRef) -> serde_json::Result<()> {
-        self.record.push(if self.record.is_empty() { b'[' } else { b',' });
+        if self.record.len() <= commit_log::HEADER {
+            self.record.resize(commit_log::HEADER, 0);
+            self.record.push(b'[');
+        } else {
+            self.record.push(b',');
+        }
         serde_json::to_writer(&mut self.record, append)
     }
 
     /// The record of the group's appends, or `None` if it stored nothing.
     fn finish_record(&mut self) -> Option<&[u8]> {
-        if self.record.is_empty() {
+        if self.record.len() <= commit_log::HEADER {
             return None;
         }
         self.record.push(b']');
-        Some(&self.record)
+        Some(&self.record[commit_log::HEADER..])
+    }
+
+    /// The finished record with the room for the log's header before it, for `append_framed`.
+    fn framed_record(&mut self) -> &mut [u8] {
+        &mut self.record
     }
 }
 
@@ -636,8 +647,8 @@ impl Writer {
             for job in jobs.iter() {
                 outcomes.push(stage(&self.conn, &self.tails, &mut self.known, &self.epoch, group, &job.request)?);
             }
-            if let Some(record) = group.finish_record() {
-                self.log.append(record).context("writing the commit log")?;
+            if group.finish_record().is_some() {
+                self.log.append_framed(group.framed_record()).context("writing the commit log")?;
             }
             Ok(outcomes)
         })();
